@@ -1,0 +1,125 @@
+"""The command line: LightningCLI over ``MomentumMLP`` and ``RandomDataModule``; ``python train.py`` trains.
+
+    python train.py                                           # the article's experiment (2000 epochs)
+    python train.py --config configs/manual.yaml --config configs/debug.yaml
+    python train.py --accelerator gpu --max_epochs 300        # short aliases of --trainer.*
+    python train.py --ckpt_path lightning_logs/<variant>/version_0/checkpoints/last.ckpt   # resume
+    python train.py --print_config
+"""
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+from lit_momentum.data import RandomDataModule
+from lit_momentum.model import MomentumMLP
+from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, read_checkpoint
+
+ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
+TRAINER_DEFAULTS = {
+    "max_epochs": 2000,
+    "log_every_n_steps": 1,  # every step is a point on train/loss_step
+    "use_distributed_sampler": False,  # the data module splits each global batch across ranks itself
+}
+CHECKPOINT_DEFAULTS = {"save_last": True, "save_top_k": 0, "every_n_epochs": 100}
+
+
+def expand_aliases(argv: list[str]) -> list[str]:
+    """Rewrite ``--accelerator gpu`` / ``--accelerator=gpu`` to ``--trainer.accelerator``, keeping the order."""
+    out = []
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        out.append(ALIASES[name] + eq + value if name in ALIASES else arg)
+    return out
+
+
+def find_ckpt_path(argv: list[str]) -> str | None:
+    """The value of the last ``--ckpt_path`` on the command line, if any."""
+    path = None
+    for i, arg in enumerate(argv):
+        if arg == "--ckpt_path" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--ckpt_path="):
+            path = arg.partition("=")[2]
+    return path
+
+
+class MomentumCLI(LightningCLI):
+    """LightningCLI plus ``--ckpt_path``, a ``--checkpoint.*`` callback and a run directory named for the variant."""
+
+    def __init__(self, args: list[str], resume: Checkpoint | None) -> None:
+        self.resume = resume
+        config_name = f"config_resumed_step{resume.global_step}.yaml" if resume else "config.yaml"
+        super().__init__(
+            MomentumMLP,
+            RandomDataModule,
+            args=args,
+            run=False,
+            seed_everything_default=0,
+            auto_configure_optimizers=False,
+            trainer_defaults=TRAINER_DEFAULTS,
+            save_config_kwargs={"config_filename": config_name, "overwrite": resume is not None},
+        )
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        parser.link_arguments("data.dim", "model.dim")
+        parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
+        parser.set_defaults({f"checkpoint.{k}": v for k, v in CHECKPOINT_DEFAULTS.items()})
+        parser.add_argument("--ckpt_path", type=str | None, default=None,
+                            help="Resume from this checkpoint, with the settings it was trained with.")
+        if self.resume:  # a resumed run keeps its settings unless told otherwise (and then refuses, below)
+            parser.set_defaults({f"model.{k}": v for k, v in self.resume.model_hparams.items() if k != "dim"})
+            parser.set_defaults({f"data.{k}": v for k, v in self.resume.data_hparams.items()})
+
+    def before_instantiate_classes(self) -> None:
+        if not self.resume:
+            return
+        for group, saved in (("model", self.resume.model_hparams), ("data", self.resume.data_hparams)):
+            for key, value in saved.items():
+                now = self.config[group].get(key)
+                if now != value:
+                    raise ValueError(f"{group}.{key} is {now} here but {value} in the checkpoint "
+                                     f"{self.resume.path}: a resumed run keeps its settings; drop the option")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        if self.config.trainer.logger in (None, True):  # not chosen by the user: TensorBoard, one dir per run
+            run = self.resume.run_dir if self.resume else None
+            root = Path(self.config.trainer.default_root_dir or ".") / "lightning_logs"
+            kwargs["logger"] = RunLogger(
+                save_dir=run.parent.parent if run else root,
+                name=run.parent.name if run else self.model.run_name,
+                version=run.name if run else None,
+                default_hp_metric=False,
+                purge_step=self.resume.global_step if run else None,  # drop points logged after the checkpoint
+            )
+        return super().instantiate_trainer(**kwargs)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Parse, build and fit; bad input ends in one line on stderr and exit code 2, before anything is written."""
+    argv = expand_aliases(sys.argv[1:] if args is None else args)
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+    try:
+        ckpt_path = find_ckpt_path(argv)
+        resume = read_checkpoint(ckpt_path) if ckpt_path else None
+        cli = MomentumCLI(argv, resume)
+    except (ValueError, MisconfigurationException) as err:
+        sys.exit(f"error: {err}")
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path)
+    report(cli)
+
+
+@rank_zero_only
+def report(cli: MomentumCLI) -> None:
+    """Tell the user where the run's logs and checkpoint are, and how to look at them."""
+    trainer = cli.trainer
+    if trainer.logger is None:
+        return
+    ckpt = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+    print(f"\nlogs:       {trainer.logger.log_dir}\ncheckpoint: {ckpt or 'none'}\n"
+          f"view with:  tensorboard --logdir {trainer.logger.save_dir}")

@@ -1,0 +1,126 @@
+"""The article's MLP as a LightningModule, trained with plain SGD, hand-written momentum, built-in momentum or Adam.
+
+    python train.py --model.momentum_impl manual      # velocity buffers written by hand (lit_momentum/momentum.py)
+    python train.py --model.momentum 0                # plain SGD
+"""
+
+from typing import Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import BinaryAccuracy
+
+from lit_momentum.momentum import HandWrittenMomentum
+
+
+def check_settings(optimizer: str, momentum_impl: str, lr: float, momentum: float, dampening: float,
+                   nesterov: bool, weight_decay: float) -> None:
+    """Raise a one-line ``ValueError`` naming the first bad option and what is allowed."""
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"model.optimizer must be one of sgd, adam; got {optimizer!r}")
+    if momentum_impl not in ("builtin", "manual"):
+        raise ValueError(f"model.momentum_impl must be one of builtin, manual; got {momentum_impl!r}")
+    if not lr > 0:
+        raise ValueError(f"model.lr must be > 0, got {lr}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"model.momentum must be in [0, 1), got {momentum}")
+    if not 0 <= dampening <= 1:
+        raise ValueError(f"model.dampening must be in [0, 1], got {dampening}")
+    if nesterov and (momentum == 0 or dampening != 0):
+        raise ValueError(f"model.nesterov needs momentum > 0 and dampening 0, got momentum {momentum}, "
+                         f"dampening {dampening}")
+    if not weight_decay >= 0:
+        raise ValueError(f"model.weight_decay must be >= 0, got {weight_decay}")
+    if optimizer == "adam" and (momentum_impl == "manual" or nesterov or dampening != 0):
+        raise ValueError("model.optimizer adam takes momentum (as beta1), lr and weight_decay only: "
+                         "momentum_impl must be builtin, nesterov false and dampening 0")
+
+
+class MomentumMLP(L.LightningModule):
+    """``Linear(dim, hidden) - sigmoid - Linear(hidden, 1) - sigmoid`` with BCE loss.
+
+    Args:
+        dim: input width; linked to ``data.dim`` by the CLI.
+        hidden: hidden width; ``dim // 2`` when not given (the article's).
+        optimizer: ``sgd`` (with or without momentum) or ``adam`` (momentum is its beta1).
+        momentum_impl: ``builtin`` hands the settings to ``torch.optim.SGD``; ``manual`` keeps velocity buffers by
+            hand and hands them to a momentum-free SGD in place of the gradient.
+        lr: learning rate.
+        momentum: momentum factor in [0, 1); 0 is plain SGD.
+        dampening: dampening for momentum, in [0, 1].
+        nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
+        weight_decay: L2 penalty added to the gradient (and so to the velocity).
+    """
+
+    def __init__(
+        self,
+        dim: int = 1000,
+        hidden: int | None = None,
+        optimizer: Literal["sgd", "adam"] = "sgd",
+        momentum_impl: Literal["builtin", "manual"] = "builtin",
+        lr: float = 1e-5,
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__()
+        check_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay)
+        self.save_hyperparameters()
+        hidden = hidden or dim // 2
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.Sigmoid(), nn.Linear(hidden, 1), nn.Sigmoid())
+        self.automatic_optimization = momentum_impl == "builtin"
+        # validate_args / nan_strategy off: both checks would sync the host with the device every step
+        self.train_loss = MeanMetric(nan_strategy="disable")
+        self.train_acc = BinaryAccuracy(validate_args=False)
+
+    @property
+    def run_name(self) -> str:
+        """The variant in a few characters, e.g. ``manual_m0.9_lr1e-05``: names the run's log directory."""
+        hp = self.hparams
+        if hp.optimizer == "adam":
+            parts = ["adam", f"b{hp.momentum:g}"]
+        elif hp.momentum == 0:
+            parts = ["sgd"]
+        else:
+            parts = [hp.momentum_impl, "nesterov" if hp.nesterov else "", f"m{hp.momentum:g}"]
+            parts.append(f"damp{hp.dampening:g}" if hp.dampening else "")
+        parts += [f"wd{hp.weight_decay:g}" if hp.weight_decay else "", f"lr{hp.lr:g}"]
+        return "_".join(p for p in parts if p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)  # (B, dim) -> (B,) probabilities
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch  # (B, dim), (B,)
+        prob = self(x)
+        # BCE on probabilities is not autocast-safe: compute it in float32 under mixed precision
+        with torch.autocast(prob.device.type, enabled=False):
+            loss = F.binary_cross_entropy(prob.float(), y.float())
+        if not self.automatic_optimization:
+            opt = self.optimizers()
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()  # the velocity is applied inside the step, see configure_optimizers
+        self.train_loss.update(loss)
+        self.train_acc.update(prob.detach(), y)
+        self.log("train/loss_step", loss, on_step=True, on_epoch=False)
+        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        hp = self.hparams
+        if hp.optimizer == "adam":
+            return torch.optim.Adam(self.parameters(), lr=hp.lr, betas=(hp.momentum, 0.999),
+                                    weight_decay=hp.weight_decay)
+        flavour = dict(momentum=hp.momentum, dampening=hp.dampening, nesterov=hp.nesterov,
+                       weight_decay=hp.weight_decay)
+        if hp.momentum_impl == "builtin":
+            return torch.optim.SGD(self.parameters(), lr=hp.lr, **flavour)
+        sgd = torch.optim.SGD(self.parameters(), lr=hp.lr)  # momentum-free: the hook hands it the velocity
+        sgd.register_step_pre_hook(HandWrittenMomentum(**flavour))
+        return sgd

@@ -1,0 +1,94 @@
+"""Where a run writes: its own log directory (never reused by another run) and its ``last.ckpt``.
+
+    lightning_logs/<variant>/version_<n>/      events.out.tfevents.*, hparams.yaml, config.yaml
+    lightning_logs/<variant>/version_<n>/checkpoints/last.ckpt
+
+A resumed run (``--ckpt_path <run>/checkpoints/last.ckpt``) keeps writing into the directory of its checkpoint.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+
+class RunLogger(TensorBoardLogger):
+    """TensorBoard logger whose new version directory is claimed atomically (``mkdir``) on first use.
+
+    Two runs started at once with the same settings therefore get two directories, and a bad option that stops a
+    run before training leaves none behind.
+    """
+
+    def _get_next_version(self) -> int:
+        version = super()._get_next_version()
+        if rank_zero_only.rank != 0:  # only rank 0 writes; the others learn the directory by broadcast
+            return version
+        os.makedirs(self.root_dir, exist_ok=True)
+        while True:
+            try:
+                os.mkdir(os.path.join(self.root_dir, f"version_{version}"))
+                return version
+            except FileExistsError:
+                version += 1
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint that also writes ``last.ckpt`` after the final epoch, and writes every file atomically.
+
+    Lightning's ``save_last`` alone skips the final epoch when it is not a multiple of ``every_n_epochs``; a crash
+    during a save could leave a half-written ``last.ckpt``. Here a save goes to a temporary file first.
+    """
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        epoch = trainer.current_epoch + 1
+        due = epoch % max(self._every_n_epochs, 1) == 0 or epoch >= (trainer.max_epochs or -1) or trainer.should_stop
+        if self.save_last and due and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        tmp = filepath + ".tmp"
+        super()._save_checkpoint(trainer, tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, filepath)
+        self._last_checkpoint_saved = filepath
+        trainer.strategy.barrier()
+
+
+@dataclass
+class Checkpoint:
+    """What a run resumes from: the file, the settings it was trained with and where it stopped."""
+
+    path: Path
+    model_hparams: dict[str, Any]
+    data_hparams: dict[str, Any]
+    epoch: int
+    global_step: int
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run directory the checkpoint was written in, if it still looks like one."""
+        run = self.path.resolve().parent.parent
+        return run if self.path.parent.name == "checkpoints" and (run / "hparams.yaml").is_file() else None
+
+
+def read_checkpoint(path: str) -> Checkpoint:
+    """Load a checkpoint's metadata without executing anything stored in it (``weights_only``)."""
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"--ckpt_path {path}: no such file")
+    try:
+        ckpt = torch.load(file, map_location="cpu", weights_only=True)
+        model_hparams = dict(ckpt["hyper_parameters"])
+        data_hparams = dict(ckpt.get("datamodule_hyper_parameters", {}))
+        epoch, step = int(ckpt["epoch"]), int(ckpt["global_step"])
+    except Exception as err:  # truncated, corrupt, foreign, or carrying pickled code: all refused alike
+        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise ValueError(f"--ckpt_path {path}: not a lit_momentum checkpoint that loads safely ({reason})") from None
+    return Checkpoint(file, model_hparams, data_hparams, epoch, step)
