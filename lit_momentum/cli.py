@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
@@ -26,6 +27,7 @@ TRAINER_DEFAULTS = {
     "log_every_n_steps": 1,  # every step is a point on train/loss_step
     "use_distributed_sampler": False,  # the data module splits each global batch across ranks itself
 }
+ACCELERATORS = {"cpu": CPUAccelerator, "gpu": CUDAAccelerator, "mps": MPSAccelerator}
 CHECKPOINT_DEFAULTS = {"save_last": True, "save_top_k": 0, "every_n_epochs": 100}
 
 
@@ -97,7 +99,13 @@ class MomentumCLI(LightningCLI):
                 default_hp_metric=False,
                 purge_step=self.resume.global_step if run else None,  # drop points logged after the checkpoint
             )
-        return super().instantiate_trainer(**kwargs)
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except MisconfigurationException as err:  # e.g. --accelerator gpu on a machine without one
+            trainer = self.config.trainer
+            available = ", ".join(n for n, acc in ACCELERATORS.items() if acc.is_available())
+            raise ValueError(f"--trainer.accelerator {trainer.accelerator} --trainer.devices {trainer.devices}: "
+                             f"{err} (accelerators available here: {available}, auto)") from None
 
 
 def main(args: list[str] | None = None) -> None:
@@ -108,7 +116,7 @@ def main(args: list[str] | None = None) -> None:
         ckpt_path = find_ckpt_path(argv)
         resume = read_checkpoint(ckpt_path) if ckpt_path else None
         cli = MomentumCLI(argv, resume)
-    except (ValueError, MisconfigurationException) as err:
+    except ValueError as err:
         sys.exit(f"error: {err}")
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path)
     report(cli)

@@ -52,6 +52,13 @@ class LastCheckpoint(ModelCheckpoint):
         if self.save_last and due and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # a run resumed into its own directory keeps overwriting its last.ckpt, however the path was spelled
+        saved = state_dict.get("dirpath")
+        if saved and self.dirpath and Path(saved).resolve() == Path(self.dirpath).resolve():
+            state_dict = {**state_dict, "dirpath": self.dirpath}
+        super().load_state_dict(state_dict)
+
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         tmp = filepath + ".tmp"
         super()._save_checkpoint(trainer, tmp)
@@ -85,10 +92,11 @@ def read_checkpoint(path: str) -> Checkpoint:
         raise ValueError(f"--ckpt_path {path}: no such file")
     try:
         ckpt = torch.load(file, map_location="cpu", weights_only=True)
-        model_hparams = dict(ckpt["hyper_parameters"])
-        data_hparams = dict(ckpt.get("datamodule_hyper_parameters", {}))
+        model_hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
+        data_hparams = {k: v for k, v in ckpt.get("datamodule_hyper_parameters", {}).items() if not k.startswith("_")}
         epoch, step = int(ckpt["epoch"]), int(ckpt["global_step"])
-    except Exception as err:  # truncated, corrupt, foreign, or carrying pickled code: all refused alike
-        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
-        raise ValueError(f"--ckpt_path {path}: not a lit_momentum checkpoint that loads safely ({reason})") from None
+    except Exception as err:  # truncated, corrupt, foreign, or carrying pickled code: refused before training
+        code = [line for line in str(err).splitlines() if "Unsupported global" in line]
+        reason = f"refused, it carries pickled code ({code[0].strip()})" if code else "truncated, corrupt or foreign"
+        raise ValueError(f"--ckpt_path {path}: not a lit_momentum checkpoint: {reason}") from None
     return Checkpoint(file, model_hparams, data_hparams, epoch, step)

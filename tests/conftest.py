@@ -1,0 +1,60 @@
+"""Shared fixtures: the real entry point with the real configs, shrunk (``configs/debug.yaml``) to run in seconds."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> list[str]:
+    """Options that shrink any run to a few seconds and keep everything it writes under ``tmp_path``."""
+    return ["--config", str(CONFIGS / "debug.yaml"), "--trainer.default_root_dir", str(tmp_path),
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def run_train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python train.py ARGS`` as a user would, in a fresh process."""
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """Every run directory (``lightning_logs/<variant>/version_<n>``) under ``root``."""
+    return sorted(p for p in (root / "lightning_logs").glob("*/version_*") if p.is_dir())
+
+
+def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Read a run's TensorBoard event files back: ``{tag: [(step, value), ...]}``."""
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def load_ckpt(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    """Two checkpoints hold bit-identical weights and optimizer state (velocity buffers included).
+
+    Buffers are compared by position: the hand-written ones are named ``velocity``, SGD's ``momentum_buffer``.
+    """
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    sa, sb = a["optimizer_states"][0]["state"], b["optimizer_states"][0]["state"]
+    assert sa.keys() == sb.keys() and sa, "optimizer state missing"
+    for idx in sa:
+        assert len(sa[idx]) == len(sb[idx])
+        for va, vb in zip(sa[idx].values(), sb[idx].values()):
+            assert torch.equal(torch.as_tensor(va), torch.as_tensor(vb)), idx

@@ -1,0 +1,85 @@
+"""``python train.py`` as a user runs it: a real process, real configs, real TensorBoard files read back."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lit_momentum.cli import main
+from tests.conftest import CONFIGS, load_ckpt, run_dirs, run_train, scalars
+
+
+def test_writes_tensorboard_events_with_every_tag_and_point(tiny: list[str], tmp_path: Path) -> None:
+    proc = run_train(*tiny, "--accelerator", "cpu", cwd=tmp_path)
+    (run,) = run_dirs(tmp_path)
+    assert run.parent.name == "builtin_m0.9_lr1e-05" and run.name == "version_0"
+    assert list(run.glob("events.out.tfevents.*")) and (run / "checkpoints/last.ckpt").is_file()
+    logged = scalars(run)
+    epochs, steps = 5, 4  # debug.yaml: 5 epochs of 256 samples in batches of 64
+    assert len(logged["train/loss_step"]) == epochs * steps
+    assert len(logged["train/loss"]) == len(logged["train/acc"]) == epochs
+    assert all(0 <= acc <= 1 for _, acc in logged["train/acc"])
+    assert f"tensorboard --logdir {tmp_path / 'lightning_logs'}" in proc.stdout
+
+
+def test_yaml_and_flag_overrides_take_effect(tiny: list[str], tmp_path: Path) -> None:
+    run_train(*tiny, "--config", str(CONFIGS / "manual.yaml"), "--max_epochs", "3", "--model.momentum", "0.8",
+              "--data.batch_size", "32", cwd=tmp_path)
+    (run,) = run_dirs(tmp_path)
+    assert run.parent.name == "manual_m0.8_lr1e-05"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model"]["momentum_impl"] == "manual" and config["model"]["momentum"] == 0.8
+    assert config["trainer"]["max_epochs"] == 3 and config["data"]["dim"] == 64  # from debug.yaml
+    assert len(scalars(run)["train/loss_step"]) == 3 * 8  # 256 samples / 32
+
+
+def test_stacked_configs_and_order(tiny: list[str], tmp_path: Path) -> None:
+    """Later --config files and flags win; an alias keeps its place in that order."""
+    run_train(*tiny, "--max_epochs", "2", "--config", str(CONFIGS / "nesterov.yaml"), "--config",
+              str(CONFIGS / "debug.yaml"), cwd=tmp_path)
+    (run,) = run_dirs(tmp_path)
+    assert run.parent.name == "builtin_nesterov_m0.9_lr1e-05"
+    ckpt = load_ckpt(run / "checkpoints/last.ckpt")
+    assert ckpt["hyper_parameters"]["nesterov"] is True
+    assert ckpt["epoch"] == 4, "debug.yaml came after --max_epochs 2, so its 5 epochs win"
+
+
+@pytest.mark.parametrize("name", ["sgd", "manual", "builtin", "nesterov", "adam", "debug"])
+def test_every_config_parses_alone(name: str, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--print_config`` shows each config's values in the resolved config (in process: parsing only)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(CONFIGS / f"{name}.yaml"), "--print_config"])
+    assert exit_.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    mine = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    for group, values in mine.items():
+        for key, value in values.items():
+            assert printed[group][key] == value, (group, key)
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_two_runs_with_same_settings_get_two_directories(tiny: list[str], tmp_path: Path) -> None:
+    for _ in range(2):
+        run_train(*tiny, "--max_epochs", "1", cwd=tmp_path)
+    assert [p.name for p in run_dirs(tmp_path)] == ["version_0", "version_1"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_gpu_without_gpu_is_one_clear_line(tiny: list[str], tmp_path: Path) -> None:
+    proc = run_train(*tiny, "--accelerator", "gpu", cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --trainer.accelerator gpu") and "cpu" in last
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_run_matches_cpu_run_closely(tiny: list[str], tmp_path: Path) -> None:
+    for acc in ("cpu", "gpu"):
+        run_train(*tiny, "--accelerator", acc, "--trainer.default_root_dir", str(tmp_path / acc), cwd=tmp_path)
+    cpu, gpu = (scalars(run_dirs(tmp_path / a)[0])["train/loss"] for a in ("cpu", "gpu"))
+    assert max(abs(a - b) for (_, a), (_, b) in zip(cpu, gpu)) < 1e-4

@@ -1,0 +1,92 @@
+"""The hand-written momentum against ``torch.optim.SGD``, step by step, over every flavour."""
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+import lit_momentum.momentum as momentum_module
+from lit_momentum.momentum import BUFFER_KEY, HandWrittenMomentum, velocity_step
+
+STEPS = 25
+LR = 0.05  # large enough that a wrong rule moves the weights visibly within a few steps
+TOL = {torch.float32: dict(rtol=1e-6, atol=1e-7), torch.float64: dict(rtol=1e-13, atol=1e-15)}
+
+FLAVOURS = [
+    dict(momentum=m, dampening=d, weight_decay=wd, nesterov=False)
+    for m, d, wd in itertools.product([0.5, 0.9], [0.0, 0.3], [0.0, 1e-2])
+] + [dict(momentum=m, dampening=0.0, weight_decay=wd, nesterov=True) for m, wd in itertools.product([0.5, 0.9], [0.0, 1e-2])]
+
+
+def flavour_id(f: dict) -> str:
+    return "m{momentum}-d{dampening}-wd{weight_decay}".format(**f) + ("-nesterov" if f["nesterov"] else "")
+
+
+def make_pair(dtype: torch.dtype, flavour: dict) -> tuple[nn.Module, torch.optim.SGD, nn.Module, torch.optim.SGD]:
+    """Two copies of one small MLP: one under torch.optim.SGD, one under momentum-free SGD + the hand-written hook."""
+    torch.manual_seed(0)
+    ref = nn.Sequential(nn.Linear(16, 8), nn.Sigmoid(), nn.Linear(8, 1), nn.Sigmoid()).to(dtype)
+    ours = nn.Sequential(nn.Linear(16, 8), nn.Sigmoid(), nn.Linear(8, 1), nn.Sigmoid()).to(dtype)
+    ours.load_state_dict(ref.state_dict())
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=LR, **flavour)
+    our_opt = torch.optim.SGD(ours.parameters(), lr=LR)
+    our_opt.register_step_pre_hook(HandWrittenMomentum(**flavour))
+    return ref, ref_opt, ours, our_opt
+
+
+def train_in_lockstep(dtype: torch.dtype, flavour: dict) -> None:
+    """Same batches for both; after every step, parameters and buffers must agree within ``TOL``."""
+    ref, ref_opt, ours, our_opt = make_pair(dtype, flavour)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(STEPS, 32, 16, generator=gen, dtype=dtype)
+    y = (torch.rand(STEPS, 32, generator=gen) > 0.5).to(dtype)
+    for step in range(STEPS):
+        for model, opt in ((ref, ref_opt), (ours, our_opt)):
+            opt.zero_grad()
+            nn.functional.binary_cross_entropy(model(x[step]).squeeze(-1), y[step]).backward()
+            opt.step()
+        for p_ref, p_ours in zip(ref.parameters(), ours.parameters()):
+            torch.testing.assert_close(p_ours, p_ref, **TOL[dtype], msg=lambda m: f"weights, step {step}: {m}")
+            buf_ref, buf_ours = ref_opt.state[p_ref]["momentum_buffer"], our_opt.state[p_ours][BUFFER_KEY]
+            torch.testing.assert_close(buf_ours, buf_ref, **TOL[dtype], msg=lambda m: f"buffer, step {step}: {m}")
+            assert buf_ours.data_ptr() != p_ours.grad.data_ptr(), "velocity aliases the gradient"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("flavour", FLAVOURS, ids=flavour_id)
+def test_matches_torch_sgd_every_step(dtype: torch.dtype, flavour: dict) -> None:
+    train_in_lockstep(dtype, flavour)
+
+
+def dampened_from_the_start(params, grads, buffers, momentum, dampening=0.0, nesterov=False, weight_decay=0.0):
+    """Wrong: applies dampening on the first step too (``v = (1 - d) g``)."""
+    buffers = [b if b is not None else torch.zeros_like(g) for g, b in zip(grads, buffers)]
+    return velocity_step(params, grads, buffers, momentum, dampening, nesterov, weight_decay)
+
+
+def decay_outside_buffer(params, grads, buffers, momentum, dampening=0.0, nesterov=False, weight_decay=0.0):
+    """Wrong: adds weight decay to the step but keeps it out of the velocity."""
+    out = velocity_step(params, grads, buffers, momentum, dampening, nesterov, 0.0)
+    torch._foreach_add_(list(grads), list(params), alpha=weight_decay)
+    return out
+
+
+@pytest.mark.parametrize("rule, flavour", [
+    (dampened_from_the_start, dict(momentum=0.9, dampening=0.3, weight_decay=0.0, nesterov=False)),
+    (decay_outside_buffer, dict(momentum=0.9, dampening=0.0, weight_decay=1e-2, nesterov=False)),
+], ids=["dampening-on-step-1", "decay-outside-buffer"])
+def test_a_wrong_rule_fails_the_check(monkeypatch: pytest.MonkeyPatch, rule, flavour: dict) -> None:
+    monkeypatch.setattr(momentum_module, "velocity_step", rule)
+    with pytest.raises(AssertionError):
+        train_in_lockstep(torch.float64, flavour)
+
+
+def test_article_rule_by_hand() -> None:
+    """Two steps of ``v = m v + g`` on a single number, written out: v1 = g1, v2 = m g1 + g2."""
+    p = torch.zeros(1)
+    g1, g2 = torch.tensor([2.0]), torch.tensor([-1.0])
+    bufs = velocity_step([p], [g1], [None], momentum=0.5)
+    assert g1.item() == 2.0 and bufs[0].item() == 2.0
+    bufs = velocity_step([p], [g2], bufs, momentum=0.5)
+    assert bufs[0].item() == 0.5 * 2.0 - 1.0 and g2.item() == 0.0

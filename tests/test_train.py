@@ -1,0 +1,40 @@
+"""Training through the real entry point (``lit_momentum.cli.main``, in process): parity and resume."""
+
+from pathlib import Path
+
+import pytest
+
+from lit_momentum.cli import main
+from tests.conftest import CONFIGS, assert_same_state, load_ckpt, run_dirs, scalars
+
+
+def train(tiny: list[str], *args: str) -> None:
+    main([*tiny, *args])
+
+
+def test_manual_and_builtin_log_the_same_losses_and_end_equal(tiny: list[str], tmp_path: Path) -> None:
+    train(tiny, "--config", str(CONFIGS / "manual.yaml"), "--config", str(CONFIGS / "debug.yaml"))
+    train(tiny, "--config", str(CONFIGS / "builtin.yaml"), "--config", str(CONFIGS / "debug.yaml"))
+    manual, builtin = (tmp_path / "lightning_logs" / f"{v}_m0.9_lr1e-05" / "version_0" for v in ("manual", "builtin"))
+    loss_m, loss_b = scalars(manual)["train/loss_step"], scalars(builtin)["train/loss_step"]
+    assert len(loss_m) == 5 * 4 and [s for s, _ in loss_m] == [s for s, _ in loss_b]
+    assert max(abs(a - b) for (_, a), (_, b) in zip(loss_m, loss_b)) < 1e-6
+    assert loss_m[0][1] != loss_m[-1][1]  # it trained
+    assert_same_state(load_ckpt(manual / "checkpoints/last.ckpt"), load_ckpt(builtin / "checkpoints/last.ckpt"))
+
+
+@pytest.mark.parametrize("variant", ["manual", "builtin"])
+def test_resume_equals_straight_run(tiny: list[str], tmp_path: Path, variant: str) -> None:
+    config = ["--config", str(CONFIGS / f"{variant}.yaml"), "--config", str(CONFIGS / "debug.yaml")]
+    straight = [*tiny, "--trainer.default_root_dir", str(tmp_path / "straight")]
+    split = [*tiny, "--trainer.default_root_dir", str(tmp_path / "split")]
+    main([*straight, *config, "--max_epochs", "4"])
+    main([*split, *config, "--max_epochs", "2"])
+    (first,) = run_dirs(tmp_path / "split")
+    # resume with no --config at all: the checkpoint's own settings (manual or builtin) are used
+    main([*split, "--max_epochs", "4", "--ckpt_path", str(first / "checkpoints/last.ckpt")])
+    assert run_dirs(tmp_path / "split") == [first], "a resumed run keeps writing into its own directory"
+    (whole,) = run_dirs(tmp_path / "straight")
+    assert_same_state(load_ckpt(whole / "checkpoints/last.ckpt"), load_ckpt(first / "checkpoints/last.ckpt"))
+    assert load_ckpt(first / "checkpoints/last.ckpt")["epoch"] == 3
+    assert scalars(whole)["train/loss_step"] == scalars(first)["train/loss_step"]
