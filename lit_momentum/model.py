@@ -76,6 +76,7 @@ class MomentumMLP(L.LightningModule):
         # validate_args / nan_strategy off: both checks would sync the host with the device every step
         self.train_loss = MeanMetric(nan_strategy="disable")
         self.train_acc = BinaryAccuracy(validate_args=False)
+        self.step_losses: list[Tensor] = []  # this epoch's batch losses, still on the device
 
     @property
     def run_name(self) -> str:
@@ -105,12 +106,25 @@ class MomentumMLP(L.LightningModule):
             opt.zero_grad()
             self.manual_backward(loss)
             opt.step()  # the velocity is applied inside the step, see configure_optimizers
-        self.train_loss.update(loss)
+        # no self.log per step: each call costs more than this step's arithmetic (see README, Performance)
+        self.train_loss.update(loss.detach())
         self.train_acc.update(prob.detach(), y)
-        self.log("train/loss_step", loss, on_step=True, on_epoch=False)
-        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        self.step_losses.append(loss.detach())  # written once per epoch, so no host sync per step
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict({"train/loss": self.train_loss.compute(), "train/acc": self.train_acc.compute()},
+                      prog_bar=True)
+        self.train_loss.reset()
+        self.train_acc.reset()
+        # per-step losses: averaged over DDP ranks (each holds a slice of the global batch), one sync per epoch
+        losses = self.trainer.strategy.reduce(torch.stack(self.step_losses), reduce_op="mean").tolist()
+        first, every = self.global_step - len(losses), self.trainer.log_every_n_steps
+        self.step_losses.clear()
+        if self.logger is not None:
+            for step, value in enumerate(losses, start=first):
+                if step % every == 0:
+                    self.logger.log_metrics({"train/loss_step": value}, step=step)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams

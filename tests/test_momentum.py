@@ -16,7 +16,10 @@ TOL = {torch.float32: dict(rtol=1e-6, atol=1e-7), torch.float64: dict(rtol=1e-13
 FLAVOURS = [
     dict(momentum=m, dampening=d, weight_decay=wd, nesterov=False)
     for m, d, wd in itertools.product([0.5, 0.9], [0.0, 0.3], [0.0, 1e-2])
-] + [dict(momentum=m, dampening=0.0, weight_decay=wd, nesterov=True) for m, wd in itertools.product([0.5, 0.9], [0.0, 1e-2])]
+] + [
+    dict(momentum=m, dampening=0.0, weight_decay=wd, nesterov=True)
+    for m, wd in itertools.product([0.5, 0.9], [0.0, 1e-2])
+]
 
 
 def flavour_id(f: dict) -> str:
@@ -47,9 +50,9 @@ def train_in_lockstep(dtype: torch.dtype, flavour: dict) -> None:
             nn.functional.binary_cross_entropy(model(x[step]).squeeze(-1), y[step]).backward()
             opt.step()
         for p_ref, p_ours in zip(ref.parameters(), ours.parameters()):
-            torch.testing.assert_close(p_ours, p_ref, **TOL[dtype], msg=lambda m: f"weights, step {step}: {m}")
+            torch.testing.assert_close(p_ours, p_ref, **TOL[dtype], msg=f"weights differ at step {step}")
             buf_ref, buf_ours = ref_opt.state[p_ref]["momentum_buffer"], our_opt.state[p_ours][BUFFER_KEY]
-            torch.testing.assert_close(buf_ours, buf_ref, **TOL[dtype], msg=lambda m: f"buffer, step {step}: {m}")
+            torch.testing.assert_close(buf_ours, buf_ref, **TOL[dtype], msg=f"buffers differ at step {step}")
             assert buf_ours.data_ptr() != p_ours.grad.data_ptr(), "velocity aliases the gradient"
 
 
