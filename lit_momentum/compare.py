@@ -1,0 +1,132 @@
+"""Train several variants on the very same data and initial weights, and put them side by side.
+
+    python -m lit_momentum.compare                                   # all six variants, the article's 2000 epochs
+    python -m lit_momentum.compare --variants sgd manual builtin --max_epochs 300 --out runs/cmp
+    python -m lit_momentum.compare --config configs/debug.yaml       # any train.py option applies to every variant
+
+Writes to ``--out``: one TensorBoard run per variant (``tensorboard --logdir OUT`` overlays them), ``loss_curves.png``
+and ``summary.csv``; prints the table and the largest |manual - builtin| epoch-loss difference.
+"""
+
+import argparse
+import csv
+import math
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from lit_momentum.cli import MomentumCLI, expand_aliases  # noqa: E402
+
+ADAM_LR = 1e-3  # Adam's usual step size (configs/adam.yaml); the SGD variants share the configured lr
+VARIANTS = ["sgd", "sgd_equiv", "manual", "builtin", "nesterov", "adam"]
+COLUMNS = ["variant", "run", "final_loss", "best_loss", "epoch_below_threshold", "ping_pong", "tv_over_net",
+           "wall_s"]
+
+
+def variant_args(variant: str, lr: float, momentum: float) -> list[str]:
+    """Options that turn the shared configuration into ``variant``."""
+    sgd = ["--model.optimizer", "sgd", "--model.nesterov", "false", "--model.dampening", "0"]
+    return {
+        "sgd": [*sgd, "--model.momentum", "0"],
+        # plain SGD at the step size momentum reaches on a steady slope, lr / (1 - m): bigger steps, no smoothing
+        "sgd_equiv": [*sgd, "--model.momentum", "0", "--model.lr", repr(lr / (1 - momentum))],
+        "manual": [*sgd, "--model.momentum_impl", "manual"],
+        "builtin": [*sgd, "--model.momentum_impl", "builtin"],
+        "nesterov": [*sgd, "--model.momentum_impl", "builtin", "--model.nesterov", "true"],
+        "adam": ["--model.optimizer", "adam", "--model.momentum_impl", "builtin", "--model.nesterov", "false",
+                 "--model.dampening", "0", "--model.lr", repr(ADAM_LR)],
+    }[variant]
+
+
+def epoch_losses(run_dir: str) -> list[float]:
+    """``train/loss`` per epoch, read back from the run's TensorBoard events."""
+    acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    acc.Reload()
+    return [e.value for e in acc.Scalars("train/loss")]
+
+
+def curve_stats(losses: list[float], threshold: float) -> dict[str, float]:
+    """Final and best loss, first epoch below ``threshold``, ping-pong index and total variation / net decrease."""
+    steps = [b - a for a, b in zip(losses, losses[1:])]
+    net = losses[0] - losses[-1]
+    below = next((i for i, v in enumerate(losses) if v < threshold), None)
+    return dict(
+        final_loss=losses[-1],
+        best_loss=min(losses),
+        epoch_below_threshold=below if below is not None else "",
+        ping_pong=sum(d > 0 for d in steps) / max(len(steps), 1),  # share of epochs whose loss rose
+        tv_over_net=sum(abs(d) for d in steps) / net if net > 0 else math.inf,  # 1.0 = a straight descent
+    )
+
+
+def plot(curves: dict[str, list[float]], out: Path) -> None:
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, height_ratios=[3, 2])
+    for name, losses in curves.items():
+        top.plot(losses, lw=1.2, label=name)
+        bottom.plot([b - a for a, b in zip(losses, losses[1:])], lw=0.8, label=name)
+    top.set(ylabel="train/loss (epoch mean)", title="Same data, same initial weights")
+    top.legend(fontsize=8)
+    bottom.axhline(0, c="k", lw=0.6)
+    bottom.set(xlabel="epoch", ylabel="change from previous epoch", yscale="symlog",
+               title="Ping-pong: epochs above 0 made the loss worse")
+    bottom.set_yscale("symlog", linthresh=1e-5)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Every other option is train.py's (python train.py --help).")
+    parser.add_argument("--variants", nargs="+", default=VARIANTS, metavar="NAME",
+                        help=f"from {', '.join(VARIANTS)} (default: all)")
+    parser.add_argument("--out", type=Path, default=Path("lightning_logs/compare"), help="output directory")
+    parser.add_argument("--threshold", type=float, default=0.69, help="loss for the 'epoch below' column")
+    own, shared = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    unknown = [v for v in own.variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants: unknown {', '.join(unknown)}; allowed: {', '.join(VARIANTS)}")
+    if (own.out / "summary.csv").exists():
+        parser.error(f"--out {own.out} already holds a comparison: choose another directory")
+    shared = [*expand_aliases(shared), "--trainer.default_root_dir", str(own.out)]
+    try:  # build every variant first (each seeded alike: same initial weights), so bad input stops all of them
+        base = MomentumCLI(shared, resume=None).config.model
+        clis = {v: MomentumCLI([*shared, *variant_args(v, base.lr, base.momentum)], resume=None)
+                for v in own.variants}
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+
+    rows, curves = [], {}
+    for variant, cli in tqdm(clis.items(), desc="variants", unit="run"):
+        start = time.perf_counter()
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+        wall = time.perf_counter() - start
+        curves[variant] = epoch_losses(cli.trainer.logger.log_dir)
+        rows.append(dict(variant=variant, run=cli.model.run_name, **curve_stats(curves[variant], own.threshold),
+                         wall_s=wall))
+
+    own.out.mkdir(parents=True, exist_ok=True)
+    with open(own.out / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    plot(curves, own.out / "loss_curves.png")
+    print(f"\n{'variant':<10}{'final':>9}{'best':>9}{'below':>7}{'ping-pong':>11}{'TV/net':>9}{'wall s':>9}")
+    for r in rows:
+        print(f"{r['variant']:<10}{r['final_loss']:>9.4f}{r['best_loss']:>9.4f}{r['epoch_below_threshold']!s:>7}"
+              f"{r['ping_pong']:>11.3f}{r['tv_over_net']:>9.2f}{r['wall_s']:>9.1f}")
+    if "manual" in curves and "builtin" in curves:
+        gap = max(abs(a - b) for a, b in zip(curves["manual"], curves["builtin"]))
+        print(f"largest |manual - builtin| epoch-loss difference: {gap:.3g}")
+    print(f"\nloss_curves.png and summary.csv in {own.out}\nview with: tensorboard --logdir {own.out}")
+
+
+if __name__ == "__main__":
+    main()

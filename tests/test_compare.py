@@ -1,0 +1,48 @@
+"""``python -m lit_momentum.compare``: a tiny comparison writes every file, with numbers that make sense."""
+
+import csv
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from lit_momentum.compare import VARIANTS, curve_stats
+from tests.conftest import CONFIGS, ROOT, run_dirs
+
+
+def test_curve_stats_by_hand() -> None:
+    stats = curve_stats([1.0, 0.8, 0.9, 0.5], threshold=0.85)
+    assert stats["final_loss"] == 0.5 and stats["best_loss"] == 0.5 and stats["epoch_below_threshold"] == 1
+    assert stats["ping_pong"] == 1 / 3  # one rise in three changes
+    assert math.isclose(stats["tv_over_net"], (0.2 + 0.1 + 0.4) / 0.5)
+
+
+def test_tiny_compare_writes_every_file(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "lit_momentum.compare", "--config", str(CONFIGS / "debug.yaml"), "--out", str(out),
+         "--max_epochs", "4", "--trainer.enable_progress_bar", "false"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out / "summary.csv") as f:
+        rows = {r["variant"]: r for r in csv.DictReader(f)}
+    assert list(rows) == VARIANTS
+    for row in rows.values():
+        for key in ("final_loss", "best_loss", "ping_pong", "wall_s"):
+            assert math.isfinite(float(row[key])), (row["variant"], key)
+    assert abs(float(rows["manual"]["final_loss"]) - float(rows["builtin"]["final_loss"])) < 1e-6
+    assert rows["sgd_equiv"]["run"] == "sgd_lr0.0001"  # lr / (1 - 0.9)
+    assert len(run_dirs(out)) == len(VARIANTS)  # one TensorBoard run per variant
+    assert "largest |manual - builtin| epoch-loss difference" in proc.stdout
+    with Image.open(out / "loss_curves.png") as img:
+        assert img.width > 400 and img.height > 300
+
+
+def test_unknown_variant_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "lit_momentum.compare", "--variants", "sgd", "rmsprop",
+                           "--out", str(tmp_path / "cmp")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "rmsprop" in proc.stderr and "allowed: sgd, sgd_equiv" in proc.stderr
+    assert not (tmp_path / "cmp").exists()
