@@ -7,8 +7,10 @@
     python train.py --print_config
 """
 
+import shutil
 import sys
 import warnings
+from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_momentum.data import RandomDataModule
-from lit_momentum.model import MomentumMLP
+from lit_momentum.model import MomentumMLP, NonFiniteLossError
 from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, read_checkpoint
 
 ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
@@ -68,6 +70,7 @@ class MomentumCLI(LightningCLI):
             auto_configure_optimizers=False,
             trainer_defaults=TRAINER_DEFAULTS,
             save_config_kwargs={"config_filename": config_name, "overwrite": resume is not None},
+            parser_kwargs={"exit_on_error": False},  # main() turns a parse error into one line
         )
 
     def add_arguments_to_parser(self, parser: Any) -> None:
@@ -123,9 +126,16 @@ def main(args: list[str] | None = None) -> None:
         ckpt_path = find_ckpt_path(argv)
         resume = read_checkpoint(ckpt_path) if ckpt_path else None
         cli = MomentumCLI(argv, resume)
-    except ValueError as err:
-        sys.exit(f"error: {err}")
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path)
+    except (ValueError, ArgumentError) as err:  # bad input: one line, before anything is written
+        sys.exit("error: " + " ".join(str(err).split()))
+    if resume and resume.run_dir and cli.trainer.is_global_zero:  # the run will overwrite it: keep a copy
+        kept = f"resumed-from-epoch{resume.epoch}-step{resume.global_step}.ckpt"
+        shutil.copy2(resume.path, resume.path.with_name(kept))
+    try:  # weights_only: nothing stored in a checkpoint is ever executed (read_checkpoint checked it already)
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path, weights_only=True)
+    except NonFiniteLossError as err:
+        last = cli.trainer.checkpoint_callback.last_model_path if cli.trainer.checkpoint_callback else ""
+        sys.exit(f"error: {err}" + (f"; last good checkpoint: {last}" if last else ""))
     report(cli)
 
 

@@ -4,6 +4,7 @@
     python train.py --model.momentum 0                # plain SGD
 """
 
+import math
 from typing import Literal
 
 import lightning as L
@@ -14,6 +15,10 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryAccuracy
 
 from lit_momentum.momentum import HandWrittenMomentum
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became inf or nan: training stops (checked once per epoch, from the step losses)."""
 
 
 def check_settings(optimizer: str, momentum_impl: str, lr: float, momentum: float, dampening: float,
@@ -71,7 +76,9 @@ class MomentumMLP(L.LightningModule):
         check_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay)
         self.save_hyperparameters()
         hidden = hidden or dim // 2
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.Sigmoid(), nn.Linear(hidden, 1), nn.Sigmoid())
+        # the output sigmoid is fused into the loss (BCE with logits): the same function as sigmoid + BCELoss, but
+        # stable, autocast-safe, and a nan passes through to the epoch-end check instead of tripping an assert
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.Sigmoid(), nn.Linear(hidden, 1))
         self.automatic_optimization = momentum_impl == "builtin"
         # validate_args / nan_strategy off: both checks would sync the host with the device every step
         self.train_loss = MeanMetric(nan_strategy="disable")
@@ -93,14 +100,12 @@ class MomentumMLP(L.LightningModule):
         return "_".join(p for p in parts if p)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(-1)  # (B, dim) -> (B,) probabilities
+        return torch.sigmoid(self.net(x).squeeze(-1))  # (B, dim) -> (B,) probabilities
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch  # (B, dim), (B,)
-        prob = self(x)
-        # BCE on probabilities is not autocast-safe: compute it in float32 under mixed precision
-        with torch.autocast(prob.device.type, enabled=False):
-            loss = F.binary_cross_entropy(prob.float(), y.float())
+        logits = self.net(x).squeeze(-1)  # (B,)
+        loss = F.binary_cross_entropy_with_logits(logits, y)
         if not self.automatic_optimization:
             opt = self.optimizers()
             opt.zero_grad()
@@ -108,7 +113,7 @@ class MomentumMLP(L.LightningModule):
             opt.step()  # the velocity is applied inside the step, see configure_optimizers
         # no self.log per step: each call costs more than this step's arithmetic (see README, Performance)
         self.train_loss.update(loss.detach())
-        self.train_acc.update(prob.detach(), y)
+        self.train_acc.update(logits.detach() > 0, y)  # predicted class: probability > 0.5
         self.step_losses.append(loss.detach())  # written once per epoch, so no host sync per step
         return loss
 
@@ -121,6 +126,10 @@ class MomentumMLP(L.LightningModule):
         losses = self.trainer.strategy.reduce(torch.stack(self.step_losses), reduce_op="mean").tolist()
         first, every = self.global_step - len(losses), self.trainer.log_every_n_steps
         self.step_losses.clear()
+        bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
+        if bad is not None:  # raised before this epoch's checkpoint: the last one on disk is still a good one
+            raise NonFiniteLossError(f"train/loss is {losses[bad]} at epoch {self.current_epoch}, step {first + bad} "
+                                f"(lr {self.hparams.lr:g}): the run stopped; lower --model.lr")
         if self.logger is not None:
             for step, value in enumerate(losses, start=first):
                 if step % every == 0:
