@@ -80,10 +80,10 @@ class MomentumMLP(L.LightningModule):
         # stable, autocast-safe, and a nan passes through to the epoch-end check instead of tripping an assert
         self.net = nn.Sequential(nn.Linear(dim, hidden), nn.Sigmoid(), nn.Linear(hidden, 1))
         self.automatic_optimization = momentum_impl == "builtin"
-        # validate_args / nan_strategy off: both checks would sync the host with the device every step
+        # no input checks: they would sync with the device, and a nan must reach the check in on_train_epoch_end
         self.train_loss = MeanMetric(nan_strategy="disable")
         self.train_acc = BinaryAccuracy(validate_args=False)
-        self.step_losses: list[Tensor] = []  # this epoch's batch losses, still on the device
+        self.seen: list[tuple[Tensor, Tensor, Tensor]] = []  # this epoch's batches, still on the device
 
     @property
     def run_name(self) -> str:
@@ -111,27 +111,30 @@ class MomentumMLP(L.LightningModule):
             opt.zero_grad()
             self.manual_backward(loss)
             opt.step()  # the velocity is applied inside the step, see configure_optimizers
-        # no self.log per step: each call costs more than this step's arithmetic (see README, Performance)
-        self.train_loss.update(loss.detach())
-        self.train_acc.update(logits.detach() > 0, y)  # predicted class: probability > 0.5
-        self.step_losses.append(loss.detach())  # written once per epoch, so no host sync per step
+        # kept on the device and handed to torchmetrics and the logger once per epoch: a self.log call or a
+        # metric update costs more than this step's arithmetic, and reading a value would sync with the device
+        self.seen.append((loss.detach(), logits.detach() > 0, y))  # batch loss, predicted class, label
         return loss
 
     def on_train_epoch_end(self) -> None:
+        losses, preds, labels = zip(*self.seen)
+        self.seen.clear()
+        losses = torch.stack(losses)  # (steps,)
+        self.train_loss.update(losses)  # epoch loss = mean of the batch losses, as in the article
+        self.train_acc.update(torch.cat(preds), torch.cat(labels))
         self.log_dict({"train/loss": self.train_loss.compute(), "train/acc": self.train_acc.compute()},
                       prog_bar=True)
         self.train_loss.reset()
         self.train_acc.reset()
-        # per-step losses: averaged over DDP ranks (each holds a slice of the global batch), one sync per epoch
-        losses = self.trainer.strategy.reduce(torch.stack(self.step_losses), reduce_op="mean").tolist()
-        first, every = self.global_step - len(losses), self.trainer.log_every_n_steps
-        self.step_losses.clear()
-        bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
+        # per-step losses, averaged over DDP ranks (each holds a slice of the global batch): one sync per epoch
+        step_losses = self.trainer.strategy.reduce(losses, reduce_op="mean").tolist()
+        first, every = self.global_step - len(step_losses), self.trainer.log_every_n_steps
+        bad = next((i for i, v in enumerate(step_losses) if not math.isfinite(v)), None)
         if bad is not None:  # raised before this epoch's checkpoint: the last one on disk is still a good one
-            raise NonFiniteLossError(f"train/loss is {losses[bad]} at epoch {self.current_epoch}, step {first + bad} "
-                                f"(lr {self.hparams.lr:g}): the run stopped; lower --model.lr")
+            raise NonFiniteLossError(f"train/loss is {step_losses[bad]} at epoch {self.current_epoch}, step "
+                                     f"{first + bad} (lr {self.hparams.lr:g}): the run stopped; lower --model.lr")
         if self.logger is not None:
-            for step, value in enumerate(losses, start=first):
+            for step, value in enumerate(step_losses, start=first):
                 if step % every == 0:
                     self.logger.log_metrics({"train/loss_step": value}, step=step)
 
