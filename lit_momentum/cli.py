@@ -119,13 +119,15 @@ class MomentumCLI(LightningCLI):
 
 
 def main(args: list[str] | None = None) -> None:
-    """Parse, build and fit; bad input ends in one line on stderr and exit code 2, before anything is written."""
+    """Parse, build and fit; bad input ends in one line on stderr and exit code 1, before anything is written."""
     argv = expand_aliases(sys.argv[1:] if args is None else args)
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
     try:
         ckpt_path = find_ckpt_path(argv)
         resume = read_checkpoint(ckpt_path) if ckpt_path else None
         cli = MomentumCLI(argv, resume)
+        if cli.config.ckpt_path != ckpt_path:  # set in a config file: its settings would go unchecked
+            raise ValueError("ckpt_path: give it on the command line (--ckpt_path PATH), not in a config file")
     except (ValueError, ArgumentError) as err:  # bad input: one line, before anything is written
         sys.exit("error: " + " ".join(str(err).split()))
     if resume and resume.run_dir and cli.trainer.is_global_zero:  # the run will overwrite it: keep a copy

@@ -12,9 +12,12 @@ def train(tiny: list[str], *args: str) -> None:
     main([*tiny, *args])
 
 
-def test_manual_and_builtin_log_the_same_losses_and_end_equal(tiny: list[str], tmp_path: Path) -> None:
-    train(tiny, "--config", str(CONFIGS / "manual.yaml"), "--config", str(CONFIGS / "debug.yaml"))
-    train(tiny, "--config", str(CONFIGS / "builtin.yaml"), "--config", str(CONFIGS / "debug.yaml"))
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_manual_and_builtin_log_the_same_losses_and_end_equal(tiny: list[str], tmp_path: Path,
+                                                              precision: str) -> None:
+    for variant in ("manual", "builtin"):
+        train(tiny, "--config", str(CONFIGS / f"{variant}.yaml"), "--config", str(CONFIGS / "debug.yaml"),
+              "--precision", precision)
     manual, builtin = (tmp_path / "lightning_logs" / f"{v}_m0.9_lr1e-05" / "version_0" for v in ("manual", "builtin"))
     loss_m, loss_b = scalars(manual)["train/loss_step"], scalars(builtin)["train/loss_step"]
     assert len(loss_m) == 5 * 4 and [s for s, _ in loss_m] == [s for s, _ in loss_b]
