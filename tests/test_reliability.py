@@ -113,6 +113,7 @@ BAD_INPUT = [
     (["--model.velocity", "3"], "--model.velocity", "unrecognized"),
     (["--config", "CONFIG:model:\n  bogus: 1\n"], "bogus", "'model'"),
     (["--config", "no/such.yaml"], "config", "does not exist"),
+    (["--config", "CONFIG:ckpt_path: last.ckpt\n"], "ckpt_path", "on the command line"),
 ]
 
 
