@@ -2,9 +2,13 @@
 
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
 
 from lit_momentum.cli import main
+from lit_momentum.data import RandomDataModule
+from lit_momentum.model import MomentumMLP
 from tests.conftest import CONFIGS, assert_same_state, load_ckpt, run_dirs, scalars
 
 
@@ -43,3 +47,26 @@ def test_resume_equals_straight_run(tiny: list[str], tmp_path: Path, variant: st
     assert_same_state(load_ckpt(whole / "checkpoints/last.ckpt"), load_ckpt(first / "checkpoints/last.ckpt"))
     assert load_ckpt(first / "checkpoints/last.ckpt")["epoch"] == 3
     assert scalars(whole)["train/loss_step"] == scalars(first)["train/loss_step"]
+
+
+class NoSyncInSteps(L.Callback):
+    """Turns any host-device synchronisation during a training step into an error (CUDA only)."""
+
+    def on_train_batch_start(self, *args: object) -> None:
+        torch.cuda.set_sync_debug_mode("error")
+
+    def on_train_batch_end(self, *args: object) -> None:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("variant", ["manual", "builtin"])
+def test_gpu_steps_keep_data_on_device_without_syncs(tmp_path: Path, variant: str) -> None:
+    dm = RandomDataModule(dim=64, num_samples=256)
+    model = MomentumMLP(dim=64, momentum_impl=variant)
+    trainer = L.Trainer(accelerator="gpu", devices=1, max_epochs=2, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, callbacks=[NoSyncInSteps()], default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=dm)
+    assert trainer.train_dataloader.dataset.x.is_cuda  # the data lives on the device
+    assert all(s["momentum_buffer" if variant == "builtin" else "velocity"].is_cuda
+               for s in trainer.optimizers[0].state.values())
