@@ -39,7 +39,7 @@ def bare(dm: RandomDataModule, device: torch.device, epochs: int) -> list[float]
         gen = torch.Generator().manual_seed(epoch)
         total = torch.zeros((), device=device)
         for idx in torch.randperm(len(x), generator=gen).to(device).split(dm.hparams.batch_size):
-            loss = F.binary_cross_entropy(model(x[idx]).squeeze(-1), y[idx])
+            loss = F.binary_cross_entropy_with_logits(model(x[idx]).squeeze(-1), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -70,7 +70,7 @@ def article(dm: RandomDataModule, device: torch.device, epochs: int) -> list[flo
         start = time.perf_counter()
         total = 0.0
         for x, y in loader:
-            loss = F.binary_cross_entropy(model(x.float().to(device)), y.reshape(-1, 1).float().to(device))
+            loss = F.binary_cross_entropy_with_logits(model(x.float().to(device)), y.reshape(-1, 1).float().to(device))
             total += loss.item()
             opt.zero_grad()
             loss.backward()
