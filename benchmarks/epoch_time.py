@@ -14,18 +14,19 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from lit_momentum.cli import CHECKPOINT_DEFAULTS, TRAINER_DEFAULTS
+from lit_momentum.cli import MomentumCLI, expand_aliases
 from lit_momentum.data import RandomDataModule
 from lit_momentum.model import MomentumMLP
-from lit_momentum.runs import LastCheckpoint, RunLogger
 
-VARIANTS = {"sgd": dict(momentum=0.0), "manual": dict(momentum_impl="manual"), "builtin": dict()}
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+VARIANTS = ["sgd", "manual", "builtin"]
 
 
 def bare(dm: RandomDataModule, device: torch.device, epochs: int) -> list[float]:
@@ -93,18 +94,17 @@ class EpochClock(L.Callback):
 
 
 def template(variant: str) -> Callable[[RandomDataModule, torch.device, int], list[float]]:
-    """``Trainer.fit`` through the project's own classes, with its defaults: logging, progress bar, checkpoints."""
+    """``Trainer.fit`` as ``train.py`` builds it (its logger, progress bar and checkpoint), in a temporary dir."""
 
     def run(dm: RandomDataModule, device: torch.device, epochs: int) -> list[float]:
         clock = EpochClock()
         with tempfile.TemporaryDirectory() as tmp:
-            model = MomentumMLP(dim=dm.hparams.dim, **VARIANTS[variant])
-            trainer = L.Trainer(
-                **{**TRAINER_DEFAULTS, "max_epochs": epochs}, accelerator=device.type, devices=1,
-                logger=RunLogger(tmp, name=model.run_name, default_hp_metric=False),
-                callbacks=[LastCheckpoint(**CHECKPOINT_DEFAULTS), clock], enable_model_summary=False,
-            )
-            trainer.fit(model, datamodule=dm)
+            args = ["--config", str(CONFIGS / f"{variant}.yaml"), "--trainer.default_root_dir", tmp,
+                    "--accelerator", device.type, "--max_epochs", str(epochs), "--data.dim", str(dm.hparams.dim),
+                    "--data.batch_size", str(dm.hparams.batch_size), "--trainer.enable_model_summary", "false"]
+            cli = MomentumCLI(expand_aliases(args), resume=None)
+            cli.trainer.callbacks.append(clock)
+            cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         return [b - a for a, b in zip(clock.starts, clock.starts[1:])]
 
     return run
