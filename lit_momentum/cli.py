@@ -60,6 +60,8 @@ class MomentumCLI(LightningCLI):
 
     def __init__(self, args: list[str], resume: Checkpoint | None) -> None:
         self.resume = resume
+        # args are always given (aliases rewritten): Lightning's warning about args beside sys.argv does not apply
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         config_name = f"config_resumed_step{resume.global_step}.yaml" if resume else "config.yaml"
         super().__init__(
             MomentumMLP,
@@ -121,7 +123,6 @@ class MomentumCLI(LightningCLI):
 def main(args: list[str] | None = None) -> None:
     """Parse, build and fit; bad input ends in one line on stderr and exit code 1, before anything is written."""
     argv = expand_aliases(sys.argv[1:] if args is None else args)
-    warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
     try:
         ckpt_path = find_ckpt_path(argv)
         resume = read_checkpoint(ckpt_path) if ckpt_path else None
