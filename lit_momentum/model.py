@@ -122,10 +122,10 @@ class MomentumMLP(L.LightningModule):
         losses = torch.stack(losses)  # (steps,)
         self.train_loss.update(losses)  # epoch loss = mean of the batch losses, as in the article
         self.train_acc.update(torch.cat(preds), torch.cat(labels))
-        self.log_dict({"train/loss": self.train_loss.compute(), "train/acc": self.train_acc.compute()},
-                      prog_bar=True)
+        epoch_metrics = {"train/loss": self.train_loss.compute(), "train/acc": self.train_acc.compute()}
         self.train_loss.reset()
         self.train_acc.reset()
+        self.log_dict(epoch_metrics, prog_bar=True, logger=False)  # for the progress bar and monitoring callbacks
         # per-step losses, averaged over DDP ranks (each holds a slice of the global batch): one sync per epoch
         step_losses = self.trainer.strategy.reduce(losses, reduce_op="mean").tolist()
         first, every = self.global_step - len(step_losses), self.trainer.log_every_n_steps
@@ -134,9 +134,13 @@ class MomentumMLP(L.LightningModule):
             raise NonFiniteLossError(f"train/loss is {step_losses[bad]} at epoch {self.current_epoch}, step "
                                      f"{first + bad} (lr {self.hparams.lr:g}): the run stopped; lower --model.lr")
         if self.logger is not None:
+            # written and flushed here, before this epoch's checkpoint: a run killed after the checkpoint has all
+            # its points on disk, so the resumed run continues the curve without a gap
             for step, value in enumerate(step_losses, start=first):
                 if step % every == 0:
                     self.logger.log_metrics({"train/loss_step": value}, step=step)
+            self.logger.log_metrics({k: v.item() for k, v in epoch_metrics.items()}, step=self.global_step - 1)
+            self.logger.save()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams
