@@ -28,8 +28,8 @@ def check_settings(optimizer: str, momentum_impl: str, lr: float, momentum: floa
         raise ValueError(f"model.optimizer must be one of sgd, adam; got {optimizer!r}")
     if momentum_impl not in ("builtin", "manual"):
         raise ValueError(f"model.momentum_impl must be one of builtin, manual; got {momentum_impl!r}")
-    if not lr > 0:
-        raise ValueError(f"model.lr must be > 0, got {lr}")
+    if not 0 < lr < 1e30:  # a larger step overflows float32 parameters
+        raise ValueError(f"model.lr must be > 0 and < 1e30, got {lr}")
     if not 0 <= momentum < 1:
         raise ValueError(f"model.momentum must be in [0, 1), got {momentum}")
     if not 0 <= dampening <= 1:
@@ -74,6 +74,8 @@ class MomentumMLP(L.LightningModule):
     ) -> None:
         super().__init__()
         check_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay)
+        if hidden is not None and hidden < 1:
+            raise ValueError(f"model.hidden must be an integer >= 1 (or null for dim // 2), got {hidden}")
         self.save_hyperparameters()
         hidden = hidden or dim // 2
         # the output sigmoid is fused into the loss (BCE with logits): the same function as sigmoid + BCELoss, but

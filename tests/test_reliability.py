@@ -102,6 +102,8 @@ BAD_INPUT = [
     (["--model.momentum", "1.0"], "model.momentum", "[0, 1)"),
     (["--model.momentum", "-0.1"], "model.momentum", "[0, 1)"),
     (["--model.lr", "0"], "model.lr", "> 0"),
+    (["--model.lr", "1e300"], "model.lr", "< 1e30"),
+    (["--model.hidden", "0"], "model.hidden", ">= 1"),
     (["--model.dampening", "1.5"], "model.dampening", "[0, 1]"),
     (["--model.nesterov", "true", "--model.dampening", "0.1"], "model.nesterov", "dampening 0"),
     (["--model.nesterov", "true", "--model.momentum", "0"], "model.nesterov", "momentum > 0"),
