@@ -55,9 +55,13 @@ def test_killed_run_resumes_bit_for_bit(tiny: list[str], tmp_path: Path, variant
         assert resumed_losses[tag] == straight_losses[tag], tag
 
 
-def write_checkpoint(path: Path, payload: object) -> Path:
-    torch.save(payload, path)
-    return path
+def refusal(args: list[str]) -> str:
+    """Run the entry point expecting it to refuse: returns its message, checked to be one ``error:`` line."""
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    message = str(exit_.value.code)
+    assert message.startswith("error: ") and "\n" not in message and "Traceback" not in message
+    return message
 
 
 class RunsCode:
@@ -81,16 +85,14 @@ def test_bad_checkpoints_are_refused_before_training(tiny: list[str], tmp_path: 
         path = tmp_path / "garbage.ckpt"
         path.write_bytes(os.urandom(4096))
     elif case == "pickled-code":
-        path = write_checkpoint(tmp_path / "evil.ckpt", {"hyper_parameters": RunsCode(), "epoch": 0})
+        path = tmp_path / "evil.ckpt"
+        torch.save({"hyper_parameters": RunsCode(), "epoch": 0}, path)
     else:
         main([*tiny, "--max_epochs", "1"])
         (run,) = run_dirs(tmp_path)
         path, extra = run / "checkpoints/last.ckpt", ["--data.dim", "32"]
     before = run_dirs(tmp_path)
-    with pytest.raises(SystemExit) as exit_:
-        main([*tiny, "--ckpt_path", str(path), *extra])
-    message = str(exit_.value.code)
-    assert message.startswith("error: ") and "\n" not in message
+    message = refusal([*tiny, "--ckpt_path", str(path), *extra])
     assert ("--ckpt_path" in message) if case != "other-dim" else ("data.dim is 32" in message)
     if case == "pickled-code":
         assert "pickled code" in message
@@ -127,10 +129,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(tiny: list[str], tmp_pat
     if args[1].startswith("CONFIG:"):
         (tmp_path / "bad.yaml").write_text(args[1].removeprefix("CONFIG:"))
         args = ["--config", str(tmp_path / "bad.yaml")]
-    with pytest.raises(SystemExit) as exit_:
-        main([*tiny, *args])
-    message = str(exit_.value.code)
-    assert message.startswith("error: ") and "\n" not in message and "Traceback" not in message
+    message = refusal([*tiny, *args])
     assert option in message and allowed in message, message
     assert not (tmp_path / "lightning_logs").exists()
 
