@@ -8,14 +8,25 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks/epoch_time.py"), *args],
+                          capture_output=True, text=True, timeout=600)
+
+
 def test_benchmark_measures_every_contender(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/epoch_time.py"), "--dim", "32", "--epochs", "4",
-                           "--warmup", "1", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    proc = bench("--dim", "32", "--epochs", "4", "--warmup", "1", "--rounds", "1", "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     (result,) = json.loads(out.read_text())
     assert result["dim"] == 32 and result["batch_size"] == 64
-    names = ["bare", "article", "template/sgd", "template/manual", "template/builtin"]
+    names = ["bare", "article", "lightning/barebones", "template/sgd", "template/manual", "template/builtin"]
     assert list(result["seconds_per_epoch"]) == names
     assert all(sec > 0 for sec in result["seconds_per_epoch"].values())
     assert "x bare" in proc.stdout
+
+
+def test_benchmark_refuses_a_warmup_that_leaves_no_epoch() -> None:
+    proc = bench("--epochs", "5", "--warmup", "5")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines()[-1] == ("epoch_time.py: error: --warmup must be >= 0 and below --epochs; "
+                                                    "got --warmup 5 --epochs 5")
