@@ -15,13 +15,15 @@ def bench(*args: str) -> subprocess.CompletedProcess:
 
 def test_benchmark_measures_every_contender(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    proc = bench("--dim", "32", "--epochs", "4", "--warmup", "1", "--rounds", "1", "--json", str(out))
+    proc = bench("--dim", "32", "--epochs", "4", "--warmup", "1", "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     (result,) = json.loads(out.read_text())
     assert result["dim"] == 32 and result["batch_size"] == 64
     names = ["bare", "article", "lightning/barebones", "template/sgd", "template/manual", "template/builtin"]
-    assert list(result["seconds_per_epoch"]) == names
-    assert all(sec > 0 for sec in result["seconds_per_epoch"].values())
+    assert list(result["contenders"]) == names
+    assert all(r["seconds"] > 0 and r["x_bare"] > 0 for r in result["contenders"].values())
+    assert result["contenders"]["bare"] == {**result["contenders"]["bare"], "epochs": 5 * 3, "x_bare": 1}
+    assert all(r["epochs"] == 3 for name, r in result["contenders"].items() if name != "bare")  # 4 - 1 warm-up
     assert "x bare" in proc.stdout
 
 
