@@ -70,3 +70,16 @@ def test_gpu_steps_keep_data_on_device_without_syncs(tmp_path: Path, variant: st
     assert trainer.train_dataloader.dataset.x.is_cuda  # the data lives on the device
     assert all(s["momentum_buffer" if variant == "builtin" else "velocity"].is_cuda
                for s in trainer.optimizers[0].state.values())
+
+
+def test_callbacks_can_monitor_the_epoch_loss(tiny: list[str], tmp_path: Path) -> None:
+    main([*tiny, "--trainer.default_root_dir", str(tmp_path / "full")])
+    losses = [v for _, v in scalars(run_dirs(tmp_path / "full")[0])["train/loss"]]
+    low = sorted(losses)
+    threshold = (low[1] + low[2]) / 2  # below it: two of the five epochs
+    stop = next(epoch for epoch, loss in enumerate(losses) if loss < threshold)
+    main([*tiny, "--trainer.default_root_dir", str(tmp_path / "stopped"), "--trainer.callbacks+=EarlyStopping",
+          "--trainer.callbacks.monitor=train/loss", f"--trainer.callbacks.stopping_threshold={threshold}"])
+    (run,) = run_dirs(tmp_path / "stopped")
+    assert [v for _, v in scalars(run)["train/loss"]] == losses[: stop + 1]
+    assert load_ckpt(run / "checkpoints/last.ckpt")["epoch"] == stop
