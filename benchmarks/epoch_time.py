@@ -32,12 +32,17 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 VARIANTS = ["sgd", "manual", "builtin"]
 
 
+def mlp_and_sgd(dm: RandomDataModule, device: torch.device) -> tuple[torch.nn.Module, torch.optim.SGD]:
+    """The article's MLP (logits out) and built-in momentum 0.9 at lr 1e-5, for the loops written without Lightning."""
+    net = MomentumMLP(dim=dm.hparams.dim).net.to(device)
+    return net, torch.optim.SGD(net.parameters(), lr=1e-5, momentum=0.9)
+
+
 class Bare:
     """The floor: index batches cut from the data tensor on the device, no Dataset, no Lightning."""
 
     def __init__(self, dm: RandomDataModule, device: torch.device) -> None:
-        self.model = MomentumMLP(dim=dm.hparams.dim).net.to(device)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=1e-5, momentum=0.9)
+        self.model, self.opt = mlp_and_sgd(dm, device)
         self.x, self.y, self.batch_size = dm.x.to(device), dm.y.to(device), dm.hparams.batch_size
         self.epochs_run = 0
 
@@ -72,8 +77,7 @@ class PerSample(Dataset):
 
 def article(dm: RandomDataModule, device: torch.device, epochs: int, bare: Bare) -> list[tuple[float, float]]:
     """The article's loop: per-sample Dataset, DataLoader(shuffle=True), ``.float().to(device)``, ``loss.item()``."""
-    model = MomentumMLP(dim=dm.hparams.dim).net.to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-5, momentum=0.9)
+    model, opt = mlp_and_sgd(dm, device)
     loader = DataLoader(PerSample(dm.x, dm.y), batch_size=dm.hparams.batch_size, shuffle=True)
     pairs = []
     for _ in range(epochs):
