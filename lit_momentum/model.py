@@ -82,7 +82,7 @@ class MomentumMLP(L.LightningModule):
         # stable, autocast-safe, and a nan passes through to the epoch-end check instead of tripping an assert
         self.net = nn.Sequential(nn.Linear(dim, hidden), nn.Sigmoid(), nn.Linear(hidden, 1))
         self.automatic_optimization = momentum_impl == "builtin"
-        # no input checks: they would sync with the device, and a nan must reach the check in on_train_epoch_end
+        # no input checks: they would sync with the device, and a nan must reach the check in end_epoch
         self.train_loss = MeanMetric(nan_strategy="disable")
         self.train_acc = BinaryAccuracy(validate_args=False)
         self.seen: list[tuple[Tensor, Tensor, Tensor]] = []  # this epoch's batches, still on the device
@@ -127,7 +127,18 @@ class MomentumMLP(L.LightningModule):
         self.seen.append((loss.detach(), logits.detach() > 0, y))  # batch loss, predicted class, label
         return loss
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # the epoch's metrics are made right after its last step, not in on_train_epoch_end: Lightning runs that
+        # hook after the progress bar's, which would then show the previous epoch's numbers
+        if batch_idx + 1 == self.trainer.num_training_batches:
+            self.end_epoch()
+
     def on_train_epoch_end(self) -> None:
+        if self.seen:  # an epoch cut short (max_steps, a callback's stop) still gets its metrics
+            self.end_epoch()
+
+    def end_epoch(self) -> None:
+        """Epoch loss and accuracy to torchmetrics, the bar and monitoring callbacks; step losses to the logger."""
         losses, preds, labels = zip(*self.seen)
         self.seen.clear()
         losses = torch.stack(losses)  # (steps,)

@@ -5,6 +5,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from lit_momentum.cli import main
 from lit_momentum.data import RandomDataModule
@@ -83,3 +84,30 @@ def test_callbacks_can_monitor_the_epoch_loss(tiny: list[str], tmp_path: Path) -
     (run,) = run_dirs(tmp_path / "stopped")
     assert [v for _, v in scalars(run)["train/loss"]] == losses[: stop + 1]
     assert load_ckpt(run / "checkpoints/last.ckpt")["epoch"] == stop
+
+
+class BarMetrics(L.Callback):
+    """Reads what the progress bar shows at the end of each epoch (an ordinary callback, as the bar is)."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.losses.append(trainer.progress_bar_metrics["train/loss"])
+
+
+def test_progress_bar_shows_the_epoch_just_finished(tmp_path: Path) -> None:
+    bar = BarMetrics()
+    trainer = L.Trainer(max_epochs=4, logger=TensorBoardLogger(tmp_path, name="run"), callbacks=[bar],
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(MomentumMLP(dim=64, lr=0.1), datamodule=RandomDataModule(dim=64, num_samples=256))
+    assert bar.losses == [v for _, v in scalars(Path(trainer.logger.log_dir))["train/loss"]]
+
+
+def test_an_epoch_cut_short_by_max_steps_still_logs_its_metrics(tmp_path: Path) -> None:
+    trainer = L.Trainer(max_steps=6, logger=TensorBoardLogger(tmp_path, name="run"), enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False, log_every_n_steps=1)
+    trainer.fit(MomentumMLP(dim=64), datamodule=RandomDataModule(dim=64, num_samples=256))  # 4 steps an epoch
+    logged = scalars(Path(trainer.logger.log_dir))
+    assert [s for s, _ in logged["train/loss_step"]] == list(range(6))
+    assert [s for s, _ in logged["train/loss"]] == [3, 5]  # the full epoch, then the 2 steps of the cut one
