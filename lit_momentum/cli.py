@@ -14,9 +14,11 @@ from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
@@ -44,19 +46,21 @@ def expand_aliases(argv: list[str]) -> list[str]:
     return out
 
 
-def find_ckpt_path(argv: list[str]) -> str | None:
-    """The value of the last ``--ckpt_path`` on the command line, if any."""
-    path = None
+def find_option(argv: list[str], name: str) -> str | None:
+    """The value of the last ``name`` (``--ckpt_path``, say) on the command line, if any."""
+    value = None
     for i, arg in enumerate(argv):
-        if arg == "--ckpt_path" and i + 1 < len(argv):
-            path = argv[i + 1]
-        elif arg.startswith("--ckpt_path="):
-            path = arg.partition("=")[2]
-    return path
+        if arg == name and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg.partition("=")[2]
+    return value
 
 
 class MomentumCLI(LightningCLI):
     """LightningCLI plus ``--ckpt_path``, a ``--checkpoint.*`` callback and a run directory named for the variant."""
+
+    model_class: type[L.LightningModule] = MomentumMLP
 
     def __init__(self, args: list[str], resume: Checkpoint | None) -> None:
         self.resume = resume
@@ -64,7 +68,7 @@ class MomentumCLI(LightningCLI):
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         config_name = f"config_resumed_step{resume.global_step}.yaml" if resume else "config.yaml"
         super().__init__(
-            MomentumMLP,
+            self.model_class,
             RandomDataModule,
             args=args,
             run=False,
@@ -95,17 +99,25 @@ class MomentumCLI(LightningCLI):
                     raise ValueError(f"{group}.{key} is {now} here but {value} in the checkpoint "
                                      f"{self.resume.path}: a resumed run keeps its settings; drop the option")
 
+    def resumes_in_place(self) -> bool:
+        """Whether the resumed run writes into its checkpoint's directory (and so overwrites the file)."""
+        return bool(self.resume and self.resume.run_dir)
+
+    def make_logger(self) -> Logger:
+        """TensorBoard, one directory per run (when the user chose no logger)."""
+        run = self.resume.run_dir if self.resume else None
+        root = Path(self.config.trainer.default_root_dir or ".") / "lightning_logs"
+        return RunLogger(
+            save_dir=run.parent.parent if run else root,
+            name=run.parent.name if run else self.model.run_name,
+            version=run.name if run else None,
+            default_hp_metric=False,
+            purge_step=self.resume.global_step if run else None,  # drop points logged after the checkpoint
+        )
+
     def instantiate_trainer(self, **kwargs: Any) -> Any:
-        if self.config.trainer.logger in (None, True):  # not chosen by the user: TensorBoard, one dir per run
-            run = self.resume.run_dir if self.resume else None
-            root = Path(self.config.trainer.default_root_dir or ".") / "lightning_logs"
-            kwargs["logger"] = RunLogger(
-                save_dir=run.parent.parent if run else root,
-                name=run.parent.name if run else self.model.run_name,
-                version=run.name if run else None,
-                default_hp_metric=False,
-                purge_step=self.resume.global_step if run else None,  # drop points logged after the checkpoint
-            )
+        if self.config.trainer.logger in (None, True):  # not chosen by the user
+            kwargs["logger"] = self.make_logger()
         if self.config.trainer.enable_progress_bar is not False and not any(
             isinstance(c, ProgressBar) for c in self.config_init.trainer.get("callbacks") or []
         ):  # redrawing the bar after every step costs about a third of a millisecond
@@ -120,18 +132,22 @@ class MomentumCLI(LightningCLI):
                              f"{err} (accelerators available here: {available}, auto)") from None
 
 
-def main(args: list[str] | None = None) -> None:
-    """Parse, build and fit; bad input ends in one line on stderr and exit code 1, before anything is written."""
-    argv = expand_aliases(sys.argv[1:] if args is None else args)
+def build(cli_class: type[MomentumCLI], argv: list[str]) -> tuple[MomentumCLI, Checkpoint | None]:
+    """Parse and build everything; bad input ends in one line on stderr and exit code 1, before anything is written."""
     try:
-        ckpt_path = find_ckpt_path(argv)
+        ckpt_path = find_option(argv, "--ckpt_path")
         resume = read_checkpoint(ckpt_path) if ckpt_path else None
-        cli = MomentumCLI(argv, resume)
+        cli = cli_class(argv, resume)
         if cli.config.ckpt_path != ckpt_path:  # set in a config file: its settings would go unchecked
             raise ValueError("ckpt_path: give it on the command line (--ckpt_path PATH), not in a config file")
     except (ValueError, ArgumentError) as err:  # bad input: one line, before anything is written
         sys.exit("error: " + " ".join(str(err).split()))
-    if resume and resume.run_dir and cli.trainer.is_global_zero:  # the run will overwrite it: keep a copy
+    return cli, resume
+
+
+def fit(cli: MomentumCLI, resume: Checkpoint | None) -> None:
+    """Train (continuing ``resume``, whose file is kept as ``resumed-from-...``); a runaway loss ends in one line."""
+    if resume and cli.resumes_in_place() and cli.trainer.is_global_zero:  # the run will overwrite it: keep a copy
         kept = f"resumed-from-epoch{resume.epoch}-step{resume.global_step}.ckpt"
         shutil.copy2(resume.path, resume.path.with_name(kept))
     try:  # weights_only: nothing stored in a checkpoint is ever executed (read_checkpoint checked it already)
@@ -139,6 +155,12 @@ def main(args: list[str] | None = None) -> None:
     except NonFiniteLossError as err:
         last = cli.trainer.checkpoint_callback.last_model_path if cli.trainer.checkpoint_callback else ""
         sys.exit(f"error: {err}" + (f"; last good checkpoint: {last}" if last else ""))
+
+
+def main(args: list[str] | None = None) -> None:
+    """``python train.py ARGS``: build, fit, and say where everything is."""
+    cli, resume = build(MomentumCLI, expand_aliases(sys.argv[1:] if args is None else args))
+    fit(cli, resume)
     report(cli)
 
 

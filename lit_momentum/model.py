@@ -44,7 +44,46 @@ def check_settings(optimizer: str, momentum_impl: str, lr: float, momentum: floa
                          "momentum_impl must be builtin, nesterov false and dampening 0")
 
 
-class MomentumMLP(L.LightningModule):
+def make_mlp(dim: int, hidden: int) -> nn.Sequential:
+    """The article's network, its output sigmoid fused into the loss. Under ``torch.manual_seed(s)`` this gives
+    the initial weights of ``python train.py --seed_everything s`` (the grid builds its points with it too)."""
+    return nn.Sequential(nn.Linear(dim, hidden), nn.Sigmoid(), nn.Linear(hidden, 1))
+
+
+class EpochEndModule(L.LightningModule):
+    """Keeps each step's values on the device (``self.seen``) and hands them to ``end_epoch`` once per epoch.
+
+    ``end_epoch`` runs right after the epoch's last step, not in ``on_train_epoch_end``: Lightning runs that hook
+    after the progress bar's, which would then show the previous epoch's numbers. A ``self.log`` call or a metric
+    update costs more than a step's arithmetic here, and reading a value would sync with the device.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[Tensor, ...]] = []  # this epoch's step values, still on the device
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets _current_fx_name before and after every hook it calls, about 45 times a step; the checks of
+        # nn.Module.__setattr__ (parameter? buffer? submodule?) made that 0.1 ms a step on a 2-core CPU. A string
+        # needs none of them (Lightning's own result metrics skip them the same way).
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if batch_idx + 1 == self.trainer.num_training_batches:
+            self.end_epoch()
+
+    def on_train_epoch_end(self) -> None:
+        if self.seen:  # an epoch cut short (max_steps, a callback's stop) still gets its metrics
+            self.end_epoch()
+
+    def end_epoch(self) -> None:
+        raise NotImplementedError
+
+
+class MomentumMLP(EpochEndModule):
     """``Linear(dim, hidden) - sigmoid - Linear(hidden, 1) - sigmoid`` with BCE loss.
 
     Args:
@@ -80,12 +119,11 @@ class MomentumMLP(L.LightningModule):
         hidden = hidden or dim // 2
         # the output sigmoid is fused into the loss (BCE with logits): the same function as sigmoid + BCELoss, but
         # stable, autocast-safe, and a nan passes through to the epoch-end check instead of tripping an assert
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.Sigmoid(), nn.Linear(hidden, 1))
+        self.net = make_mlp(dim, hidden)
         self.automatic_optimization = momentum_impl == "builtin"
         # no input checks: they would sync with the device, and a nan must reach the check in end_epoch
         self.train_loss = MeanMetric(nan_strategy="disable")
         self.train_acc = BinaryAccuracy(validate_args=False)
-        self.seen: list[tuple[Tensor, Tensor, Tensor]] = []  # this epoch's batches, still on the device
 
     @property
     def run_name(self) -> str:
@@ -100,15 +138,6 @@ class MomentumMLP(L.LightningModule):
             parts.append(f"damp{hp.dampening:g}" if hp.dampening else "")
         parts += [f"wd{hp.weight_decay:g}" if hp.weight_decay else "", f"lr{hp.lr:g}"]
         return "_".join(p for p in parts if p)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning sets _current_fx_name before and after every hook it calls, about 45 times a step; the checks of
-        # nn.Module.__setattr__ (parameter? buffer? submodule?) made that 0.1 ms a step on a 2-core CPU. A string
-        # needs none of them (Lightning's own result metrics skip them the same way).
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.sigmoid(self.net(x).squeeze(-1))  # (B, dim) -> (B,) probabilities
@@ -126,16 +155,6 @@ class MomentumMLP(L.LightningModule):
         # metric update costs more than this step's arithmetic, and reading a value would sync with the device
         self.seen.append((loss.detach(), logits.detach() > 0, y))  # batch loss, predicted class, label
         return loss
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        # the epoch's metrics are made right after its last step, not in on_train_epoch_end: Lightning runs that
-        # hook after the progress bar's, which would then show the previous epoch's numbers
-        if batch_idx + 1 == self.trainer.num_training_batches:
-            self.end_epoch()
-
-    def on_train_epoch_end(self) -> None:
-        if self.seen:  # an epoch cut short (max_steps, a callback's stop) still gets its metrics
-            self.end_epoch()
 
     def end_epoch(self) -> None:
         """Epoch loss and accuracy to torchmetrics, the bar and monitoring callbacks; step losses to the logger."""

@@ -8,7 +8,11 @@ PyTorch generalises that rule; this module reproduces it exactly, quirks include
     v = m v + (1 - dampening) d          (every later step)
     step direction = d + m v if nesterov else v
 
-Plain SGD then applies ``p -= lr * direction``. All updates run over lists of tensors with ``torch._foreach_*``.
+Plain SGD then applies ``p -= lr * direction``. One function, ``velocity_step``, applies the rule for a single run
+(settings as Python numbers, over ``torch._foreach_*``, as ``torch.optim.SGD`` does) and for a grid of runs stacked
+along a leading dimension (settings as tensors with one value per grid point). Both round exactly as
+``torch.optim.SGD`` does: ``x.addcmul_(y, s)`` with a per-point ``s`` is the same fused multiply-add as
+``x.add_(y, alpha=s)``.
 """
 
 from collections.abc import Sequence
@@ -18,7 +22,42 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-BUFFER_KEY = "velocity"  # where the buffers live in the (momentum-free) optimizer's state
+BUFFER_KEY = "velocity"  # where the buffers live in the optimizer's state
+
+Setting = float | bool | Tensor  # a number for one run; a tensor (N,) for N runs stacked along dim 0
+
+
+def per_point(s: Tensor, x: Tensor) -> Tensor:
+    """View a (N,) setting so that it broadcasts over a stacked tensor (N, ...)."""
+    return s.view(-1, *[1] * (x.dim() - 1)).to(x.dtype)
+
+
+def scale_(xs: list[Tensor], s: Setting) -> None:
+    """``x *= s`` for every x."""
+    if not xs:
+        return
+    if isinstance(s, Tensor):
+        for x in xs:
+            x.mul_(per_point(s, x))
+    else:
+        torch._foreach_mul_(xs, s)
+
+
+def add_scaled_(ys: list[Tensor], xs: Sequence[Tensor], s: Setting) -> None:
+    """``y += s * x`` for every pair, rounded once, as ``torch.optim.SGD`` rounds it."""
+    if not ys:
+        return
+    if isinstance(s, Tensor):
+        for y, x in zip(ys, xs):
+            y.addcmul_(x, per_point(s, y))
+    else:
+        torch._foreach_add_(ys, list(xs), alpha=s)
+
+
+def is_off(s: Setting) -> bool:
+    """True for a number that switches its term off (0 or False). A tensor is never off: the grid decides once,
+    when it is built, which terms any of its points needs (no host sync inside a step)."""
+    return not isinstance(s, Tensor) and s == 0
 
 
 @torch.no_grad()
@@ -26,33 +65,41 @@ def velocity_step(
     params: Sequence[Tensor],
     grads: Sequence[Tensor],
     buffers: Sequence[Tensor | None],
-    momentum: float,
-    dampening: float = 0.0,
-    nesterov: bool = False,
-    weight_decay: float = 0.0,
-) -> list[Tensor]:
-    """Turn ``grads`` (in place) into SGD's step direction and return the updated velocity buffers.
+    momentum: Setting,
+    dampening: Setting = 0.0,
+    nesterov: Setting = False,
+    weight_decay: Setting = 0.0,
+) -> tuple[list[Tensor], list[Tensor | None]]:
+    """Apply the rule once: returns SGD's step directions and the updated velocity buffers.
 
-    ``buffers`` holds ``None`` for a parameter on its first step (and stays ``None`` at momentum 0). ``grads``
-    and the buffers never share memory, so zeroing or accumulating gradients cannot touch the velocity.
+    ``grads`` are changed in place (they become ``d``). ``buffers`` holds ``None`` for a parameter on its first step
+    (and stays ``None`` at momentum 0). The directions are the buffers themselves without nesterov (no copy): a caller
+    that hands them on as gradients must copy them, so that zeroing a gradient can never touch the velocity.
+    A tensor setting has one value per grid point; a grid point with momentum 0 must have dampening 0 and nesterov
+    off (``torch.optim.SGD`` ignores both at momentum 0).
     """
     grads = list(grads)
-    if weight_decay != 0:
-        torch._foreach_add_(grads, list(params), alpha=weight_decay)
-    if momentum == 0:  # plain SGD: no buffers, dampening and nesterov do not apply (as in torch.optim.SGD)
-        return list(buffers)
+    if not is_off(weight_decay):
+        add_scaled_(grads, params, weight_decay)
+    if is_off(momentum):  # plain SGD: no buffers, dampening and nesterov do not apply (as in torch.optim.SGD)
+        return grads, list(buffers)
     if all(b is not None for b in buffers):
         buffers = list(buffers)
-        torch._foreach_mul_(buffers, momentum)
-        torch._foreach_add_(buffers, grads, alpha=1 - dampening)
+        scale_(buffers, momentum)
+        add_scaled_(buffers, grads, 1 - dampening)
     else:  # first step (for some parameters): the buffer is a copy of the gradient, undamped
-        buffers = [g.clone() if b is None else b.mul_(momentum).add_(g, alpha=1 - dampening)
-                   for g, b in zip(grads, buffers)]
+        started = [(b, g) for g, b in zip(grads, buffers) if b is not None]
+        scale_([b for b, _ in started], momentum)
+        add_scaled_([b for b, _ in started], [g for _, g in started], 1 - dampening)
+        buffers = [g.clone() if b is None else b for g, b in zip(grads, buffers)]
+    if isinstance(nesterov, Tensor):  # some points look ahead, some not: direction = n d + (n ? m : 1) v
+        scale_(grads, nesterov)
+        add_scaled_(grads, buffers, torch.where(nesterov.bool(), momentum, 1.0))
+        return grads, buffers
     if nesterov:
-        torch._foreach_add_(grads, buffers, alpha=momentum)
-    else:
-        torch._foreach_copy_(grads, buffers)
-    return buffers
+        add_scaled_(grads, buffers, momentum)
+        return grads, buffers
+    return list(buffers), buffers
 
 
 class HandWrittenMomentum:
@@ -71,9 +118,46 @@ class HandWrittenMomentum:
             if not params:
                 continue
             states = [optimizer.state[p] for p in params]
-            buffers = velocity_step(
-                params, [p.grad for p in params], [s.get(BUFFER_KEY) for s in states], **self.settings
-            )
+            grads = [p.grad for p in params]
+            directions, buffers = velocity_step(params, grads, [s.get(BUFFER_KEY) for s in states], **self.settings)
+            for grad, direction in zip(grads, directions):
+                if direction is not grad:  # the velocity itself: copied, never aliased by the gradient
+                    grad.copy_(direction)
             for state, buf in zip(states, buffers):
                 if buf is not None:
                     state[BUFFER_KEY] = buf
+
+
+class GridSGD(Optimizer):
+    """SGD for N runs stacked along dim 0 of every parameter, each with its own settings, by ``velocity_step``.
+
+    ``settings`` maps ``lr``, ``momentum``, ``dampening``, ``nesterov`` and ``weight_decay`` to (N,) tensors (read at
+    every step, so changing one in place, e.g. to freeze a point, takes effect at the next step) or to numbers that
+    hold for every point. Buffers live in ``self.state`` (checkpointed). Point k's update is the update
+    ``torch.optim.SGD`` would make with point k's settings, to the last bit.
+    """
+
+    def __init__(self, params: Sequence[Tensor], settings: dict[str, Setting]) -> None:
+        super().__init__(params, defaults={})
+        self.settings = settings
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        s = self.settings
+        params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+        states = [self.state[p] for p in params]
+        directions, buffers = velocity_step(params, [p.grad for p in params], [st.get(BUFFER_KEY) for st in states],
+                                            s["momentum"], s["dampening"], s["nesterov"], s["weight_decay"])
+        for state, buf in zip(states, buffers):
+            if buf is not None:
+                state[BUFFER_KEY] = buf
+        add_scaled_(params, directions, -s["lr"])  # p -= lr * direction
+        return loss
+
+    def velocities(self) -> list[Tensor]:
+        """The velocity buffers (none before the first step, or at momentum 0)."""
+        return [state[BUFFER_KEY] for state in self.state.values() if BUFFER_KEY in state]

@@ -68,6 +68,27 @@ class LastCheckpoint(ModelCheckpoint):
         trainer.strategy.barrier()
 
 
+def next_version_dir(root: Path) -> Path:
+    """``root/version_<n>`` with the first n not taken yet (not created: see ``claim_dir``)."""
+    n = 0
+    while (root / f"version_{n}").exists():
+        n += 1
+    return root / f"version_{n}"
+
+
+def claim_dir(path: Path) -> Path:
+    """Create ``path`` atomically; if another process got there first, the next free ``version_<n>`` beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            if not path.name.startswith("version_"):
+                return path  # the user's own --out, checked to be empty before
+            path = next_version_dir(path.parent)
+
+
 @dataclass
 class Checkpoint:
     """What a run resumes from: the file, the settings it was trained with and where it stopped."""

@@ -1,4 +1,5 @@
-"""The hand-written momentum against ``torch.optim.SGD``, step by step, over every flavour."""
+"""The hand-written momentum against ``torch.optim.SGD``, step by step, over every flavour: for one run (a hook on a
+momentum-free SGD) and for a grid of runs stacked along dim 0 (``GridSGD``, one setting per point)."""
 
 import itertools
 
@@ -7,7 +8,7 @@ import torch
 from torch import nn
 
 import lit_momentum.momentum as momentum_module
-from lit_momentum.momentum import BUFFER_KEY, HandWrittenMomentum, velocity_step
+from lit_momentum.momentum import BUFFER_KEY, GridSGD, HandWrittenMomentum, velocity_step
 
 STEPS = 25
 LR = 0.05  # large enough that a wrong rule moves the weights visibly within a few steps
@@ -70,9 +71,10 @@ def dampened_from_the_start(params, grads, buffers, momentum, dampening=0.0, nes
 
 def decay_outside_buffer(params, grads, buffers, momentum, dampening=0.0, nesterov=False, weight_decay=0.0):
     """Wrong: adds weight decay to the step but keeps it out of the velocity."""
-    out = velocity_step(params, grads, buffers, momentum, dampening, nesterov, 0.0)
-    torch._foreach_add_(list(grads), list(params), alpha=weight_decay)
-    return out
+    directions, buffers = velocity_step(params, grads, buffers, momentum, dampening, nesterov, 0.0)
+    directions = [d.clone() for d in directions]
+    torch._foreach_add_(directions, list(params), alpha=weight_decay)
+    return directions, buffers
 
 
 @pytest.mark.parametrize("rule, flavour", [
@@ -89,7 +91,70 @@ def test_article_rule_by_hand() -> None:
     """Two steps of ``v = m v + g`` on a single number, written out: v1 = g1, v2 = m g1 + g2."""
     p = torch.zeros(1)
     g1, g2 = torch.tensor([2.0]), torch.tensor([-1.0])
-    bufs = velocity_step([p], [g1], [None], momentum=0.5)
-    assert g1.item() == 2.0 and bufs[0].item() == 2.0
-    bufs = velocity_step([p], [g2], bufs, momentum=0.5)
-    assert bufs[0].item() == 0.5 * 2.0 - 1.0 and g2.item() == 0.0
+    (direction,), bufs = velocity_step([p], [g1], [None], momentum=0.5)
+    assert direction.item() == 2.0 and bufs[0].item() == 2.0 and bufs[0] is not g1
+    (direction,), bufs = velocity_step([p], [g2], bufs, momentum=0.5)
+    assert bufs[0].item() == 0.5 * 2.0 - 1.0 and direction is bufs[0]
+
+
+# Grid points that differ in every setting, nesterov and momentum 0 mixed in: one GridSGD against one torch.optim.SGD
+# per point. Gradients are computed per slice, so only the update rule is compared; it must agree to the last bit.
+GRID = [dict(lr=0.05, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0),
+        dict(lr=0.02, momentum=0.5, dampening=0.3, nesterov=False, weight_decay=1e-2),
+        dict(lr=0.1, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=1e-2),
+        dict(lr=0.03, momentum=0.9, dampening=0.0, nesterov=True, weight_decay=1e-3),
+        dict(lr=0.07, momentum=0.7, dampening=0.0, nesterov=True, weight_decay=0.0)]
+
+
+def grid_settings(points: list[dict], dtype: torch.dtype) -> dict:
+    return {k: torch.tensor([p[k] for p in points], dtype=torch.bool if k == "nesterov" else dtype)
+            for k in points[0]}
+
+
+def grid_lockstep(dtype: torch.dtype, points: list[dict], settings: dict) -> None:
+    torch.manual_seed(0)
+    refs = [nn.Sequential(nn.Linear(16, 8), nn.Sigmoid(), nn.Linear(8, 1)).to(dtype) for _ in points]
+    ref_opts = [torch.optim.SGD(r.parameters(), **p) for r, p in zip(refs, points)]
+    stacked = [torch.stack([list(r.parameters())[i].detach() for r in refs]).requires_grad_() for i in range(4)]
+    opt = GridSGD(stacked, settings)
+    gen = torch.Generator().manual_seed(1)
+    for step in range(STEPS):
+        x = torch.randn(32, 16, generator=gen, dtype=dtype)
+        y = (torch.rand(32, generator=gen) > 0.5).to(dtype)
+        loss = 0
+        for k, (ref, ref_opt) in enumerate(zip(refs, ref_opts)):
+            ref_opt.zero_grad()
+            nn.functional.binary_cross_entropy_with_logits(ref(x).squeeze(-1), y).backward()
+            ref_opt.step()
+            w1, b1, w2, b2 = (t[k] for t in stacked)
+            logits = nn.functional.linear(torch.sigmoid(nn.functional.linear(x, w1, b1)), w2, b2).squeeze(-1)
+            loss = loss + nn.functional.binary_cross_entropy_with_logits(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        for k, ref in enumerate(refs):
+            for i, p_ref in enumerate(ref.parameters()):
+                assert torch.equal(stacked[i][k], p_ref), f"point {k}, parameter {i}: weights differ at step {step}"
+                buf_ref = ref_opts[k].state[p_ref].get("momentum_buffer")
+                if buf_ref is not None:
+                    assert torch.equal(opt.state[stacked[i]][BUFFER_KEY][k], buf_ref), f"point {k}: buffers differ"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_grid_points_match_torch_sgd_every_step_to_the_bit(dtype: torch.dtype) -> None:
+    grid_lockstep(dtype, GRID, grid_settings(GRID, dtype))
+
+
+def test_grid_with_uniform_settings_as_numbers_matches_too() -> None:
+    """Settings shared by every point may be plain numbers (the grid skips the terms no point needs)."""
+    points = [dict(GRID[0], lr=lr) for lr in (0.01, 0.05, 0.2)]
+    settings = dict(grid_settings(points, torch.float32), momentum=0.9, dampening=0.0, nesterov=False,
+                    weight_decay=0.0)
+    grid_lockstep(torch.float32, points, settings)
+
+
+def test_a_grid_point_given_another_points_setting_fails_the_check() -> None:
+    settings = grid_settings(GRID, torch.float64)
+    settings["momentum"] = settings["momentum"].flip(0)
+    with pytest.raises(AssertionError):
+        grid_lockstep(torch.float64, GRID, settings)

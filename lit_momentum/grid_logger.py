@@ -1,0 +1,115 @@
+"""TensorBoard for a grid of runs: one run directory per grid point under one root, so TensorBoard overlays them.
+
+    OUT/lr1e-05_m0.9_seed0/events.out.tfevents.*    train/loss_step, train/loss, train/acc, hparams/{final,best}_loss
+    OUT/seed_bands/lr1e-05_m0.9/events.out.tfevents.*  train/loss_{mean,min,max} over the seeds of one setting
+    OUT/events.out.tfevents.*                       the HParams experiment and the custom-scalars layout
+
+Metric keys are ``<run>/<tag>`` with a two-part tag (``lr1e-05_m0.9_seed0/train/loss``). Events are whole protos
+written with TensorBoard's own record writer, a run's values of one step packed into one event, and appended once
+per ``save()``: no SummaryWriter per point (about 80 us a scalar here) and no writer thread or open file per point.
+"""
+
+import os
+import socket
+import time
+from argparse import Namespace
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.plugins.hparams import summary_v2 as hp
+from tensorboard.summary.writer.record_writer import RecordWriter
+from torch.utils.tensorboard.summary import custom_scalars
+
+BAND_TAGS = ("train/loss_mean", "train/loss_min", "train/loss_max")
+HPARAMS_METRICS = ("hparams/final_loss", "hparams/best_loss")
+
+
+class GridLogger(Logger):
+    """Writes ``<run>/<tag>`` metrics into ``root/<run>``; ``points`` maps each grid point's run to its settings.
+
+    ``purge_step`` (on resume): every run's new event file starts with TensorBoard's restart marker at that step, so
+    the points a killed sweep wrote after its checkpoint are dropped and the curves continue without duplicates.
+    """
+
+    def __init__(self, root: str | Path, points: dict[str, dict[str, Any]], seed_bands: bool,
+                 purge_step: int | None = None) -> None:
+        super().__init__()
+        self.root, self.points, self.seed_bands, self.purge_step = Path(root), points, seed_bands, purge_step
+        self.files: dict[str, Path] = {}  # run -> this process's event file
+        self.pending: dict[str, list[bytes]] = {}  # run -> serialized events not yet on disk
+
+    @property
+    def name(self) -> str:
+        return ""
+
+    @property
+    def version(self) -> str:
+        return ""
+
+    @property
+    def save_dir(self) -> str:
+        return str(self.root)
+
+    @property
+    def log_dir(self) -> str:
+        return str(self.root)
+
+    def write(self, run: str, event: event_pb2.Event) -> None:
+        if run not in self.files:
+            name = f"events.out.tfevents.{time.time():.0f}.{socket.gethostname()}.{os.getpid()}.grid"
+            self.files[run] = self.root / run / name
+            self.pending[run] = [event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
+                                 .SerializeToString()]
+            if self.purge_step is not None:  # TensorBoard drops this run's older events at steps >= purge_step
+                restart = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
+                self.pending[run].append(event_pb2.Event(wall_time=time.time(), step=self.purge_step,
+                                                         session_log=restart).SerializeToString())
+        event.wall_time = time.time()
+        self.pending[run].append(event.SerializeToString())
+
+    @rank_zero_only
+    def log_hyperparams(self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any) -> None:
+        """The HParams tab: the experiment (which settings, which metrics) and each point's settings. Written once:
+        a resumed sweep's runs already hold theirs."""
+        if self.purge_step is not None:
+            return
+        names = list(next(iter(self.points.values())))
+        config = hp.hparams_config_pb(hparams=[hp.HParam(n) for n in names],
+                                      metrics=[hp.Metric(t) for t in HPARAMS_METRICS])
+        self.write(".", event_pb2.Event(step=0, summary=config))
+        if self.seed_bands:  # the custom-scalars tab: every setting's mean over seeds with a min-max band
+            layout = custom_scalars({"seed bands": {"train/loss: mean over seeds, min-max band": ["Margin",
+                                                                                              list(BAND_TAGS)]}})
+            self.write(".", event_pb2.Event(step=0, summary=layout))
+        for run, settings in self.points.items():
+            self.write(run, event_pb2.Event(step=0, summary=hp.hparams_pb(settings, trial_id=run)))
+        self.save()
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        by_run: dict[str, list[summary_pb2.Summary.Value]] = {}
+        for key, value in metrics.items():
+            parts = key.rsplit("/", 2)
+            run, tag = (parts[0], "/".join(parts[1:])) if len(parts) == 3 else (".", key)
+            by_run.setdefault(run, []).append(summary_pb2.Summary.Value(tag=tag, simple_value=float(value)))
+        for run, values in by_run.items():
+            self.write(run, event_pb2.Event(step=step or 0, summary=summary_pb2.Summary(value=values)))
+
+    @rank_zero_only
+    def save(self) -> None:
+        """Append every run's pending events to its file (opened and closed here: no file stays open per point)."""
+        for run, events in self.pending.items():
+            if events:
+                self.files[run].parent.mkdir(parents=True, exist_ok=True)
+                with open(self.files[run], "ab") as f:
+                    writer = RecordWriter(f)
+                    for data in events:
+                        writer.write(data)
+                events.clear()
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        self.save()

@@ -1,0 +1,197 @@
+"""Grids of runs as one batched model in one Trainer: is momentum just a bigger step?
+
+    python -m lit_momentum.sweep --lr 1e-5 1e-4 1e-3 1e-2 1e-1 --momentum 0 0.5 0.9 0.99 --seeds 0 1 2 --out runs/grid
+    python -m lit_momentum.sweep ... --out runs/grid --ckpt_path runs/grid/last.ckpt      # continue a stopped sweep
+    python -m lit_momentum.sweep --config configs/debug.yaml --lr 1e-3 1e-2 --max_epochs 30   # any train.py option
+
+Grid axes, each one value or a list (the grid is their product): ``--lr``, ``--momentum``, ``--dampening`` (0),
+``--nesterov`` (false), ``--weight_decay`` (0), ``--seeds`` (initial-weight seeds; ``--seed_everything`` when not
+given). ``--bound`` (100): an epoch loss above it, or inf/nan, marks a point diverged. ``--threshold`` (0.69): the
+loss for the ``epoch_below_threshold`` column. ``--out DIR``: where everything goes (default: a new
+``lightning_logs/sweep/version_<n>``). Every other option is ``train.py``'s and means the same.
+
+Writes to ``--out``: ``summary.csv`` (a row per grid point), ``phase.png`` and ``effective_lr.png``, one TensorBoard
+run per point (``tensorboard --logdir OUT``: Scalars, HParams, and the seed bands under Custom Scalars),
+``config.yaml`` and ``last.ckpt`` (the whole grid: weights, velocities, which points diverged, the curves so far).
+"""
+
+import csv
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lit_momentum.cli import MomentumCLI, build, expand_aliases, find_option, fit
+from lit_momentum.compare import curve_stats
+from lit_momentum.grid import AXES, GridMLP, grid_bytes, make_grid
+from lit_momentum.grid_logger import GridLogger
+from lit_momentum.runs import claim_dir, next_version_dir
+from lit_momentum.sweep_figures import plot_effective_lr, plot_phase
+
+COLUMNS = ["run", "lr", "momentum", "dampening", "nesterov", "weight_decay", "seed", "final_loss", "best_loss",
+           "epoch_below_threshold", "ping_pong", "tv_over_net", "diverged_epoch"]
+OWN = {"--out": None, "--threshold": 0.69}  # the sweep's own single-value options, with their defaults
+
+
+def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Take the sweep's own options out of ``argv``; rewrite ``--lr 1e-5 1e-4`` to ``--model.lr=[1e-5, 1e-4]``."""
+    own, rest, i = dict(OWN), [], 0
+    while i < len(argv):
+        name, eq, value = argv[i].partition("=")
+        values = [value] if eq else []
+        i += 1
+        if name.removeprefix("--") in AXES or name in OWN or name == "--bound":
+            while not eq and i < len(argv) and not argv[i].startswith("--"):
+                values.append(argv[i])
+                i += 1
+            if not values:
+                raise ValueError(f"{name} needs a value")
+        if name.removeprefix("--") in AXES:
+            rest.append(f"--model.{name[2:]}=[{', '.join(values)}]")
+        elif name in OWN or name == "--bound":
+            if len(values) > 1:
+                raise ValueError(f"{name} takes one value, got {' '.join(values)}")
+            if name == "--bound":
+                rest.append(f"--model.bound={values[0]}")
+            else:
+                own[name] = values[0]
+        else:
+            rest.append(argv[i - 1])
+    try:
+        own["--threshold"] = float(own["--threshold"])
+    except ValueError:
+        raise ValueError(f"--threshold must be a number, got {own['--threshold']}") from None
+    return own, rest
+
+
+def available_bytes(accelerator: str) -> int:
+    """Free memory where the grid will live: the GPU's, or the host's (MemAvailable)."""
+    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.cuda.mem_get_info()[0]
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+
+
+class SweepCLI(MomentumCLI):
+    """``MomentumCLI`` over ``GridMLP``: the same options, plus the grid's checks, logger and checkpoint place."""
+
+    model_class = GridMLP
+    out: Path | None = None  # --out, or the checkpoint's directory; None: a new one, chosen once the config is known
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        super().add_arguments_to_parser(parser)
+        if not self.resume:
+            parser.set_defaults({"model.seeds": None})  # None: [--seed_everything]
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self.config
+        if cfg.model.seeds is None:
+            cfg.model.seeds = [cfg.seed_everything]
+        super().before_instantiate_classes()
+        points = make_grid(**{a: cfg.model[a] for a in AXES})  # a bad grid is refused before any allocation
+        if str(cfg.trainer.precision) in ("16", "16-mixed"):
+            raise ValueError("--trainer.precision 16-mixed: its one gradient scaler would skip every point's step when "
+                             "one point overflows; use 32-true or bf16-mixed")
+        if cfg.trainer.gradient_clip_val is not None:
+            raise ValueError("--trainer.gradient_clip_val: clipping would take one norm over all the grid's points; "
+                             "not supported by the sweep")
+        hidden = cfg.model.hidden or cfg.data.dim // 2
+        need = grid_bytes(len(points), cfg.data.dim, hidden, cfg.data.batch_size, any(p.momentum for p in points))
+        free = available_bytes(str(cfg.trainer.accelerator))
+        if need > 0.8 * free:
+            fits = int(0.8 * free // grid_bytes(1, cfg.data.dim, hidden, cfg.data.batch_size, True))
+            raise ValueError(f"a grid of {len(points)} points needs about {need / 2**30:.1f} GiB (weights, gradients, "
+                             f"velocities, activations) and {free / 2**30:.1f} GiB is free: at most {fits} points fit")
+        if self.out is None:
+            self.out = next_version_dir(Path(cfg.trainer.default_root_dir or ".") / "lightning_logs" / "sweep")
+        cfg.checkpoint.dirpath = str(self.out)
+
+    def resumes_in_place(self) -> bool:
+        return self.resume is not None
+
+    def make_logger(self) -> GridLogger:
+        pts = self.model.points
+        settings = {p.name: {"lr": p.lr, "momentum": p.momentum, "dampening": p.dampening, "nesterov": p.nesterov,
+                             "weight_decay": p.weight_decay, "seed": p.seed} for p in pts}
+        return GridLogger(self.out, settings, seed_bands=len({p.seed for p in pts}) > 1,
+                          purge_step=self.resume.global_step if self.resume else None)
+
+
+def choose_out(own: dict[str, Any], rest: list[str]) -> Path | None:
+    """The sweep's directory: the checkpoint's own when resuming, else ``--out`` if new or empty (never reused)."""
+    ckpt = find_option(rest, "--ckpt_path")
+    if ckpt:
+        home = Path(ckpt).resolve().parent
+        if own["--out"] and Path(own["--out"]).resolve() != home:
+            raise ValueError(f"--out {own['--out']}: a resumed sweep continues in its checkpoint's directory {home}")
+        return home
+    out = Path(own["--out"]) if own["--out"] else None
+    if out and out.exists() and any(out.iterdir()):
+        raise ValueError(f"--out {out} is not empty: choose a new directory, or continue the sweep there with "
+                         f"--ckpt_path {out / 'last.ckpt'}")
+    return out
+
+
+def summarize(model: GridMLP, threshold: float) -> list[dict[str, Any]]:
+    """One row per grid point: its settings and the statistics of its epoch-loss curve (as ``compare`` defines them).
+    A diverged point's statistics cover the epochs before it diverged; its final loss is the one that tripped it."""
+    rows = []
+    for k, p in enumerate(model.points):
+        losses = [h[k] for h in model.history]
+        diverged = int(model.diverged_epoch[k])
+        good = losses[:diverged] if diverged >= 0 else losses
+        stats = curve_stats(good, threshold) if len(good) > 1 else dict(
+            final_loss=good[0] if good else math.nan, best_loss=good[0] if good else math.nan,
+            epoch_below_threshold="", ping_pong="", tv_over_net="")
+        if diverged >= 0:
+            stats["final_loss"] = losses[diverged]
+        rows.append(dict(run=p.name, lr=p.lr, momentum=p.momentum, dampening=p.dampening, nesterov=p.nesterov,
+                         weight_decay=p.weight_decay, seed=p.seed, **stats,
+                         diverged_epoch=diverged if diverged >= 0 else ""))
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """Per setting (seeds together): mean, min and max final loss of the points that did not diverge."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r["run"].rsplit("_seed", 1)[0], []).append(r)
+    print(f"\n{'setting':<36}{'seeds':>6}{'final mean':>12}{'min':>10}{'max':>10}{'diverged':>10}")
+    for setting, rs in groups.items():
+        ok = [r["final_loss"] for r in rs if r["diverged_epoch"] == ""]
+        cells = f"{sum(ok) / len(ok):>12.4g}{min(ok):>10.4g}{max(ok):>10.4g}" if ok else f"{'-':>12}{'-':>10}{'-':>10}"
+        print(f"{setting:<36}{len(rs):>6}{cells}{len(rs) - len(ok):>10}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        own, rest = split_args(sys.argv[1:] if argv is None else argv)
+        SweepCLI.out = choose_out(own, rest)
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+    cli, resume = build(SweepCLI, expand_aliases(rest))  # bad input stops here: nothing is written before
+    out = cli.out
+    if not resume and cli.trainer.is_global_zero:
+        out = claim_dir(out)  # atomically: a sweep started at the same moment gets the next version
+        cli.out = cli.trainer.logger.root = out
+        cli.trainer.checkpoint_callback.dirpath = str(out)
+    fit(cli, resume)
+    if not cli.trainer.is_global_zero:
+        return
+    rows = summarize(cli.model, own["--threshold"])
+    with open(out / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    plot_phase(rows, out / "phase.png")
+    plot_effective_lr(rows, out / "effective_lr.png")
+    print_table(rows)
+    n_div = sum(r["diverged_epoch"] != "" for r in rows)
+    print(f"\n{len(rows)} grid points, {n_div} diverged. summary.csv, phase.png, effective_lr.png and last.ckpt in "
+          f"{out}\nview with: tensorboard --logdir {out}")
+
+
+if __name__ == "__main__":
+    main()
