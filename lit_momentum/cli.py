@@ -61,8 +61,12 @@ class MomentumCLI(LightningCLI):
     """LightningCLI plus ``--ckpt_path``, a ``--checkpoint.*`` callback and a run directory named for the variant."""
 
     model_class: type[L.LightningModule] = MomentumMLP
+    trains_grid = False  # the sweep's subclass trains a grid, and resumes only a grid's checkpoint
 
     def __init__(self, args: list[str], resume: Checkpoint | None) -> None:
+        if resume and resume.grid != self.trains_grid:
+            owner = "python -m lit_momentum.sweep" if resume.grid else "python train.py"
+            raise ValueError(f"--ckpt_path {resume.path}: this checkpoint is {owner}'s; continue it with {owner}")
         self.resume = resume
         # args are always given (aliases rewritten): Lightning's warning about args beside sys.argv does not apply
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")

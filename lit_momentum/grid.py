@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MultilabelAccuracy
 
+from lit_momentum.memory import keep_freed_memory
 from lit_momentum.model import EpochEndModule, NonFiniteLossError, check_settings, make_mlp
 from lit_momentum.momentum import GridSGD
 
@@ -74,14 +75,6 @@ def make_grid(**axes: Any) -> list[GridPoint]:
     return points
 
 
-def grid_bytes(n: int, dim: int, hidden: int, batch_size: int, velocity: bool) -> int:
-    """Memory a grid of ``n`` points needs while training, in float32: weights, gradients and (with momentum)
-    velocities, plus one more gradient-sized tensor (a backward allocates the new gradient before the step), and the
-    activations (N, B, H) autograd keeps. The data is shared by all points and not counted."""
-    params = dim * hidden + 2 * hidden + 1
-    return 4 * n * (params * (3 + velocity) + 4 * batch_size * hidden)
-
-
 class GridMLP(EpochEndModule):
     """The article's MLP N times over, as (N, ...) parameters trained by batched matrix products.
 
@@ -117,6 +110,7 @@ class GridMLP(EpochEndModule):
             raise ValueError(f"model.hidden must be an integer >= 1 (or null for dim // 2), got {hidden}")
         if not 0 < bound < math.inf:
             raise ValueError(f"model.bound (--bound) must be > 0 and finite, got {bound}")
+        keep_freed_memory()
         self.points = make_grid(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                                 weight_decay=weight_decay, seeds=0 if seeds is None else seeds)
         self.save_hyperparameters()

@@ -98,6 +98,7 @@ class Checkpoint:
     data_hparams: dict[str, Any]
     epoch: int
     global_step: int
+    grid: bool  # a sweep's checkpoint (the whole grid), not a single run's
 
     @property
     def run_dir(self) -> Path | None:
@@ -120,4 +121,4 @@ def read_checkpoint(path: str) -> Checkpoint:
         code = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line or "Unsupported global" in line]
         reason = f"refused, it carries pickled code ({code[0]})" if code else "truncated, corrupt or foreign"
         raise ValueError(f"--ckpt_path {path}: not a lit_momentum checkpoint: {reason}") from None
-    return Checkpoint(file, model_hparams, data_hparams, epoch, step)
+    return Checkpoint(file, model_hparams, data_hparams, epoch, step, grid="grid_history" in ckpt)

@@ -16,17 +16,15 @@ run per point (``tensorboard --logdir OUT``: Scalars, HParams, and the seed band
 """
 
 import csv
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from lit_momentum.cli import MomentumCLI, build, expand_aliases, find_option, fit
 from lit_momentum.compare import curve_stats
-from lit_momentum.grid import AXES, GridMLP, grid_bytes, make_grid
+from lit_momentum.grid import AXES, GridMLP, make_grid
 from lit_momentum.grid_logger import GridLogger
+from lit_momentum.memory import available_bytes, grid_bytes
 from lit_momentum.runs import claim_dir, next_version_dir
 from lit_momentum.sweep_figures import plot_effective_lr, plot_phase
 
@@ -66,18 +64,11 @@ def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
     return own, rest
 
 
-def available_bytes(accelerator: str) -> int:
-    """Free memory where the grid will live: the GPU's, or the host's (MemAvailable)."""
-    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
-        return torch.cuda.mem_get_info()[0]
-    with open("/proc/meminfo") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
-
-
 class SweepCLI(MomentumCLI):
     """``MomentumCLI`` over ``GridMLP``: the same options, plus the grid's checks, logger and checkpoint place."""
 
     model_class = GridMLP
+    trains_grid = True
     out: Path | None = None  # --out, or the checkpoint's directory; None: a new one, chosen once the config is known
 
     def add_arguments_to_parser(self, parser: Any) -> None:
@@ -143,7 +134,7 @@ def summarize(model: GridMLP, threshold: float) -> list[dict[str, Any]]:
         diverged = int(model.diverged_epoch[k])
         good = losses[:diverged] if diverged >= 0 else losses
         stats = curve_stats(good, threshold) if len(good) > 1 else dict(
-            final_loss=good[0] if good else math.nan, best_loss=good[0] if good else math.nan,
+            final_loss=good[0] if good else "", best_loss=good[0] if good else "",
             epoch_below_threshold="", ping_pong="", tv_over_net="")
         if diverged >= 0:
             stats["final_loss"] = losses[diverged]

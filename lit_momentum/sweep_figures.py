@@ -59,7 +59,7 @@ def plot_phase(rows: list[Row], out: Path) -> None:
                     ax.text(j, i, "diverged", ha="center", va="center", fontsize=8, color="firebrick")
                 else:
                     ax.text(j, i, f"{mean:.3g}" + (f"\n({diverged} div.)" if diverged else ""), ha="center",
-                            va="center", fontsize=8, color="w" if mean < np.nanmedian(grid) else "k")
+                            va="center", fontsize=8, color="k" if mean < np.nanmedian(grid) else "w")
         image = ax.imshow(np.log10(grid), origin="lower", cmap="viridis_r", aspect="auto")
         fig.colorbar(image, ax=ax, label="log10 final loss (mean over seeds)")
         ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs])

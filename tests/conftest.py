@@ -1,8 +1,11 @@
 """Shared fixtures: the real entry point with the real configs, shrunk (``configs/debug.yaml``) to run in seconds."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,13 +27,42 @@ def train_cmd(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "train.py"), *args]
 
 
-def run_train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``python train.py ARGS`` as a user would, in a fresh process (``tests.*`` importable, for probes)."""
+def sweep_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lit_momentum.sweep", *args]
+
+
+def run_train(*args: str, cwd: Path, check: bool = True, cmd: Callable[..., list[str]] = train_cmd
+              ) -> subprocess.CompletedProcess:
+    """Run ``python train.py ARGS`` (or another ``cmd``) as a user would, in a fresh process (``tests.*``
+    importable, for probes)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run(train_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    proc = subprocess.run(cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def kill_after_checkpoint(cmd: list[str], ckpt: Path, epoch: int) -> None:
+    """Start ``cmd``, SIGKILL it once ``ckpt`` holds ``epoch`` or later, and check it really died early."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None:
+            if ckpt.is_file() and load_ckpt(ckpt)["epoch"] >= epoch:  # safe: checkpoints are written atomically
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.02)
+        assert proc.wait(timeout=60) == -signal.SIGKILL, "the run ended before it could be killed"
+    finally:
+        proc.kill()
+
+
+def refusal(entry: Callable[[list[str]], None], args: list[str]) -> str:
+    """Run an entry point expecting it to refuse: returns its message, checked to be one ``error:`` line."""
+    with pytest.raises(SystemExit) as exit_:
+        entry(args)
+    message = str(exit_.value.code)
+    assert message.startswith("error: ") and "\n" not in message and "Traceback" not in message
+    return message
 
 
 def run_dirs(root: Path) -> list[Path]:

@@ -2,32 +2,26 @@
 
 import json
 import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from lit_momentum.cli import main
-from tests.conftest import CONFIGS, assert_same_state, load_ckpt, run_dirs, run_train, scalars, train_cmd
+from tests.conftest import (
+    CONFIGS,
+    assert_same_state,
+    kill_after_checkpoint,
+    load_ckpt,
+    refusal,
+    run_dirs,
+    run_train,
+    scalars,
+    train_cmd,
+)
 
 VARIANTS = ["sgd", "manual", "builtin", "nesterov", "adam"]
-
-
-def kill_after_checkpoint(args: list[str], ckpt: Path, epoch: int) -> None:
-    """Start ``train.py ARGS``, SIGKILL it once ``ckpt`` holds ``epoch`` or later, and check it really died early."""
-    proc = subprocess.Popen(train_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while proc.poll() is None:
-            if ckpt.is_file() and load_ckpt(ckpt)["epoch"] >= epoch:  # safe: checkpoints are written atomically
-                proc.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.02)
-        assert proc.wait(timeout=60) == -signal.SIGKILL, "the run ended before it could be killed"
-    finally:
-        proc.kill()
 
 
 @pytest.mark.slow
@@ -40,7 +34,7 @@ def test_killed_run_resumes_bit_for_bit(tiny: list[str], tmp_path: Path, variant
     name = {"sgd": "sgd_lr1e-05", "manual": "manual_m0.9_lr1e-05", "builtin": "builtin_m0.9_lr1e-05",
             "nesterov": "builtin_nesterov_m0.9_lr1e-05", "adam": "adam_b0.9_lr0.001"}[variant]
     ckpt = crash_root / "lightning_logs" / name / "version_0" / "checkpoints" / "last.ckpt"
-    kill_after_checkpoint([*config, "--trainer.default_root_dir", str(crash_root)], ckpt, epoch=5)
+    kill_after_checkpoint(train_cmd(*config, "--trainer.default_root_dir", str(crash_root)), ckpt, epoch=5)
     killed_at = load_ckpt(ckpt)["epoch"]
     run_train(*tiny, "--trainer.default_root_dir", str(crash_root), "--max_epochs", "120",
               "--ckpt_path", str(ckpt), cwd=tmp_path)  # no config: the checkpoint's settings
@@ -53,15 +47,6 @@ def test_killed_run_resumes_bit_for_bit(tiny: list[str], tmp_path: Path, variant
     assert steps == sorted(set(steps)), "duplicate or backward steps in TensorBoard"
     for tag in ("train/loss_step", "train/loss", "train/acc"):
         assert resumed_losses[tag] == straight_losses[tag], tag
-
-
-def refusal(args: list[str]) -> str:
-    """Run the entry point expecting it to refuse: returns its message, checked to be one ``error:`` line."""
-    with pytest.raises(SystemExit) as exit_:
-        main(args)
-    message = str(exit_.value.code)
-    assert message.startswith("error: ") and "\n" not in message and "Traceback" not in message
-    return message
 
 
 class RunsCode:
@@ -92,7 +77,7 @@ def test_bad_checkpoints_are_refused_before_training(tiny: list[str], tmp_path: 
         (run,) = run_dirs(tmp_path)
         path, extra = run / "checkpoints/last.ckpt", ["--data.dim", "32"]
     before = run_dirs(tmp_path)
-    message = refusal([*tiny, "--ckpt_path", str(path), *extra])
+    message = refusal(main, [*tiny, "--ckpt_path", str(path), *extra])
     assert ("--ckpt_path" in message) if case != "other-dim" else ("data.dim is 32" in message)
     if case == "pickled-code":
         assert "pickled code" in message
@@ -129,7 +114,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(tiny: list[str], tmp_pat
     if args[1].startswith("CONFIG:"):
         (tmp_path / "bad.yaml").write_text(args[1].removeprefix("CONFIG:"))
         args = ["--config", str(tmp_path / "bad.yaml")]
-    message = refusal([*tiny, *args])
+    message = refusal(main, [*tiny, *args])
     assert option in message and allowed in message, message
     assert not (tmp_path / "lightning_logs").exists()
 

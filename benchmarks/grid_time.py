@@ -1,0 +1,165 @@
+"""Seconds per epoch per model: an N-point grid (``python -m lit_momentum.sweep``) against one bare PyTorch loop.
+
+    python benchmarks/grid_time.py                              # N = 1, 8, 32 at dim 1000 and 250, CPU
+    python benchmarks/grid_time.py --accelerator gpu --json grid.json
+    python benchmarks/grid_time.py --vs-train 300               # a 16-point sweep against 16 train.py runs, wall time
+
+Contenders, each on the same data, for the same epochs:
+- ``grid/sweep``: the grid exactly as the sweep builds it (``SweepCLI``: its TensorBoard runs, checkpoint, bar);
+- ``grid/loop``: the same batched model and ``GridSGD`` in a plain loop, no Lightning: what is the grid's own cost.
+After every epoch of a contender a bare single-model epoch runs (``epoch_time.Bare``); ``x bare per model`` is the
+median of ``(grid epoch / N) / bare epoch`` over those pairs. Every (dim, N) runs in a fresh process, so its peak
+memory (RSS on CPU, ``max_memory_allocated`` on a GPU) is its own; ``MB per point`` is the growth over N = 1.
+"""
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from epoch_time import Bare, PairedClock  # noqa: E402
+
+from lit_momentum.data import RandomDataModule  # noqa: E402
+from lit_momentum.grid import GridMLP  # noqa: E402
+from lit_momentum.sweep import SweepCLI, build, expand_aliases  # noqa: E402
+
+
+def lrs(n: int) -> list[str]:
+    return [f"{1e-5 * (k + 1):.6g}" for k in range(n)]  # N distinct points, all well-behaved
+
+
+def grid_loop(dm: RandomDataModule, device: torch.device, n: int, epochs: int, bare: Bare) -> list[tuple[float, float]]:
+    """The batched model and GridSGD without Lightning: index batches, one sync per epoch, like ``Bare``."""
+    model = GridMLP(dim=dm.hparams.dim, lr=[float(v) for v in lrs(n)], momentum=0.9).to(device)
+    opt = model.configure_optimizers()
+    x, y = dm.x.to(device), dm.y.to(device)
+    pairs = []
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        total = torch.zeros(n, device=device)
+        gen = torch.Generator().manual_seed(epoch)
+        for idx in torch.randperm(len(x), generator=gen).to(device).split(dm.hparams.batch_size):
+            logits = model(x[idx])  # (N, B)
+            losses = F.binary_cross_entropy_with_logits(logits, y[idx].expand_as(logits), reduction="none").mean(1)
+            opt.zero_grad()
+            losses.sum().backward()
+            opt.step()
+            total += losses.detach()
+        total.tolist()
+        pairs.append((time.perf_counter() - start, bare.epoch()))
+    return pairs
+
+
+def grid_sweep(dm: RandomDataModule, device: torch.device, n: int, epochs: int, bare: Bare
+               ) -> list[tuple[float, float]]:
+    """The grid as ``python -m lit_momentum.sweep`` builds it, in a temporary directory."""
+    clock = PairedClock(bare)
+    with tempfile.TemporaryDirectory() as tmp:
+        SweepCLI.out = Path(tmp) / "grid"
+        args = ["--lr", *lrs(n), "--momentum", "0.9", "--accelerator", device.type, "--max_epochs", str(epochs),
+                "--data.dim", str(dm.hparams.dim), "--trainer.enable_model_summary", "false"]
+        from lit_momentum.sweep import split_args
+
+        cli, _ = build(SweepCLI, expand_aliases(split_args(args)[1]))
+        SweepCLI.out.mkdir()
+        cli.trainer.callbacks.append(clock)
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    return clock.pairs
+
+
+def one(dim: int, n: int, epochs: int, warmup: int, device: torch.device) -> dict:
+    """Both contenders at one size, in this process; peak memory of the whole process."""
+    dm = RandomDataModule(dim=dim)
+    bare = Bare(dm, device)
+    bare.epoch()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = {}
+    for name, contender in (("grid/sweep", grid_sweep), ("grid/loop", grid_loop)):
+        torch.manual_seed(0)
+        pairs = contender(dm, device, n, epochs, bare)[warmup:]
+        out[name] = dict(seconds=statistics.median(t for t, _ in pairs),
+                         x_bare_per_model=statistics.median(t / n / b for t, b in pairs))
+    out["bare_seconds"] = bare.epoch()
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base)
+    return dict(dim=dim, n=n, device=device.type, peak_mb=peak, contenders=out)
+
+
+def vs_train(epochs: int) -> dict:
+    """Wall time of a 16-point sweep against the same 16 settings run one after another with train.py."""
+    settings = [(lr, m) for lr in ("1e-5", "1e-4", "1e-3", "1e-2") for m in ("0", "0.5", "0.9", "0.99")]
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "lit_momentum.sweep", "--lr", "1e-5", "1e-4", "1e-3", "1e-2",
+                        "--momentum", "0", "0.5", "0.9", "0.99", "--max_epochs", str(epochs), "--out", f"{tmp}/grid",
+                        "--trainer.enable_progress_bar", "false"], check=True, capture_output=True)
+        grid = time.perf_counter() - start
+        start = time.perf_counter()
+        for lr, m in settings:
+            subprocess.run([sys.executable, "train.py", "--model.lr", lr, "--model.momentum", m, "--max_epochs",
+                            str(epochs), "--model.momentum_impl", "manual", "--trainer.default_root_dir", tmp,
+                            "--trainer.enable_progress_bar", "false"], check=True, capture_output=True,
+                           cwd=Path(__file__).resolve().parents[1])
+        runs = time.perf_counter() - start
+    return dict(epochs=epochs, sweep_s=grid, train_py_s=runs, ratio=grid / runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dims", type=int, nargs="+", default=[1000, 250])
+    parser.add_argument("--n", type=int, nargs="+", default=[1, 8, 32], help="grid sizes")
+    parser.add_argument("--epochs", type=int, default=25, help="epochs per contender, warm-up included")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--vs-train", type=int, metavar="EPOCHS", help="only the sweep-against-train.py wall time")
+    parser.add_argument("--json", help="save the numbers here")
+    parser.add_argument("--one", type=int, nargs=2, help=argparse.SUPPRESS)  # internal: one (dim, N), JSON out
+    args = parser.parse_args()
+    if not 0 <= args.warmup < args.epochs:
+        parser.error(f"--warmup must be >= 0 and below --epochs; got --warmup {args.warmup} --epochs {args.epochs}")
+    if min(args.n) < 1 or min(args.dims) < 2:
+        parser.error("--n must be >= 1 and --dims >= 2")
+    if args.accelerator == "gpu" and not torch.cuda.is_available():
+        parser.error("--accelerator gpu: no GPU is available here (allowed: cpu)")
+    device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
+    if args.one:
+        print(json.dumps(one(*args.one, args.epochs, args.warmup, device)))
+        return
+    if args.vs_train:
+        result = vs_train(args.vs_train)
+        print(f"16 settings x {result['epochs']} epochs: sweep {result['sweep_s']:.0f} s, 16 train.py runs "
+              f"{result['train_py_s']:.0f} s, ratio {result['ratio']:.2f}")
+        results = [result]
+    else:
+        results = []
+        print(f"{'dim':>5}{'N':>4}{'grid/sweep':>12}{'grid/loop':>11}{'bare s/ep':>11}{'peak MB':>9}{'MB/point':>10}"
+              "   (x bare per model)")
+        for dim in args.dims:
+            first = None
+            for n in args.n:
+                cmd = [sys.executable, __file__, "--one", str(dim), str(n), "--epochs", str(args.epochs),
+                       "--warmup", str(args.warmup), "--accelerator", args.accelerator]
+                r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+                first = first or r
+                per_point = (r["peak_mb"] - first["peak_mb"]) / (n - first["n"]) if n > first["n"] else float("nan")
+                c = r["contenders"]
+                print(f"{dim:>5}{n:>4}{c['grid/sweep']['x_bare_per_model']:>12.2f}"
+                      f"{c['grid/loop']['x_bare_per_model']:>11.2f}{c['bare_seconds']:>11.4f}{r['peak_mb']:>9.0f}"
+                      f"{per_point:>10.1f}", flush=True)
+                results.append(r)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""``python -m lit_momentum.sweep``: each grid point is the run it stands for; divergence, outputs, resume, DDP, errors.
+
+Grids train the real configuration shrunk by ``configs/debug.yaml`` (dim 64, 256 samples, 4 steps an epoch).
+"""
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from lit_momentum.cli import main as train_main
+from lit_momentum.grid_logger import BAND_TAGS
+from lit_momentum.sweep import COLUMNS
+from lit_momentum.sweep import main as sweep_main
+from tests.conftest import (
+    CONFIGS,
+    assert_same_state,
+    kill_after_checkpoint,
+    load_ckpt,
+    refusal,
+    run_dirs,
+    run_train,
+    scalars,
+    sweep_cmd,
+)
+
+
+def sweep(tiny: list[str], out: Path, *args: str) -> list[dict[str, str]]:
+    """Run a sweep in this process; its summary.csv rows."""
+    sweep_main([*tiny, "--out", str(out), *args])
+    with open(out / "summary.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def epoch_losses(run: Path) -> list[tuple[int, float]]:
+    return scalars(run)["train/loss"]
+
+
+# (grid options, the points compared with their own train.py run): nesterov, weight decay, seeds, dampening, plain
+GRIDS = [
+    (["--lr", "0.05", "0.5", "--momentum", "0.9", "--nesterov", "false", "true", "--weight_decay", "0", "0.01",
+      "--seeds", "0", "1"],
+     ["lr0.5_m0.9_seed0", "lr0.05_m0.9_nesterov_wd0.01_seed1", "lr0.5_m0.9_nesterov_seed1"]),
+    (["--lr", "0.2", "--momentum", "0", "0.5", "--dampening", "0.3", "--seeds", "2"],
+     ["lr0.2_m0.5_damp0.3_seed2", "lr0.2_m0_damp0.3_seed2"]),
+]
+
+
+@pytest.mark.parametrize("grid, compared", GRIDS, ids=["nesterov-wd-seeds", "dampening-plain"])
+def test_each_grid_point_equals_its_own_train_py_run(tiny: list[str], tmp_path: Path, grid: list[str],
+                                                     compared: list[str]) -> None:
+    epochs = 30
+    rows = {r["run"]: r for r in sweep(tiny, tmp_path / "grid", *grid, "--max_epochs", str(epochs))}
+    for name in compared:
+        r = rows[name]
+        single_root = tmp_path / "single" / name
+        train_main([*tiny, "--trainer.default_root_dir", str(single_root), "--max_epochs", str(epochs),
+                    "--model.momentum_impl", "manual", "--seed_everything", r["seed"], "--model.lr", r["lr"],
+                    "--model.momentum", r["momentum"], "--model.dampening", r["dampening"],
+                    "--model.nesterov", r["nesterov"], "--model.weight_decay", r["weight_decay"]])
+        single, point = epoch_losses(run_dirs(single_root)[0]), epoch_losses(tmp_path / "grid" / name)
+        assert [s for s, _ in single] == [s for s, _ in point] and len(point) == epochs
+        assert max(abs(a - b) for (_, a), (_, b) in zip(single, point)) <= 1e-5, name
+        assert point[0][1] - point[-1][1] > 1e-3, f"{name} did not train"
+
+
+def test_a_diverging_point_is_frozen_and_the_others_train_on_untouched(tiny: list[str], tmp_path: Path) -> None:
+    alone = sweep(tiny, tmp_path / "alone", "--lr", "0.05", "--momentum", "0.9", "--max_epochs", "6")
+    rows = {r["run"]: r for r in sweep(tiny, tmp_path / "mixed", "--lr", "0.05", "1e4", "--momentum", "0.9",
+                                       "--max_epochs", "6")}
+    bad, good = rows["lr10000_m0.9_seed0"], rows["lr0.05_m0.9_seed0"]
+    assert bad["diverged_epoch"] == "0" and float(bad["final_loss"]) > 100 and good["diverged_epoch"] == ""
+    assert abs(float(good["final_loss"]) - float(alone[0]["final_loss"])) <= 1e-6
+    assert len(epoch_losses(tmp_path / "mixed" / "lr0.05_m0.9_seed0")) == 6
+    assert len(epoch_losses(tmp_path / "mixed" / "lr10000_m0.9_seed0")) == 1  # its curve stops where it diverged
+    ckpt = load_ckpt(tmp_path / "mixed" / "last.ckpt")
+    assert ckpt["state_dict"]["diverged_epoch"].tolist() == [-1, 0]
+    assert ckpt["state_dict"]["point_lr"].tolist() == [pytest.approx(0.05), 0.0]  # frozen
+    assert all(torch.isfinite(t).all() for t in ckpt["state_dict"].values())
+
+
+def test_a_grid_that_diverges_everywhere_stops_with_one_line(tiny: list[str], tmp_path: Path) -> None:
+    proc = run_train(*tiny, "--out", str(tmp_path / "out"), "--lr", "1e4", "--momentum", "0.9", cwd=tmp_path,
+                     check=False, cmd=sweep_cmd)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: every grid point diverged (the last at epoch 0")
+    assert not (tmp_path / "out" / "summary.csv").exists()
+
+
+def test_outputs_summary_tensorboard_hparams_seed_bands_and_figures(tiny: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "grid"
+    epochs = 4
+    sweep_main([*tiny, "--out", str(out), "--lr", "0.05", "0.5", "--momentum", "0", "0.9", "--seeds", "0", "1",
+                "--max_epochs", str(epochs)])
+    with open(out / "summary.csv") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames[: len(COLUMNS)] == COLUMNS and len(rows) == 8
+    for r in rows:
+        logged = scalars(out / r["run"])
+        assert len(logged["train/loss_step"]) == epochs * 4 and len(logged["train/acc"]) == epochs
+        losses = [v for _, v in logged["train/loss"]]
+        assert float(r["final_loss"]) == pytest.approx(losses[-1], rel=1e-6)
+        assert float(r["best_loss"]) == pytest.approx(min(losses), rel=1e-6)
+        assert [v for _, v in logged["hparams/final_loss"]] == losses
+        acc = EventAccumulator(str(out / r["run"]))
+        acc.Reload()
+        start = plugin_data_pb2.HParamsPluginData.FromString(
+            acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]).session_start_info
+        assert start.hparams["lr"].number_value == float(r["lr"]) and start.hparams["seed"].number_value == float(
+            r["seed"])
+    root = EventAccumulator(str(out), size_guidance={"tensors": 0})
+    root.Reload()
+    assert "_hparams_/experiment" in root.Tags()["tensors"]
+    layout = layout_pb2.Layout.FromString(root.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0])
+    series = layout.category[0].chart[0].margin.series[0]
+    assert (series.value, series.lower, series.upper) == BAND_TAGS
+    for setting in ("lr0.05_m0", "lr0.5_m0.9"):  # the band is the mean, min and max over the setting's seeds
+        seeds = [[v for _, v in epoch_losses(out / f"{setting}_seed{s}")] for s in (0, 1)]
+        band = scalars(out / "seed_bands" / setting)
+        for e in range(epochs):
+            values = [seeds[0][e], seeds[1][e]]
+            assert band["train/loss_mean"][e][1] == pytest.approx(sum(values) / 2, rel=1e-6)
+            assert band["train/loss_min"][e][1] == min(values) and band["train/loss_max"][e][1] == max(values)
+    for figure in ("phase.png", "effective_lr.png"):
+        with Image.open(out / figure) as img:
+            assert img.width > 400 and img.height > 300
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_bit_for_bit(tiny: list[str], tmp_path: Path) -> None:
+    grid = [*tiny, "--lr", "0.05", "1e4", "--momentum", "0", "0.9", "--nesterov", "false", "--max_epochs", "60",
+            "--checkpoint.every_n_epochs", "2"]  # lr 1e4 diverges: the frozen points must stay frozen
+    run_train(*grid, "--out", str(tmp_path / "straight"), cwd=tmp_path, cmd=sweep_cmd)
+    crashed = tmp_path / "crashed"
+    kill_after_checkpoint(sweep_cmd(*grid, "--out", str(crashed)), crashed / "last.ckpt", epoch=5)
+    killed_at = load_ckpt(crashed / "last.ckpt")["epoch"]
+    assert not (crashed / "summary.csv").exists()
+    run_train(*grid, "--out", str(crashed), "--ckpt_path", str(crashed / "last.ckpt"), cwd=tmp_path, cmd=sweep_cmd)
+    a, b = load_ckpt(tmp_path / "straight" / "last.ckpt"), load_ckpt(crashed / "last.ckpt")
+    assert_same_state(a, b)
+    assert torch.equal(a["grid_history"], b["grid_history"]) and b["epoch"] == 59
+    assert (crashed / f"resumed-from-epoch{killed_at}-step{(killed_at + 1) * 4}.ckpt").is_file()
+    assert (crashed / "summary.csv").read_text() == (tmp_path / "straight" / "summary.csv").read_text()
+    for run in ("lr0.05_m0.9_seed0", "lr0.05_m0_seed0", "lr10000_m0_seed0"):
+        assert scalars(crashed / run) == scalars(tmp_path / "straight" / run), run
+
+
+@pytest.mark.slow
+def test_ddp_on_two_processes_matches_one(tiny: list[str], tmp_path: Path) -> None:
+    grid = [*tiny, "--lr", "0.05", "0.5", "--momentum", "0", "0.9", "--max_epochs", "3", "--accelerator", "cpu"]
+    run_train(*grid, "--out", str(tmp_path / "one"), cwd=tmp_path, cmd=sweep_cmd)
+    run_train(*grid, "--out", str(tmp_path / "two"), "--devices", "2", "--trainer.strategy", "ddp", cwd=tmp_path,
+              cmd=sweep_cmd)
+    one, two = (load_ckpt(tmp_path / d / "last.ckpt") for d in ("one", "two"))
+    assert one["grid_history"].shape == two["grid_history"].shape == (3, 4)
+    assert (one["grid_history"] - two["grid_history"]).abs().max() <= 1e-6
+    for run in ("lr0.5_m0.9_seed0", "lr0.05_m0_seed0"):
+        single, ddp = scalars(tmp_path / "one" / run), scalars(tmp_path / "two" / run)
+        assert [s for s, _ in single["train/loss_step"]] == [s for s, _ in ddp["train/loss_step"]]
+        assert max(abs(x - y) for (_, x), (_, y) in zip(single["train/loss_step"], ddp["train/loss_step"])) <= 1e-6
+
+
+BAD_INPUT = [
+    (["--lr", "--momentum", "0.9"], "--lr", "needs a value"),
+    (["--lr", "-1"], "model.lr", "> 0"),
+    (["--momentum", "0.5", "1.0"], "model.momentum", "[0, 1)"),
+    (["--seeds", "0", "1", "0"], "--seeds", "more than once"),
+    (["--beta", "0.9"], "--beta", "nrecognized"),
+    (["--nesterov", "true", "--dampening", "0.1"], "nesterov", "dampening 0"),
+    (["--bound", "0"], "model.bound", "> 0"),
+    (["--threshold", "low"], "--threshold", "a number"),
+    (["--model.optimizer", "adam"], "model.optimizer", "sgd"),
+    (["--precision", "16-mixed"], "16-mixed", "bf16-mixed"),
+    (["--trainer.gradient_clip_val", "1"], "gradient_clip_val", "not supported"),
+    (["--data.dim", "200000", "--lr", "1e-3", "1e-2"], "GiB is free", "points fit"),
+    (["--config", "CONFIG:model:\n  lr: []\n"], "model.lr", "at least one value"),
+]
+
+
+@pytest.mark.parametrize("args, option, allowed", BAD_INPUT, ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_bad_input_is_one_clear_line_and_writes_nothing(tiny: list[str], tmp_path: Path, args: list[str],
+                                                       option: str, allowed: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    if args[1].startswith("CONFIG:"):
+        (tmp_path / "bad.yaml").write_text(args[1].removeprefix("CONFIG:"))
+        args = ["--config", str(tmp_path / "bad.yaml")]
+    message = refusal(sweep_main, [*tiny, "--out", str(tmp_path / "out"), *args])
+    assert option in message and allowed in message, message
+    assert not (tmp_path / "out").exists() and not (tmp_path / "lightning_logs").exists()
+
+
+def test_a_used_out_directory_is_refused_and_the_default_is_a_new_one(tiny: list[str], tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        sweep_main([*tiny, "--lr", "0.05", "--max_epochs", "1"])
+    made = sorted(p.name for p in (tmp_path / "lightning_logs" / "sweep").iterdir())
+    assert made == ["version_0", "version_1"]
+    used = tmp_path / "lightning_logs" / "sweep" / "version_0"
+    before = sorted(used.iterdir())
+    message = refusal(sweep_main, [*tiny, "--lr", "0.05", "--out", str(used)])
+    assert "is not empty" in message and "--ckpt_path" in message
+    assert sorted(used.iterdir()) == before
+
+
+def test_the_sweep_config_and_train_py_configs_parse(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """configs/sweep.yaml gives the README's grid; train.py's configs mean the same to the sweep (one point each)."""
+    monkeypatch.chdir(tmp_path)
+    for config, expected in (("sweep.yaml", dict(lr=[1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0], seeds=[0, 1, 2])),
+                             ("nesterov.yaml", dict(nesterov=True, momentum=0.9, lr=1e-5))):
+        with pytest.raises(SystemExit) as exit_:
+            sweep_main(["--config", str(CONFIGS / config), "--print_config"])
+        assert exit_.value.code in (0, None)
+        printed = yaml.safe_load(capsys.readouterr().out)["model"]
+        assert {k: printed[k] for k in expected} == expected
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_checkpoints_go_back_to_the_command_that_wrote_them(tiny: list[str], tmp_path: Path) -> None:
+    sweep(tiny, tmp_path / "grid", "--lr", "0.05", "--max_epochs", "1")
+    train_main([*tiny, "--trainer.default_root_dir", str(tmp_path / "single"), "--max_epochs", "1"])
+    single_ckpt = run_dirs(tmp_path / "single")[0] / "checkpoints" / "last.ckpt"
+    message = refusal(train_main, [*tiny, "--ckpt_path", str(tmp_path / "grid" / "last.ckpt")])
+    assert "python -m lit_momentum.sweep" in message
+    message = refusal(sweep_main, [*tiny, "--ckpt_path", str(single_ckpt)])
+    assert "continue it with python train.py" in message
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_grid_keeps_everything_on_device_without_syncs(tmp_path: Path) -> None:
+    import lightning as L
+
+    from lit_momentum.data import RandomDataModule
+    from lit_momentum.grid import GridMLP
+    from tests.test_train import NoSyncInSteps
+
+    model = GridMLP(dim=64, lr=[0.05, 0.5], momentum=[0, 0.9], nesterov=[False], seeds=[0, 1])
+    trainer = L.Trainer(accelerator="gpu", devices=1, max_epochs=2, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, callbacks=[NoSyncInSteps()], default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=RandomDataModule(dim=64, num_samples=256))
+    assert model.w1.is_cuda and all(v.is_cuda for v in trainer.optimizers[0].velocities())
+    assert len(model.history) == 2
