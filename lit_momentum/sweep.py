@@ -16,9 +16,12 @@ run per point (``tensorboard --logdir OUT``: Scalars, HParams, and the seed band
 """
 
 import csv
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from lightning.pytorch.utilities import rank_zero_only
 
 from lit_momentum.cli import MomentumCLI, build, expand_aliases, find_option, fit
 from lit_momentum.compare import curve_stats
@@ -30,7 +33,8 @@ from lit_momentum.sweep_figures import plot_effective_lr, plot_phase
 
 COLUMNS = ["run", "lr", "momentum", "dampening", "nesterov", "weight_decay", "seed", "final_loss", "best_loss",
            "epoch_below_threshold", "ping_pong", "tv_over_net", "diverged_epoch"]
-OWN = {"--out": None, "--threshold": 0.69}  # the sweep's own single-value options, with their defaults
+OWN = {"--out": None, "--threshold": 0.69}
+OUT_ENV = "LIT_MOMENTUM_SWEEP_OUT"  # the sweep's own single-value options, with their defaults
 
 
 def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
@@ -111,7 +115,10 @@ class SweepCLI(MomentumCLI):
 
 
 def choose_out(own: dict[str, Any], rest: list[str]) -> Path | None:
-    """The sweep's directory: the checkpoint's own when resuming, else ``--out`` if new or empty (never reused)."""
+    """The sweep's directory: the checkpoint's own when resuming, else ``--out`` if new or empty (never reused).
+    DDP ranks that Lightning launches take the one their rank 0 chose (passed in ``OUT_ENV``)."""
+    if rank_zero_only.rank > 0 and os.environ.get(OUT_ENV):
+        return Path(os.environ[OUT_ENV])
     ckpt = find_option(rest, "--ckpt_path")
     if ckpt:
         home = Path(ckpt).resolve().parent
@@ -119,7 +126,7 @@ def choose_out(own: dict[str, Any], rest: list[str]) -> Path | None:
             raise ValueError(f"--out {own['--out']}: a resumed sweep continues in its checkpoint's directory {home}")
         return home
     out = Path(own["--out"]) if own["--out"] else None
-    if out and out.exists() and any(out.iterdir()):
+    if out and out.exists() and any(out.iterdir()) and rank_zero_only.rank == 0:
         raise ValueError(f"--out {out} is not empty: choose a new directory, or continue the sweep there with "
                          f"--ckpt_path {out / 'last.ckpt'}")
     return out
@@ -168,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         out = claim_dir(out)  # atomically: a sweep started at the same moment gets the next version
         cli.out = cli.trainer.logger.root = out
         cli.trainer.checkpoint_callback.dirpath = str(out)
+    os.environ[OUT_ENV] = str(out)  # for the DDP ranks Lightning launches with this same command
     fit(cli, resume)
     if not cli.trainer.is_global_zero:
         return

@@ -4,6 +4,7 @@ Grids train the real configuration shrunk by ``configs/debug.yaml`` (dim 64, 256
 """
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -156,8 +157,11 @@ def test_killed_sweep_resumes_bit_for_bit(tiny: list[str], tmp_path: Path) -> No
 def test_ddp_on_two_processes_matches_one(tiny: list[str], tmp_path: Path) -> None:
     grid = [*tiny, "--lr", "0.05", "0.5", "--momentum", "0", "0.9", "--max_epochs", "3", "--accelerator", "cpu"]
     run_train(*grid, "--out", str(tmp_path / "one"), cwd=tmp_path, cmd=sweep_cmd)
-    run_train(*grid, "--out", str(tmp_path / "two"), "--devices", "2", "--trainer.strategy", "ddp", cwd=tmp_path,
-              cmd=sweep_cmd)
+    run_train(*grid, "--out", str(tmp_path / "two"), "--devices", "2", "--trainer.strategy", "ddp",
+              "--trainer.default_root_dir", str(tmp_path), "--trainer.callbacks+=tests.ddp_probe.RankAgreement",
+              cwd=tmp_path, cmd=sweep_cmd)
+    probe = json.loads((tmp_path / "ddp_probe.json").read_text())  # both ranks hold the same grid
+    assert probe["world_size"] == 2 and probe["buffers"] == 0.0 and probe["weights"] == 0.0
     one, two = (load_ckpt(tmp_path / d / "last.ckpt") for d in ("one", "two"))
     assert one["grid_history"].shape == two["grid_history"].shape == (3, 4)
     assert (one["grid_history"] - two["grid_history"]).abs().max() <= 1e-6
