@@ -9,7 +9,8 @@ Contenders, each on the same data, for the same epochs:
 - ``grid/loop``: the same batched model and ``GridSGD`` in a plain loop, no Lightning: what is the grid's own cost.
 After every epoch of a contender a bare single-model epoch runs (``epoch_time.Bare``); ``x bare per model`` is the
 median of ``(grid epoch / N) / bare epoch`` over those pairs. Every (dim, N) runs in a fresh process, so its peak
-memory (RSS on CPU, ``max_memory_allocated`` on a GPU) is its own; ``MB per point`` is the growth over N = 1.
+memory (RSS on CPU, ``max_memory_allocated`` on a GPU, above the bare loop's) is its own; ``MB per point`` is the
+growth over the smallest N.
 """
 
 import argparse
@@ -76,41 +77,50 @@ def grid_sweep(dm: RandomDataModule, device: torch.device, n: int, epochs: int, 
     return clock.pairs
 
 
-def one(dim: int, n: int, epochs: int, warmup: int, device: torch.device) -> dict:
-    """Both contenders at one size, in this process; peak memory of the whole process."""
+CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop}
+
+
+def one(dim: int, n: int, name: str, epochs: int, warmup: int, device: torch.device) -> dict:
+    """One contender at one size, alone in this process: its paired ratios and its peak memory above the bare
+    loop's (RSS on CPU, allocated memory on a GPU)."""
     dm = RandomDataModule(dim=dim)
     bare = Bare(dm, device)
     bare.epoch()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out = {}
-    for name, contender in (("grid/sweep", grid_sweep), ("grid/loop", grid_loop)):
-        torch.manual_seed(0)
-        pairs = contender(dm, device, n, epochs, bare)[warmup:]
-        out[name] = dict(seconds=statistics.median(t for t, _ in pairs),
-                         x_bare_per_model=statistics.median(t / n / b for t, b in pairs))
-    out["bare_seconds"] = bare.epoch()
-    peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base)
-    return dict(dim=dim, n=n, device=device.type, peak_mb=peak, contenders=out)
+    base = (torch.cuda.max_memory_allocated() if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    torch.manual_seed(0)
+    pairs = CONTENDERS[name](dm, device, n, epochs, bare)[warmup:]
+    peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    return dict(seconds=statistics.median(t for t, _ in pairs), bare_seconds=statistics.median(b for _, b in pairs),
+                x_bare_per_model=statistics.median(t / n / b for t, b in pairs), peak_mb=(peak - base) / 2**20)
 
 
 def vs_train(epochs: int) -> dict:
-    """Wall time of a 16-point sweep against the same 16 settings run one after another with train.py."""
+    """Wall time of a 16-point sweep against the same 16 settings run one after another with train.py.
+
+    The machine's speed drifts within minutes, so the two are interleaved: a sweep, then half of the train.py runs,
+    a sweep again, then the other half. Each half is paired with the sweep just before it."""
     settings = [(lr, m) for lr in ("1e-5", "1e-4", "1e-3", "1e-2") for m in ("0", "0.5", "0.9", "0.99")]
+    root = Path(__file__).resolve().parents[1]
+    sweeps, runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "lit_momentum.sweep", "--lr", "1e-5", "1e-4", "1e-3", "1e-2",
-                        "--momentum", "0", "0.5", "0.9", "0.99", "--max_epochs", str(epochs), "--out", f"{tmp}/grid",
-                        "--trainer.enable_progress_bar", "false"], check=True, capture_output=True)
-        grid = time.perf_counter() - start
-        start = time.perf_counter()
-        for lr, m in settings:
-            subprocess.run([sys.executable, "train.py", "--model.lr", lr, "--model.momentum", m, "--max_epochs",
-                            str(epochs), "--model.momentum_impl", "manual", "--trainer.default_root_dir", tmp,
-                            "--trainer.enable_progress_bar", "false"], check=True, capture_output=True,
-                           cwd=Path(__file__).resolve().parents[1])
-        runs = time.perf_counter() - start
-    return dict(epochs=epochs, sweep_s=grid, train_py_s=runs, ratio=grid / runs)
+        for half, chunk in enumerate((settings[:8], settings[8:])):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "lit_momentum.sweep", "--lr", "1e-5", "1e-4", "1e-3", "1e-2",
+                            "--momentum", "0", "0.5", "0.9", "0.99", "--max_epochs", str(epochs),
+                            "--out", f"{tmp}/grid{half}", "--trainer.enable_progress_bar", "false"],
+                           check=True, capture_output=True, cwd=root)
+            sweeps.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            for lr, m in chunk:
+                subprocess.run([sys.executable, "train.py", "--model.lr", lr, "--model.momentum", m, "--max_epochs",
+                                str(epochs), "--model.momentum_impl", "manual", "--trainer.default_root_dir", tmp,
+                                "--trainer.enable_progress_bar", "false"], check=True, capture_output=True, cwd=root)
+            runs.append(time.perf_counter() - start)
+    ratios = [s / (2 * r) for s, r in zip(sweeps, runs)]  # each half: 8 runs stand for 16
+    return dict(epochs=epochs, sweep_s=sweeps, train_py_s=sum(runs), half_ratios=ratios,
+                ratio=statistics.mean(sweeps) / sum(runs))
 
 
 def main() -> None:
@@ -122,7 +132,7 @@ def main() -> None:
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--vs-train", type=int, metavar="EPOCHS", help="only the sweep-against-train.py wall time")
     parser.add_argument("--json", help="save the numbers here")
-    parser.add_argument("--one", type=int, nargs=2, help=argparse.SUPPRESS)  # internal: one (dim, N), JSON out
+    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)  # internal: DIM N CONTENDER, JSON out
     args = parser.parse_args()
     if not 0 <= args.warmup < args.epochs:
         parser.error(f"--warmup must be >= 0 and below --epochs; got --warmup {args.warmup} --epochs {args.epochs}")
@@ -132,30 +142,33 @@ def main() -> None:
         parser.error("--accelerator gpu: no GPU is available here (allowed: cpu)")
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
     if args.one:
-        print(json.dumps(one(*args.one, args.epochs, args.warmup, device)))
+        dim, n, name = args.one
+        print(json.dumps(one(int(dim), int(n), name, args.epochs, args.warmup, device)))
         return
     if args.vs_train:
         result = vs_train(args.vs_train)
-        print(f"16 settings x {result['epochs']} epochs: sweep {result['sweep_s']:.0f} s, 16 train.py runs "
-              f"{result['train_py_s']:.0f} s, ratio {result['ratio']:.2f}")
+        print(f"16 settings x {result['epochs']} epochs: sweeps {result['sweep_s'][0]:.0f} s and "
+              f"{result['sweep_s'][1]:.0f} s, 16 train.py runs {result['train_py_s']:.0f} s; ratio "
+              f"{result['ratio']:.2f} (halves {result['half_ratios'][0]:.2f}, {result['half_ratios'][1]:.2f})")
         results = [result]
     else:
         results = []
-        print(f"{'dim':>5}{'N':>4}{'grid/sweep':>12}{'grid/loop':>11}{'bare s/ep':>11}{'peak MB':>9}{'MB/point':>10}"
-              "   (x bare per model)")
+        print(f"{'dim':>5}{'N':>4}{'contender':>12}{'x bare per model':>18}{'bare s/epoch':>14}{'peak MB':>9}"
+              f"{'MB per point':>14}")
         for dim in args.dims:
-            first = None
-            for n in args.n:
-                cmd = [sys.executable, __file__, "--one", str(dim), str(n), "--epochs", str(args.epochs),
-                       "--warmup", str(args.warmup), "--accelerator", args.accelerator]
-                r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-                first = first or r
-                per_point = (r["peak_mb"] - first["peak_mb"]) / (n - first["n"]) if n > first["n"] else float("nan")
-                c = r["contenders"]
-                print(f"{dim:>5}{n:>4}{c['grid/sweep']['x_bare_per_model']:>12.2f}"
-                      f"{c['grid/loop']['x_bare_per_model']:>11.2f}{c['bare_seconds']:>11.4f}{r['peak_mb']:>9.0f}"
-                      f"{per_point:>10.1f}", flush=True)
-                results.append(r)
+            for name in CONTENDERS:
+                first = None
+                for n in args.n:
+                    cmd = [sys.executable, __file__, "--one", str(dim), str(n), name, "--epochs", str(args.epochs),
+                           "--warmup", str(args.warmup), "--accelerator", args.accelerator]
+                    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+                    measured = json.loads(proc.stdout.splitlines()[-1])
+                    r = dict(dim=dim, n=n, contender=name, device=device.type, **measured)
+                    first = first or r
+                    growth = (r["peak_mb"] - first["peak_mb"]) / (n - first["n"]) if n > first["n"] else float("nan")
+                    print(f"{dim:>5}{n:>4}{name:>12}{r['x_bare_per_model']:>18.2f}{r['bare_seconds']:>14.4f}"
+                          f"{r['peak_mb']:>9.0f}{growth:>14.1f}", flush=True)
+                    results.append(r)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

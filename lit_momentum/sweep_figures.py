@@ -49,17 +49,19 @@ def plot_phase(rows: list[Row], out: Path) -> None:
     fig, axes = figure(len(groups), 6.5, 5)
     for ax, (title, rs) in zip(axes, groups.items()):
         lrs, moms = sorted({r["lr"] for r in rs}), sorted({r["momentum"] for r in rs})
+        cells = {(i, j): cell([r for r in rs if r["lr"] == lr and r["momentum"] == m])
+                 for i, m in enumerate(moms) for j, lr in enumerate(lrs)}
         grid = np.full((len(moms), len(lrs)), np.nan)
-        for i, m in enumerate(moms):
-            for j, lr in enumerate(lrs):
-                mean, _, _, diverged = cell([r for r in rs if r["lr"] == lr and r["momentum"] == m])
-                grid[i, j] = mean
-                if math.isnan(mean):
-                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="0.85", hatch="xx", ec="0.5"))
-                    ax.text(j, i, "diverged", ha="center", va="center", fontsize=8, color="firebrick")
-                else:
-                    ax.text(j, i, f"{mean:.3g}" + (f"\n({diverged} div.)" if diverged else ""), ha="center",
-                            va="center", fontsize=8, color="k" if mean < np.nanmedian(grid) else "w")
+        for (i, j), (mean, _, _, _) in cells.items():
+            grid[i, j] = mean
+        middle = np.nanmean(np.log10(grid)) if not np.isnan(grid).all() else 0.0
+        for (i, j), (mean, _, _, diverged) in cells.items():
+            if math.isnan(mean):
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="0.85", hatch="xx", ec="0.5"))
+                ax.text(j, i, "diverged", ha="center", va="center", fontsize=8, color="firebrick")
+            else:  # dark text on the light (low-loss) end of the colour map
+                ax.text(j, i, f"{mean:.3g}" + (f"\n({diverged} div.)" if diverged else ""), ha="center",
+                        va="center", fontsize=8, color="k" if np.log10(mean) < middle else "w")
         image = ax.imshow(np.log10(grid), origin="lower", cmap="viridis_r", aspect="auto")
         fig.colorbar(image, ax=ax, label="log10 final loss (mean over seeds)")
         ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs])

@@ -32,3 +32,16 @@ def test_benchmark_refuses_a_warmup_that_leaves_no_epoch() -> None:
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines()[-1] == ("epoch_time.py: error: --warmup must be >= 0 and below --epochs; "
                                                     "got --warmup 5 --epochs 5")
+
+
+def test_grid_benchmark_measures_both_contenders_per_size(tmp_path: Path) -> None:
+    out = tmp_path / "grid.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/grid_time.py"), "--dims", "32", "--n", "1", "3",
+                           "--epochs", "3", "--warmup", "1", "--json", str(out)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert [(r["n"], r["contender"]) for r in results] == [(1, "grid/sweep"), (3, "grid/sweep"), (1, "grid/loop"),
+                                                           (3, "grid/loop")]
+    assert all(r["x_bare_per_model"] > 0 and r["seconds"] > 0 and r["dim"] == 32 for r in results)
+    assert "x bare per model" in proc.stdout
