@@ -99,8 +99,14 @@ def measure(kappa: float, dim: int, tol: float) -> tuple[dict, dict[str, list[fl
 def plot(results: list[tuple[dict, dict[str, list[float]]]], out: Path) -> None:
     fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4.5), squeeze=False)
     for ax, (row, curves) in zip(axes[0], results):
+        kappa = row["kappa"]
         for label, errors in curves.items():
-            ax.plot(errors, lw=1.2, label=label)
+            (line,) = ax.plot(errors, lw=1.2, label=label)
+            rate = {0: (kappa - 1) / (kappa + 1), 1: (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)}.get(
+                list(curves).index(label))
+            if rate is not None:  # the theory's pure rate r^t, dashed
+                t = range(len(errors))
+                ax.plot(t, [rate**i for i in t], "--", lw=0.8, color=line.get_color(), label=f"theory: {rate:.4g}^t")
         ax.set(yscale="log", ylim=(1e-8, 1e4), xlabel="iteration", ylabel="||w_t|| / ||w_0||",
                title=f"kappa {row['kappa']:g}: momentum {row['speedup']:.1f}x fewer steps")
         ax.legend(fontsize=7)
