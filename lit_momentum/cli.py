@@ -7,6 +7,9 @@
     python train.py --print_config
 """
 
+import logging
+import math
+import shlex
 import shutil
 import sys
 import warnings
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI
@@ -25,6 +29,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lit_momentum.data import RandomDataModule
 from lit_momentum.model import MomentumMLP, NonFiniteLossError
 from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, read_checkpoint
+from lit_momentum.stopping import EXIT_CODES, StopOnSignal
 
 ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
 TRAINER_DEFAULTS = {
@@ -35,6 +40,24 @@ TRAINER_DEFAULTS = {
 ACCELERATORS = {"cpu": CPUAccelerator, "gpu": CUDAAccelerator, "mps": MPSAccelerator}
 PROGRESS_REFRESH_STEPS = 50  # and at the end of every epoch
 CHECKPOINT_DEFAULTS = {"save_last": True, "save_top_k": 0, "every_n_epochs": 100}
+
+
+class DropCloudTip(logging.Filter):
+    """Drops Lightning's advertisement for its cloud logger (printed at every run), nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in str(record.msg)
+
+
+def quiet() -> None:
+    """Silence at the entry points what a user can do nothing about, and only that: the cloud-logger tip, and a
+    deprecation warning Lightning 2.6 raises from inside itself with torch >= 2.10 (LeafSpec). A user's own warnings,
+    and Lightning's other messages, still show."""
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DropCloudTip) for f in logger.filters):
+            logger.addFilter(DropCloudTip())
 
 
 def expand_aliases(argv: list[str]) -> list[str]:
@@ -60,6 +83,7 @@ def find_option(argv: list[str], name: str) -> str | None:
 class MomentumCLI(LightningCLI):
     """LightningCLI plus ``--ckpt_path``, a ``--checkpoint.*`` callback and a run directory named for the variant."""
 
+    command = "python train.py"  # how the user runs it, for the line that says how to continue a stopped run
     model_class: type[L.LightningModule] = MomentumMLP
     trains_grid = False  # the sweep's subclass trains a grid, and resumes only a grid's checkpoint
 
@@ -103,6 +127,11 @@ class MomentumCLI(LightningCLI):
                     raise ValueError(f"{group}.{key} is {now} here but {value} in the checkpoint "
                                      f"{self.resume.path}: a resumed run keeps its settings; drop the option")
 
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        # the model summary's FLOPs column counts a forward pass on this: one batch of the data
+        self.model.example_input_array = torch.zeros(self.datamodule.hparams.batch_size, self.datamodule.hparams.dim)
+
     def resumes_in_place(self) -> bool:
         """Whether the resumed run writes into its checkpoint's directory (and so overwrites the file)."""
         return bool(self.resume and self.resume.run_dir)
@@ -122,11 +151,13 @@ class MomentumCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         if self.config.trainer.logger in (None, True):  # not chosen by the user
             kwargs["logger"] = self.make_logger()
+        callbacks = list(self.config_init.trainer.get("callbacks") or [])
         if self.config.trainer.enable_progress_bar is not False and not any(
-            isinstance(c, ProgressBar) for c in self.config_init.trainer.get("callbacks") or []
+            isinstance(c, ProgressBar) for c in callbacks
         ):  # redrawing the bar after every step costs about a third of a millisecond
-            kwargs["callbacks"] = [*(self.config_init.trainer.get("callbacks") or []),
-                                   TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS)]
+            callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS))
+        self.stopper = StopOnSignal()  # Ctrl-C and SIGTERM: stop after this epoch, with its checkpoint
+        kwargs["callbacks"] = [*callbacks, self.stopper]
         try:
             return super().instantiate_trainer(**kwargs)
         except MisconfigurationException as err:  # e.g. --accelerator gpu on a machine without one
@@ -149,8 +180,23 @@ def build(cli_class: type[MomentumCLI], argv: list[str]) -> tuple[MomentumCLI, C
     return cli, resume
 
 
-def fit(cli: MomentumCLI, resume: Checkpoint | None) -> None:
-    """Train (continuing ``resume``, whose file is kept as ``resumed-from-...``); a runaway loss ends in one line."""
+def resume_command(command: str, argv: list[str], ckpt: str) -> str:
+    """The user's command again, with ``--ckpt_path ckpt`` in place of any it had."""
+    args, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--ckpt_path="):
+            skip = False
+        elif arg == "--ckpt_path":
+            skip = True
+        else:
+            args.append(arg)
+    return " ".join([command, shlex.join([*args, "--ckpt_path", ckpt])])
+
+
+def fit(cli: MomentumCLI, resume: Checkpoint | None, argv: list[str]) -> None:
+    """Train (continuing ``resume``, whose file is kept as ``resumed-from-...``). A runaway loss ends in one line;
+    so does a stop by Ctrl-C or SIGTERM, with the command that continues the run, and exit code 130 or 143."""
+    cli.stopper.install()  # from here on a signal stops the run at the next epoch's end, not mid-step
     if resume and cli.resumes_in_place() and cli.trainer.is_global_zero:  # the run will overwrite it: keep a copy
         kept = f"resumed-from-epoch{resume.epoch}-step{resume.global_step}.ckpt"
         shutil.copy2(resume.path, resume.path.with_name(kept))
@@ -159,12 +205,21 @@ def fit(cli: MomentumCLI, resume: Checkpoint | None) -> None:
     except NonFiniteLossError as err:
         last = cli.trainer.checkpoint_callback.last_model_path if cli.trainer.checkpoint_callback else ""
         sys.exit(f"error: {err}" + (f"; last good checkpoint: {last}" if last else ""))
+    stopper, trainer = cli.stopper, cli.trainer
+    if stopper.signum is not None and stopper.epoch + 1 < (trainer.max_epochs or math.inf):
+        last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+        if trainer.is_global_zero:
+            print(stopper.message(resume_command(cli.command, argv, last) if last else "(no checkpoint)"),
+                  file=sys.stderr)
+        sys.exit(EXIT_CODES[stopper.signum])
 
 
 def main(args: list[str] | None = None) -> None:
     """``python train.py ARGS``: build, fit, and say where everything is."""
-    cli, resume = build(MomentumCLI, expand_aliases(sys.argv[1:] if args is None else args))
-    fit(cli, resume)
+    quiet()
+    argv = sys.argv[1:] if args is None else args
+    cli, resume = build(MomentumCLI, expand_aliases(argv))
+    fit(cli, resume, argv)
     report(cli)
 
 

@@ -10,6 +10,7 @@ and ``summary.csv``; prints the table and the largest |manual - builtin| epoch-l
 
 import argparse
 import csv
+import logging
 import math
 import sys
 import time
@@ -18,11 +19,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import lightning as L  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from lit_momentum.cli import MomentumCLI, expand_aliases  # noqa: E402
+from lit_momentum.cli import MomentumCLI, expand_aliases, quiet  # noqa: E402
+from lit_momentum.stopping import EXIT_CODES, NAMES, StopOnSignal  # noqa: E402
 
 ADAM_LR = 1e-3  # Adam's usual step size (configs/adam.yaml); the SGD variants share the configured lr
 VARIANTS = ["sgd", "sgd_equiv", "manual", "builtin", "nesterov", "adam"]
@@ -89,7 +92,29 @@ def plot(curves: dict[str, list[float]], out: Path, window: int = 100) -> None:
     plt.close(fig)
 
 
+class EpochTicker(L.Callback):
+    """Advances the job's one progress bar by an epoch."""
+
+    def __init__(self, bar: tqdm) -> None:
+        self.bar = bar
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.bar.update(1)
+
+
+def write(rows: list[dict], curves: dict[str, list[float]], out: Path) -> None:
+    """summary.csv and loss_curves.png for the variants in ``rows``."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    if curves:
+        plot(curves, out / "loss_curves.png")
+
+
 def main(argv: list[str] | None = None) -> None:
+    quiet()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="Every other option is train.py's (python train.py --help).")
     parser.add_argument("--variants", nargs="+", default=VARIANTS, metavar="NAME",
@@ -102,7 +127,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--variants: unknown {', '.join(unknown)}; allowed: {', '.join(VARIANTS)}")
     if (own.out / "summary.csv").exists():
         parser.error(f"--out {own.out} already holds a comparison: choose another directory")
-    shared = [*expand_aliases(shared), "--trainer.default_root_dir", str(own.out)]
+    # one progress display for the whole job (below), so no bar and no model summary per variant
+    shared = [*expand_aliases(shared), "--trainer.default_root_dir", str(own.out), "--trainer.enable_progress_bar",
+              "false", "--trainer.enable_model_summary", "false"]
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # "Seed set", "GPU available", ... once per variant: noise
     try:  # build every variant first (each seeded alike: same initial weights), so bad input stops all of them
         base = MomentumCLI(shared, resume=None).config.model
         clis = {v: MomentumCLI([*shared, *variant_args(v, base.lr, base.momentum)], resume=None)
@@ -111,20 +140,30 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {err}")
 
     rows, curves = [], {}
-    for variant, cli in tqdm(clis.items(), desc="variants", unit="run"):
-        start = time.perf_counter()
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-        wall = time.perf_counter() - start
-        curves[variant] = epoch_losses(cli.trainer.logger.log_dir)
-        rows.append(dict(variant=variant, run=cli.model.run_name, **curve_stats(curves[variant], own.threshold),
-                         wall_s=wall))
-
-    own.out.mkdir(parents=True, exist_ok=True)
-    with open(own.out / "summary.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    plot(curves, own.out / "loss_curves.png")
+    job = StopOnSignal()  # a signal between two variants' training stops the job too
+    job.install()
+    epochs = sum(cli.trainer.max_epochs for cli in clis.values())
+    with tqdm(total=epochs, desc="compare", unit="epoch", dynamic_ncols=True) as bar:
+        for variant, cli in clis.items():
+            if job.signum is None:
+                bar.set_postfix_str(variant)
+                cli.trainer.callbacks.append(EpochTicker(bar))
+                start = time.perf_counter()
+                cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+                if cli.stopper.signum is None or cli.stopper.epoch + 1 == cli.trainer.max_epochs:  # finished
+                    curves[variant] = epoch_losses(cli.trainer.logger.log_dir)
+                    rows.append(dict(variant=variant, run=cli.model.run_name, wall_s=time.perf_counter() - start,
+                                     **curve_stats(curves[variant], own.threshold)))
+            signum = job.signum or cli.stopper.signum
+            if signum is not None:  # Ctrl-C or SIGTERM: keep what is finished, say what is not
+                bar.close()
+                write(rows, curves, own.out)
+                missing = [v for v in clis if v not in curves]
+                print(f"stopped by {NAMES[signum]} during {variant}: summary.csv in {own.out} holds "
+                      f"{', '.join(curves) or 'no variant'}; missing: {', '.join(missing) or 'none'}", file=sys.stderr)
+                sys.exit(EXIT_CODES[signum])
+    job.restore()
+    write(rows, curves, own.out)
     print(f"\n{'variant':<10}{'final':>9}{'best':>9}{'below':>7}{'ping-pong':>11}{'TV/net':>9}{'wall s':>9}")
     for r in rows:
         print(f"{r['variant']:<10}{r['final_loss']:>9.4f}{r['best_loss']:>9.4f}{r['epoch_below_threshold']!s:>7}"

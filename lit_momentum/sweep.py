@@ -23,7 +23,7 @@ from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from lit_momentum.cli import MomentumCLI, build, expand_aliases, find_option, fit
+from lit_momentum.cli import MomentumCLI, build, expand_aliases, find_option, fit, quiet
 from lit_momentum.compare import curve_stats
 from lit_momentum.grid import AXES, GridMLP, make_grid
 from lit_momentum.grid_logger import GridLogger
@@ -73,6 +73,7 @@ class SweepCLI(MomentumCLI):
 
     model_class = GridMLP
     trains_grid = True
+    command = "python -m lit_momentum.sweep"
     out: Path | None = None  # --out, or the checkpoint's directory; None: a new one, chosen once the config is known
 
     def add_arguments_to_parser(self, parser: Any) -> None:
@@ -164,8 +165,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    quiet()
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        own, rest = split_args(sys.argv[1:] if argv is None else argv)
+        own, rest = split_args(argv)
         SweepCLI.out = choose_out(own, rest)
     except ValueError as err:
         sys.exit(f"error: {err}")
@@ -176,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         cli.out = cli.trainer.logger.root = out
         cli.trainer.checkpoint_callback.dirpath = str(out)
     os.environ[OUT_ENV] = str(out)  # for the DDP ranks Lightning launches with this same command
-    fit(cli, resume)
+    fit(cli, resume, argv)
     if not cli.trainer.is_global_zero:
         return
     rows = summarize(cli.model, own["--threshold"])

@@ -36,6 +36,8 @@ def test_tiny_compare_writes_every_file(tmp_path: Path) -> None:
     assert rows["sgd_equiv"]["run"] == "sgd_lr0.0001"  # lr / (1 - 0.9)
     assert len(run_dirs(out)) == len(VARIANTS)  # one TensorBoard run per variant
     assert "largest |manual - builtin| epoch-loss difference" in proc.stdout
+    text = proc.stdout + proc.stderr  # nothing repeated once per variant: no summaries, no set-up lines, no noise
+    assert not [s for s in ("Total params", "GPU available", "Seed set", "litlogger", "LeafSpec") if s in text], text
     with Image.open(out / "loss_curves.png") as img:
         assert img.width > 400 and img.height > 300
 

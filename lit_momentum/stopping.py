@@ -1,0 +1,68 @@
+"""Stopping a run safely: Ctrl-C (SIGINT) or SIGTERM end the current epoch, save ``last.ckpt`` and exit 130 or 143.
+
+Lightning's own handling loses work here: Ctrl-C raises ``KeyboardInterrupt`` mid-step (the last checkpoint may be
+up to ``every_n_epochs`` old) and SIGTERM ends in a ``SystemExit`` without a code (exit 0, as if the run had
+finished). ``StopOnSignal`` replaces both for the training stage: the first signal asks the run to stop at the end
+of the current epoch, whose checkpoint ``LastCheckpoint`` then writes (it saves whenever the trainer should stop);
+a second one ends the process at once (checkpoints are written to a temporary file and renamed, so the last one on
+disk stays whole). SIGUSR1 (Lightning's SLURM requeue) is left alone.
+"""
+
+import os
+import signal
+from types import FrameType
+from typing import Any
+
+import lightning as L
+
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number, as shells report it
+NAMES = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
+
+
+class StopOnSignal(L.Callback):
+    """Turns SIGINT and SIGTERM into a stop at the end of the current epoch; ``signum`` says which came."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.epoch = -1  # the epoch the run stopped after
+        self.previous: dict[int, Any] = {}
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:  # the second signal: end now, the last checkpoint on disk is whole
+            os._exit(EXIT_CODES[signum])
+        self.signum = signum
+
+    def install(self) -> None:
+        """Take SIGINT and SIGTERM over (again), remembering the handlers found the first time."""
+        for sig in EXIT_CODES:
+            try:
+                previous = signal.signal(sig, self.handle)
+            except ValueError:  # not the main thread: signals cannot be handled here
+                return
+            self.previous.setdefault(sig, previous)
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous.clear()
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.install()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.install()  # again: Lightning put its own SIGTERM handler in place since ``setup``
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # every rank must agree to stop (a signal may reach only some): one small collective per epoch
+        if trainer.strategy.reduce_boolean_decision(self.signum is not None, all=False):
+            trainer.should_stop = True
+            self.epoch = trainer.current_epoch
+            if self.signum is None:  # this rank learnt of it from another: report the same signal
+                self.signum = signal.SIGTERM
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.restore()  # after Lightning restored the handlers it found (ours)
+
+    def message(self, command: str) -> str:
+        """The one line printed when a signal stopped the run."""
+        return f"stopped by {NAMES[self.signum]} after epoch {self.epoch}; continue with: {command}"

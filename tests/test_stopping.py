@@ -1,0 +1,106 @@
+"""Ctrl-C and SIGTERM, sent for real to real processes: the run stops after the current epoch, saves ``last.ckpt``,
+prints one line with the command that continues it, and exits 130 / 143; continued, it ends bit for bit where an
+uninterrupted run ends. A second Ctrl-C ends the process at once and leaves the checkpoint on disk whole."""
+
+import csv
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import ROOT, assert_same_state, load_ckpt, run_dirs, run_train, scalars, sweep_cmd, train_cmd
+
+FOREVER = ["--max_epochs", "100000", "--checkpoint.every_n_epochs", "100000"]  # only a stop writes a checkpoint
+
+
+def epochs_logged(root: Path) -> int:
+    runs = [p for p in root.rglob("events.out.tfevents.*")]
+    return max((len(scalars(p.parent).get("train/loss", [])) for p in runs), default=0)
+
+
+def signal_after(cmd: list[str], root: Path, sig: int, epochs: int, times: int = 1) -> subprocess.CompletedProcess:
+    """Start ``cmd``, send ``sig`` (``times`` times) once ``epochs`` epochs are logged under ``root``; its result."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while proc.poll() is None and epochs_logged(root) < epochs:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        for _ in range(times):
+            proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("sig, code, name", [(signal.SIGINT, 130, "SIGINT (Ctrl-C)"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_a_signal_stops_after_the_epoch_and_the_run_continues_bit_for_bit(tiny: list[str], tmp_path: Path,
+                                                                          sig: int, code: int, name: str) -> None:
+    stopped_root = tmp_path / "stopped"
+    proc = signal_after(train_cmd(*tiny, "--trainer.default_root_dir", str(stopped_root), *FOREVER), stopped_root,
+                        sig, epochs=3)
+    assert proc.returncode == code and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"stopped by {name} after epoch ") and "; continue with: python train.py " in last
+    epoch = int(last.split("after epoch ")[1].split(";")[0])
+    (run,) = run_dirs(stopped_root)
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert last.endswith(f"--ckpt_path {ckpt}") and load_ckpt(ckpt)["epoch"] == epoch >= 2
+    assert len(scalars(run)["train/loss"]) == epoch + 1, "an epoch was lost or half-logged"
+    # continue exactly as told (and stop 3 epochs later), against a run that was never stopped
+    told = shlex.split(last.split("continue with: ")[1])[2:]
+    run_train(*told, "--max_epochs", str(epoch + 4), cwd=tmp_path)
+    run_train(*tiny, "--trainer.default_root_dir", str(tmp_path / "straight"), "--max_epochs", str(epoch + 4),
+              cwd=tmp_path)
+    (straight,) = run_dirs(tmp_path / "straight")
+    assert_same_state(load_ckpt(straight / "checkpoints/last.ckpt"), load_ckpt(ckpt))
+    assert scalars(straight)["train/loss_step"] == scalars(run)["train/loss_step"]
+
+
+def test_a_second_ctrl_c_ends_at_once_and_the_checkpoint_on_disk_stays_whole(tiny: list[str], tmp_path: Path) -> None:
+    args = [*tiny, "--max_epochs", "100000", "--checkpoint.every_n_epochs", "1"]
+    proc = signal_after(train_cmd(*args), tmp_path, signal.SIGINT, epochs=4, times=2)
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr
+    (run,) = run_dirs(tmp_path)
+    ckpt = load_ckpt(run / "checkpoints" / "last.ckpt")  # loads: never half-written
+    assert ckpt["epoch"] >= 2 and all(torch.isfinite(t).all() for t in ckpt["state_dict"].values())
+
+
+def test_a_stopped_sweep_says_how_to_continue_and_ends_where_a_whole_one_ends(tiny: list[str], tmp_path: Path) -> None:
+    grid = [*tiny, "--lr", "0.05", "0.5", "--momentum", "0", "0.9"]
+    out = tmp_path / "grid"
+    proc = signal_after(sweep_cmd(*grid, "--out", str(out), *FOREVER), out, signal.SIGTERM, epochs=3)
+    assert proc.returncode == 143 and not (out / "summary.csv").exists()
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "; continue with: python -m lit_momentum.sweep " in last and last.endswith(f"--ckpt_path {out}/last.ckpt")
+    epoch = int(last.split("after epoch ")[1].split(";")[0])
+    told = shlex.split(last.split("continue with: ")[1])[3:]
+    run_train(*told, "--max_epochs", str(epoch + 3), cwd=tmp_path, cmd=sweep_cmd)
+    run_train(*grid, "--out", str(tmp_path / "whole"), "--max_epochs", str(epoch + 3), cwd=tmp_path, cmd=sweep_cmd)
+    a, b = load_ckpt(tmp_path / "whole" / "last.ckpt"), load_ckpt(out / "last.ckpt")
+    assert_same_state(a, b)
+    assert torch.equal(a["grid_history"], b["grid_history"])
+    assert (out / "summary.csv").read_text() == (tmp_path / "whole" / "summary.csv").read_text()
+
+
+def test_a_stopped_compare_keeps_the_finished_variants_and_names_the_missing(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    cmd = [sys.executable, "-m", "lit_momentum.compare", "--config", str(ROOT / "configs/debug.yaml"), "--variants",
+           "sgd", "manual", "builtin", "--max_epochs", "30", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while proc.poll() is None and not list(out.glob("lightning_logs/manual_*/version_0/events.*")):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].endswith("holds sgd; missing: manual, builtin")
+    with open(out / "summary.csv") as f:
+        assert [r["variant"] for r in csv.DictReader(f)] == ["sgd"]

@@ -1,0 +1,36 @@
+"""What a run prints: the model summary with its FLOPs, one progress display, the closing lines, a user's own
+messages, and not the two messages nobody can act on (Lightning's cloud-logger tip, a deprecation warning raised
+inside Lightning). The control run, without the entry point's filter, shows that those two are really printed."""
+
+import re
+import sys
+from pathlib import Path
+
+from tests.conftest import CONFIGS, ROOT, run_train
+
+NOISE = ["litlogger", "LeafSpec"]
+OWN = ["a user's own warning", "a user's own rank-zero warning", "a user's own info"]
+
+
+def output(tmp_path: Path, probe: bool = False) -> str:
+    tmp_path.mkdir()
+    args = ["--config", str(CONFIGS / "debug.yaml"), "--trainer.default_root_dir", str(tmp_path),
+            "--trainer.callbacks+=tests.terminal_probe.OwnMessages"]
+    cmd = (lambda *a: [sys.executable, str(ROOT / "tests/terminal_probe.py"), *a]) if probe else None
+    proc = run_train(*args, cwd=tmp_path, **({"cmd": cmd} if cmd else {}))
+    return proc.stdout + proc.stderr
+
+
+def test_a_run_prints_the_summary_its_bar_and_where_things_are_and_no_noise(tmp_path: Path) -> None:
+    text = output(tmp_path / "quiet")
+    assert not [n for n in NOISE if n in text], text
+    assert all(own in text for own in OWN), text
+    flops = re.search(r"^\s*([\d.]+ [KMG]?)\s+Total Flops$", text, re.M)
+    assert flops and float(flops.group(1).split()[0]) > 0, "FLOPs column missing or zero"
+    assert text.count("Total params") == 1 and "Epoch 4" in text  # one summary, the bar reached the last epoch
+    assert re.search(r"^logs: .*\n^checkpoint: .*last\.ckpt\n^view with: +tensorboard --logdir ", text, re.M)
+
+
+def test_without_the_filter_lightning_prints_both_messages(tmp_path: Path) -> None:
+    text = output(tmp_path / "loud", probe=True)
+    assert all(n in text for n in NOISE) and all(own in text for own in OWN)
