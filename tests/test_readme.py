@@ -1,0 +1,61 @@
+"""The front door cannot rot: every ``python train.py`` and ``python -m lit_momentum.sweep`` command in the README's
+(and docs') ``bash`` blocks parses as written, through the real entry point with ``--print_config`` added (the
+resolved config is printed, nothing is trained or written). Commands with a placeholder (``...``, ``<...>``) are
+skipped; the README's resume command gets a real checkpoint at the path it names."""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from lit_momentum.cli import main as train_main
+from lit_momentum.sweep import main as sweep_main
+from tests.conftest import CONFIGS, ROOT
+
+ENTRIES = {"train.py": train_main, "lit_momentum.sweep": sweep_main}
+
+
+def commands() -> list[tuple[str, str]]:
+    """(file, command) for every entry-point command in a ``bash`` block of the Markdown files."""
+    found = []
+    for md in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for block in re.findall(r"```bash\n(.*?)```", md.read_text(), re.S):
+            for line in block.splitlines():
+                for part in line.split("&&"):
+                    if re.search(r"(python |torchrun .*?)(train\.py|-m lit_momentum\.sweep)\b", part):
+                        found.append((md.name, part.strip()))
+    return found
+
+
+COMMANDS = commands()
+
+
+def test_the_readme_has_commands_to_check() -> None:
+    readme = [c for f, c in COMMANDS if f == "README.md"]
+    assert len(readme) >= 8 and any("lit_momentum.sweep" in c for c in readme)
+    assert any("--ckpt_path" in c for c in readme)
+
+
+@pytest.mark.parametrize("where, command", COMMANDS, ids=[f"{f}:{c[:60]}" for f, c in COMMANDS])
+def test_each_command_parses_as_written(where: str, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture) -> None:
+    if "..." in command or re.search(r"<\w+>", command):
+        pytest.skip("a placeholder, not a command")
+    words = shlex.split(command, comments=True)
+    entry = "lit_momentum.sweep" if "lit_momentum.sweep" in words else "train.py"
+    args = words[next(i for i, w in enumerate(words) if w.endswith(entry)) + 1:]
+    (tmp_path / "configs").symlink_to(CONFIGS)
+    monkeypatch.chdir(tmp_path)  # relative paths as a user in the repository has them; anything written lands here
+    ckpt = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ckpt_path"), None)
+    if ckpt:  # the run the command continues: a tiny one, at the very path the command names
+        run_dir = Path(ckpt).parents[3]
+        train_main(["--config", "configs/manual.yaml", "--config", "configs/debug.yaml",
+                    "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
+        assert Path(ckpt).is_file(), f"the README names {ckpt}, the run wrote {sorted(run_dir.rglob('*.ckpt'))}"
+        capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        ENTRIES[entry]([*args, *([] if {"--help", "--print_config"} & set(args) else ["--print_config"])])
+    out = capsys.readouterr()
+    assert exit_.value.code in (0, None), out.err
+    assert ("usage:" in out.out) if "--help" in args else re.search(r"^model:\n", out.out, re.M), out.out[:500]
