@@ -56,8 +56,13 @@ def kill_after_checkpoint(cmd: list[str], ckpt: Path, epoch: int) -> None:
         proc.kill()
 
 
-def refusal(entry: Callable[[list[str]], None], args: list[str]) -> str:
-    """Run an entry point expecting it to refuse: returns its message, checked to be one ``error:`` line."""
+def refusal(entry: Callable[[list[str]], None], args: list[str], tmp_path: Path | None = None) -> str:
+    """Run an entry point expecting it to refuse: returns its message, checked to be one ``error:`` line.
+    ``--config CONFIG:<yaml>`` in ``args`` becomes a real file holding that YAML, under ``tmp_path``."""
+    for i, arg in enumerate(args):
+        if arg.startswith("CONFIG:") and tmp_path is not None:
+            (tmp_path / "bad.yaml").write_text(arg.removeprefix("CONFIG:"))
+            args = [*args[:i], str(tmp_path / "bad.yaml"), *args[i + 1:]]
     with pytest.raises(SystemExit) as exit_:
         entry(args)
     message = str(exit_.value.code)

@@ -111,10 +111,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(tiny: list[str], tmp_pat
                                                        option: str, allowed: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    if args[1].startswith("CONFIG:"):
-        (tmp_path / "bad.yaml").write_text(args[1].removeprefix("CONFIG:"))
-        args = ["--config", str(tmp_path / "bad.yaml")]
-    message = refusal(main, [*tiny, *args])
+    message = refusal(main, [*tiny, *args], tmp_path)
     assert option in message and allowed in message, message
     assert not (tmp_path / "lightning_logs").exists()
 
