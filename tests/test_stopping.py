@@ -3,6 +3,7 @@ prints one line with the command that continues it, and exits 130 / 143; continu
 uninterrupted run ends. A second Ctrl-C ends the process at once and leaves the checkpoint on disk whole."""
 
 import csv
+import os
 import shlex
 import signal
 import subprocess
@@ -104,3 +105,25 @@ def test_a_stopped_compare_keeps_the_finished_variants_and_names_the_missing(tmp
     assert err.strip().splitlines()[-1].endswith("holds sgd; missing: manual, builtin")
     with open(out / "summary.csv") as f:
         assert [r["variant"] for r in csv.DictReader(f)] == ["sgd"]
+
+
+def test_lightnings_slurm_requeue_signal_still_works(tiny: list[str], tmp_path: Path) -> None:
+    """Under SLURM (its variables faked) SIGUSR1 still reaches Lightning's requeue handler, which saves its HPC
+    checkpoint and asks SLURM to requeue the job; SIGTERM still stops the run as above."""
+    env = {**os.environ, "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "probe", "SLURM_JOB_ID": "4242", "SLURM_PROCID": "0",
+           "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost"}
+    proc = subprocess.Popen(train_cmd(*tiny, *FOREVER), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    hpc = tmp_path / "hpc_ckpt_1.ckpt"
+    try:
+        while proc.poll() is None and epochs_logged(tmp_path) < 2:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGUSR1)
+        while proc.poll() is None and not hpc.is_file():
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert "requeing job 4242" in err and load_ckpt(hpc)["epoch"] >= 1, err[-2000:]
+    assert proc.returncode == 143 and err.strip().splitlines()[-1].startswith("stopped by SIGTERM after epoch ")
