@@ -5,7 +5,8 @@ up to ``every_n_epochs`` old) and SIGTERM ends in a ``SystemExit`` without a cod
 finished). ``StopOnSignal`` replaces both for the training stage: the first signal asks the run to stop at the end
 of the current epoch, whose checkpoint ``LastCheckpoint`` then writes (it saves whenever the trainer should stop);
 a second one ends the process at once (checkpoints are written to a temporary file and renamed, so the last one on
-disk stays whole). SIGUSR1 (Lightning's SLURM requeue) is left alone.
+disk stays whole). SIGUSR1 (Lightning's SLURM requeue) keeps Lightning's handler, run at the end of the current step
+rather than inside the signal, where it can deadlock.
 """
 
 import os
@@ -26,6 +27,8 @@ class StopOnSignal(L.Callback):
         self.signum: int | None = None
         self.epoch = -1  # the epoch the run stopped after
         self.previous: dict[int, Any] = {}
+        self.requeue: Any = None  # Lightning's SIGUSR1 (SLURM requeue) handler, when it installed one
+        self.requeue_pending = False
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:  # the second signal: end now, the last checkpoint on disk is whole
@@ -51,6 +54,21 @@ class StopOnSignal(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.install()  # again: Lightning put its own SIGTERM handler in place since ``setup``
+        usr1 = getattr(signal, "SIGUSR1", None)
+        handler = signal.getsignal(usr1) if usr1 else None
+        if callable(handler) and handler != self.defer:  # Lightning's SLURM requeue handler: run it between steps
+            self.requeue = handler  # (Lightning's teardown puts back what was there before it)
+            signal.signal(usr1, self.defer)
+
+    def defer(self, signum: int, frame: FrameType | None) -> None:
+        self.requeue_pending = True
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        # Lightning's requeue handler saves a checkpoint and flushes the logger. Run inside the signal, it deadlocks
+        # when the signal lands while TensorBoard's writer holds its queue's lock (seen here: a run hung for good).
+        if self.requeue_pending:
+            self.requeue_pending = False
+            self.requeue(signal.SIGUSR1, None)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # every rank must agree to stop (a signal may reach only some): one small collective per epoch

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from lit_momentum.stopping import StopOnSignal
 from tests.conftest import ROOT, assert_same_state, load_ckpt, run_dirs, run_train, scalars, sweep_cmd, train_cmd
 
 FOREVER = ["--max_epochs", "100000", "--checkpoint.every_n_epochs", "100000"]  # only a stop writes a checkpoint
@@ -109,21 +110,44 @@ def test_a_stopped_compare_keeps_the_finished_variants_and_names_the_missing(tmp
 
 def test_lightnings_slurm_requeue_signal_still_works(tiny: list[str], tmp_path: Path) -> None:
     """Under SLURM (its variables faked) SIGUSR1 still reaches Lightning's requeue handler, which saves its HPC
-    checkpoint and asks SLURM to requeue the job; SIGTERM still stops the run as above."""
+    checkpoint and asks SLURM to requeue the job, every time; SIGTERM still stops the run as above."""
     env = {**os.environ, "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "probe", "SLURM_JOB_ID": "4242", "SLURM_PROCID": "0",
            "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost"}
     proc = subprocess.Popen(train_cmd(*tiny, *FOREVER), cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    hpc = tmp_path / "hpc_ckpt_1.ckpt"
+    times, deadline = 8, time.monotonic() + 120
     try:
-        while proc.poll() is None and epochs_logged(tmp_path) < 2:
+        while proc.poll() is None and epochs_logged(tmp_path) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        proc.send_signal(signal.SIGUSR1)
-        while proc.poll() is None and not hpc.is_file():
-            time.sleep(0.05)
+        for k in range(1, times + 1):  # at random points of the loop, logging included
+            proc.send_signal(signal.SIGUSR1)
+            while proc.poll() is None and not (tmp_path / f"hpc_ckpt_{k}.ckpt").is_file():
+                assert time.monotonic() < deadline, f"no HPC checkpoint {k}: the run hangs"
+                time.sleep(0.01)
+            time.sleep(0.1 * k)
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert "requeing job 4242" in err and load_ckpt(hpc)["epoch"] >= 1, err[-2000:]
+    assert err.count("requeing job 4242") == times and load_ckpt(tmp_path / f"hpc_ckpt_{times}.ckpt")["epoch"] >= 1
     assert proc.returncode == 143 and err.strip().splitlines()[-1].startswith("stopped by SIGTERM after epoch ")
+
+
+def test_the_requeue_handler_runs_between_steps_not_inside_the_signal() -> None:
+    """Run inside the signal, Lightning's requeue handler (a checkpoint, a logger flush) deadlocked a run here when
+    SIGUSR1 landed while TensorBoard's writer held its queue's lock: a rare race, so checked here directly."""
+    calls: list[int] = []
+    before = signal.signal(signal.SIGUSR1, lambda signum, frame: calls.append(signum))  # Lightning's, in a SLURM job
+    stopper = StopOnSignal()
+    try:
+        stopper.on_train_start(None, None)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        time.sleep(0.01)  # the Python-level handler has run by now
+        assert calls == [], "the requeue ran inside the signal"
+        stopper.on_train_batch_end(None)
+        assert calls == [signal.SIGUSR1]
+        stopper.on_train_batch_end(None)
+        assert calls == [signal.SIGUSR1], "the requeue ran twice for one signal"
+    finally:
+        stopper.restore()
+        signal.signal(signal.SIGUSR1, before)
