@@ -151,3 +151,30 @@ def test_the_requeue_handler_runs_between_steps_not_inside_the_signal() -> None:
     finally:
         stopper.restore()
         signal.signal(signal.SIGUSR1, before)
+
+
+def processes_with(text: str) -> list[int]:
+    """Pids whose command line mentions ``text``."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                pids.append(int(cmdline.parent.name))
+        except OSError:  # the process ended meanwhile
+            pass
+    return pids
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_ddp_rank_stops_every_rank_at_the_same_epoch(tiny: list[str], tmp_path: Path) -> None:
+    ddp = ["--trainer.strategy", "ddp", "--devices", "2", "--accelerator", "cpu"]
+    proc = signal_after(train_cmd(*tiny, *ddp, *FOREVER), tmp_path, signal.SIGTERM, epochs=3)  # rank 0 only
+    assert proc.returncode == 143 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    epoch = int(last.split("after epoch ")[1].split(";")[0])
+    (run,) = run_dirs(tmp_path)
+    assert load_ckpt(run / "checkpoints" / "last.ckpt")["epoch"] == epoch
+    deadline = time.monotonic() + 30
+    while processes_with(str(tmp_path)) and time.monotonic() < deadline:  # rank 1 ends too, on its own
+        time.sleep(0.1)
+    assert not processes_with(str(tmp_path)), "a rank outlived the stop"
