@@ -8,7 +8,6 @@
 """
 
 import logging
-import math
 import shlex
 import shutil
 import sys
@@ -193,6 +192,11 @@ def resume_command(command: str, argv: list[str], ckpt: str) -> str:
     return " ".join([command, shlex.join([*args, "--ckpt_path", ckpt])])
 
 
+def last_checkpoint(trainer: L.Trainer) -> str:
+    """The path of the run's ``last.ckpt`` on disk, or "" when none was written."""
+    return trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+
+
 def fit(cli: MomentumCLI, resume: Checkpoint | None, argv: list[str]) -> None:
     """Train (continuing ``resume``, whose file is kept as ``resumed-from-...``). A runaway loss ends in one line;
     so does a stop by Ctrl-C or SIGTERM, with the command that continues the run, and exit code 130 or 143."""
@@ -203,15 +207,14 @@ def fit(cli: MomentumCLI, resume: Checkpoint | None, argv: list[str]) -> None:
     try:  # weights_only: nothing stored in a checkpoint is ever executed (read_checkpoint checked it already)
         cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path, weights_only=True)
     except NonFiniteLossError as err:
-        last = cli.trainer.checkpoint_callback.last_model_path if cli.trainer.checkpoint_callback else ""
+        last = last_checkpoint(cli.trainer)
         sys.exit(f"error: {err}" + (f"; last good checkpoint: {last}" if last else ""))
-    stopper, trainer = cli.stopper, cli.trainer
-    if stopper.signum is not None and stopper.epoch + 1 < (trainer.max_epochs or math.inf):
-        last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
-        if trainer.is_global_zero:
-            print(stopper.message(resume_command(cli.command, argv, last) if last else "(no checkpoint)"),
+    if cli.stopper.stopped_early(cli.trainer):
+        last = last_checkpoint(cli.trainer)
+        if cli.trainer.is_global_zero:
+            print(cli.stopper.message(resume_command(cli.command, argv, last) if last else "(no checkpoint)"),
                   file=sys.stderr)
-        sys.exit(EXIT_CODES[stopper.signum])
+        sys.exit(EXIT_CODES[cli.stopper.signum])
 
 
 def main(args: list[str] | None = None) -> None:

@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
                 cli.trainer.callbacks.append(EpochTicker(bar))
                 start = time.perf_counter()
                 cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-                if cli.stopper.signum is None or cli.stopper.epoch + 1 == cli.trainer.max_epochs:  # finished
+                if not cli.stopper.stopped_early(cli.trainer):  # finished
                     curves[variant] = epoch_losses(cli.trainer.logger.log_dir)
                     rows.append(dict(variant=variant, run=cli.model.run_name, wall_s=time.perf_counter() - start,
                                      **curve_stats(curves[variant], own.threshold)))

@@ -71,13 +71,17 @@ def iterations(errors: list[float], tol: float) -> int | None:
     return next((t for t, e in enumerate(errors) if e < tol), None)
 
 
+def rates(kappa: float) -> tuple[float, float]:
+    """The theory's contraction per step: plain GD's at its best step, the heavy ball's at its best settings."""
+    return (kappa - 1) / (kappa + 1), (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)
+
+
 def measure(kappa: float, dim: int, tol: float) -> tuple[dict, dict[str, list[float]], float]:
     """One kappa: the row of quadratic.json, the three error curves, and the largest gap between the hand-written
     and ``torch.optim.SGD`` momentum runs (relative to ``||w_0||``)."""
     lam = eigenvalues(kappa, dim)
     mu, big = lam.min().item(), lam.max().item()
-    gd_rate = (kappa - 1) / (kappa + 1)
-    hb_rate = (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)
+    gd_rate, hb_rate = rates(kappa)
     gd_theory = math.ceil(math.log(tol) / math.log(gd_rate))
     hb_theory = math.ceil(math.log(tol) / math.log(hb_rate))
     lr, m = (2 / (math.sqrt(big) + math.sqrt(mu))) ** 2, hb_rate ** 2
@@ -99,14 +103,12 @@ def measure(kappa: float, dim: int, tol: float) -> tuple[dict, dict[str, list[fl
 def plot(results: list[tuple[dict, dict[str, list[float]]]], out: Path) -> None:
     fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4.5), squeeze=False)
     for ax, (row, curves) in zip(axes[0], results):
-        kappa = row["kappa"]
-        for label, errors in curves.items():
+        theory = rates(row["kappa"])  # GD's and momentum's; the bigger step has none
+        for k, (label, errors) in enumerate(curves.items()):
             (line,) = ax.plot(errors, lw=1.2, label=label)
-            rate = {0: (kappa - 1) / (kappa + 1), 1: (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)}.get(
-                list(curves).index(label))
-            if rate is not None:  # the theory's pure rate r^t, dashed
-                t = range(len(errors))
-                ax.plot(t, [rate**i for i in t], "--", lw=0.8, color=line.get_color(), label=f"theory: {rate:.4g}^t")
+            if k < len(theory):  # the theory's pure rate r^t, dashed
+                r, t = theory[k], range(len(errors))
+                ax.plot(t, [r**i for i in t], "--", lw=0.8, color=line.get_color(), label=f"theory: {r:.4g}^t")
         ax.set(yscale="log", ylim=(1e-8, 1e4), xlabel="iteration", ylabel="||w_t|| / ||w_0||",
                title=f"kappa {row['kappa']:g}: momentum {row['speedup']:.1f}x fewer steps")
         ax.legend(fontsize=7)

@@ -9,6 +9,7 @@ disk stays whole). SIGUSR1 (Lightning's SLURM requeue) keeps Lightning's handler
 rather than inside the signal, where it can deadlock.
 """
 
+import math
 import os
 import signal
 from types import FrameType
@@ -80,6 +81,10 @@ class StopOnSignal(L.Callback):
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.restore()  # after Lightning restored the handlers it found (ours)
+
+    def stopped_early(self, trainer: L.Trainer) -> bool:
+        """Whether a signal stopped the run before its last epoch."""
+        return self.signum is not None and self.epoch + 1 < (trainer.max_epochs or math.inf)
 
     def message(self, command: str) -> str:
         """The one line printed when a signal stopped the run."""

@@ -28,8 +28,10 @@ def epochs_logged(root: Path) -> int:
 def signal_after(cmd: list[str], root: Path, sig: int, epochs: int, times: int = 1) -> subprocess.CompletedProcess:
     """Start ``cmd``, send ``sig`` (``times`` times) once ``epochs`` epochs are logged under ``root``; its result."""
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
     try:
         while proc.poll() is None and epochs_logged(root) < epochs:
+            assert time.monotonic() < deadline, f"fewer than {epochs} epochs logged in 120 s"
             time.sleep(0.05)
         assert proc.poll() is None, proc.stderr.read()[-2000:]
         for _ in range(times):
