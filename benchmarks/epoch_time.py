@@ -43,7 +43,8 @@ class Bare:
 
     def __init__(self, dm: RandomDataModule, device: torch.device) -> None:
         self.model, self.opt = mlp_and_sgd(dm, device)
-        self.x, self.y, self.batch_size = dm.x.to(device), dm.y.to(device), dm.hparams.batch_size
+        x, y = dm.splits["train"]
+        self.x, self.y, self.batch_size = x.to(device), y.to(device), dm.hparams.batch_size
         self.epochs_run = 0
 
     def epoch(self) -> float:
@@ -78,7 +79,7 @@ class PerSample(Dataset):
 def article(dm: RandomDataModule, device: torch.device, epochs: int, bare: Bare) -> list[tuple[float, float]]:
     """The article's loop: per-sample Dataset, DataLoader(shuffle=True), ``.float().to(device)``, ``loss.item()``."""
     model, opt = mlp_and_sgd(dm, device)
-    loader = DataLoader(PerSample(dm.x, dm.y), batch_size=dm.hparams.batch_size, shuffle=True)
+    loader = DataLoader(PerSample(*dm.splits["train"]), batch_size=dm.hparams.batch_size, shuffle=True)
     pairs = []
     for _ in range(epochs):
         start = time.perf_counter()

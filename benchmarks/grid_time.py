@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from epoch_time import Bare, PairedClock  # noqa: E402
@@ -42,15 +41,14 @@ def grid_loop(dm: RandomDataModule, device: torch.device, n: int, epochs: int, b
     """The batched model and GridSGD without Lightning: index batches, one sync per epoch, like ``Bare``."""
     model = GridMLP(dim=dm.hparams.dim, lr=[float(v) for v in lrs(n)], momentum=0.9).to(device)
     opt = model.configure_optimizers()
-    x, y = dm.x.to(device), dm.y.to(device)
+    x, y = (t.to(device) for t in dm.splits["train"])
     pairs = []
     for epoch in range(epochs):
         start = time.perf_counter()
         total = torch.zeros(n, device=device)
         gen = torch.Generator().manual_seed(epoch)
         for idx in torch.randperm(len(x), generator=gen).to(device).split(dm.hparams.batch_size):
-            logits = model(x[idx])  # (N, B)
-            losses = F.binary_cross_entropy_with_logits(logits, y[idx].expand_as(logits), reduction="none").mean(1)
+            losses = model.point_losses(model(x[idx]), y[idx])[0].mean(1)  # (N,)
             opt.zero_grad()
             losses.sum().backward()
             opt.step()

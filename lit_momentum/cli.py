@@ -1,14 +1,14 @@
-"""The command line: LightningCLI over ``MomentumMLP`` and ``RandomDataModule``; ``python train.py`` trains.
+"""The command line: LightningCLI over ``MomentumMLP`` and any data module; ``python train.py`` trains.
 
     python train.py                                           # the article's experiment (2000 epochs)
     python train.py --config configs/manual.yaml --config configs/debug.yaml
+    python train.py --data MNIST1DDataModule --model.hidden [100,100] --model.activation relu
     python train.py --accelerator gpu --max_epochs 300        # short aliases of --trainer.*
     python train.py --ckpt_path lightning_logs/<variant>/version_0/checkpoints/last.ckpt   # resume
+    python train.py test --ckpt_path .../last.ckpt            # test/loss and test/acc of a checkpoint
     python train.py --print_config
 """
 
-import logging
-import shlex
 import shutil
 import sys
 import warnings
@@ -19,117 +19,121 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator, MPSAccelerator
-from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import Logger
-from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from lit_momentum.data import RandomDataModule
+from lit_momentum.arguments import expand_aliases, find_option, one_line, resume_command
+from lit_momentum.data import check_contract
 from lit_momentum.model import MomentumMLP, NonFiniteLossError
 from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, read_checkpoint
 from lit_momentum.stopping import EXIT_CODES, StopOnSignal
+from lit_momentum.terminal import progress_callbacks, quiet, report
 
-ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
 TRAINER_DEFAULTS = {
     "max_epochs": 2000,
     "log_every_n_steps": 1,  # every step is a point on train/loss_step
-    "use_distributed_sampler": False,  # the data module splits each global batch across ranks itself
 }
 ACCELERATORS = {"cpu": CPUAccelerator, "gpu": CUDAAccelerator, "mps": MPSAccelerator}
-PROGRESS_REFRESH_STEPS = 50  # and at the end of every epoch
 CHECKPOINT_DEFAULTS = {"save_last": True, "save_top_k": 0, "every_n_epochs": 100}
-
-
-class DropCloudTip(logging.Filter):
-    """Drops Lightning's advertisement for its cloud logger (printed at every run), nothing else."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in str(record.msg)
-
-
-def quiet() -> None:
-    """Silence at the entry points what a user can do nothing about, and only that: the cloud-logger tip, and a
-    deprecation warning Lightning 2.6 raises from inside itself with torch >= 2.10 (LeafSpec). A user's own warnings,
-    and Lightning's other messages, still show."""
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, DropCloudTip) for f in logger.filters):
-            logger.addFilter(DropCloudTip())
-
-
-def expand_aliases(argv: list[str]) -> list[str]:
-    """Rewrite ``--accelerator gpu`` / ``--accelerator=gpu`` to ``--trainer.accelerator``, keeping the order."""
-    out = []
-    for arg in argv:
-        name, eq, value = arg.partition("=")
-        out.append(ALIASES[name] + eq + value if name in ALIASES else arg)
-    return out
-
-
-def find_option(argv: list[str], name: str) -> str | None:
-    """The value of the last ``name`` (``--ckpt_path``, say) on the command line, if any."""
-    value = None
-    for i, arg in enumerate(argv):
-        if arg == name and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif arg.startswith(name + "="):
-            value = arg.partition("=")[2]
-    return value
+DEFAULT_DATA = "lit_momentum.data.RandomDataModule"
+LINKED = ("dim", "num_classes")  # model options set from the data module
 
 
 class MomentumCLI(LightningCLI):
-    """LightningCLI plus ``--ckpt_path``, a ``--checkpoint.*`` callback and a run directory named for the variant."""
+    """LightningCLI plus ``--ckpt_path``, a ``--checkpoint.*`` callback and a run directory named for the variant.
+
+    ``stage`` is ``fit`` (train, or continue a checkpoint's run) or ``test`` (evaluate a checkpoint: nothing is
+    written). The data module is chosen by class path (``--data MNIST1DDataModule``, ``--data pkg.Class``) and
+    checked against the contract of ``lit_momentum.data.contract`` before the model is built from it.
+    """
 
     command = "python train.py"  # how the user runs it, for the line that says how to continue a stopped run
     model_class: type[L.LightningModule] = MomentumMLP
     trains_grid = False  # the sweep's subclass trains a grid, and resumes only a grid's checkpoint
 
-    def __init__(self, args: list[str], resume: Checkpoint | None) -> None:
+    def __init__(self, args: list[str], resume: Checkpoint | None, stage: str = "fit") -> None:
         if resume and resume.grid != self.trains_grid:
             owner = "python -m lit_momentum.sweep" if resume.grid else "python train.py"
             raise ValueError(f"--ckpt_path {resume.path}: this checkpoint is {owner}'s; continue it with {owner}")
-        self.resume = resume
+        self.resume, self.stage = resume, stage
         # args are always given (aliases rewritten): Lightning's warning about args beside sys.argv does not apply
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         config_name = f"config_resumed_step{resume.global_step}.yaml" if resume else "config.yaml"
+        if not resume:  # the default data module, chosen as if given first: a later --data or config file replaces it
+            # whole (a parser default would carry its option values over to the data module chosen instead)
+            args = [f"--data={DEFAULT_DATA}", *args]
         super().__init__(
             self.model_class,
-            RandomDataModule,
+            None,  # any LightningDataModule, by class path
+            subclass_mode_data=True,
             args=args,
             run=False,
             seed_everything_default=0,
             auto_configure_optimizers=False,
             trainer_defaults=TRAINER_DEFAULTS,
+            save_config_callback=None if stage == "test" else SaveConfigCallback,
             save_config_kwargs={"config_filename": config_name, "overwrite": resume is not None},
             parser_kwargs={"exit_on_error": False},  # main() turns a parse error into one line
         )
 
     def add_arguments_to_parser(self, parser: Any) -> None:
-        parser.link_arguments("data.dim", "model.dim")
+        # the model's input width and classes come from the data module, once it is built: checked there first
+        parser.link_arguments("data", "model.dim", compute_fn=self.input_width, apply_on="instantiate")
+        parser.link_arguments("data", "model.num_classes", compute_fn=lambda dm: dm.num_classes,
+                              apply_on="instantiate")
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
         parser.set_defaults({f"checkpoint.{k}": v for k, v in CHECKPOINT_DEFAULTS.items()})
         parser.add_argument("--ckpt_path", type=str | None, default=None,
-                            help="Resume from this checkpoint, with the settings it was trained with.")
+                            help="Resume from this checkpoint (or test it), with the settings it was trained with.")
         if self.resume:  # a resumed run keeps its settings unless told otherwise (and then refuses, below)
-            parser.set_defaults({f"model.{k}": v for k, v in self.resume.model_hparams.items() if k != "dim"})
-            parser.set_defaults({f"data.{k}": v for k, v in self.resume.data_hparams.items()})
+            parser.set_defaults({f"model.{k}": v for k, v in self.resume.model_hparams.items() if k not in LINKED})
+            parser.set_defaults({"data": {"class_path": self.resume.data_class or DEFAULT_DATA,
+                                          "init_args": self.resume.data_hparams}})
+
+    def input_width(self, dm: L.LightningDataModule) -> int:
+        """The data module's ``dim``, once it is checked to meet the contract (before the model is built)."""
+        check_contract(dm)
+        self.check_fits(dm)
+        return dm.dim
+
+    def check_fits(self, dm: L.LightningDataModule) -> None:
+        """The sweep checks here that its grid fits in memory, before the model is allocated."""
 
     def before_instantiate_classes(self) -> None:
         if not self.resume:
             return
-        for group, saved in (("data", self.resume.data_hparams), ("model", self.resume.model_hparams)):
-            for key, value in saved.items():
-                now = self.config[group].get(key)
-                if now != value:
-                    raise ValueError(f"{group}.{key} is {now} here but {value} in the checkpoint "
+        data = self.config.data
+        saved = self.resume.data_class or DEFAULT_DATA
+        if data.class_path != saved:
+            raise ValueError(f"--data is {data.class_path} here but {saved} in the checkpoint {self.resume.path}: "
+                             f"a resumed run keeps its data; drop the option")
+        groups = [("model", self.config.model, self.resume.model_hparams)]
+        if self.stage == "fit":  # a test may evaluate on other data (the model must still fit it, see below)
+            groups.append(("data", data.init_args, self.resume.data_hparams))
+        for group, now, saved_values in groups:
+            for key, value in saved_values.items():
+                if not (group == "model" and key in LINKED) and now.get(key) != value:
+                    raise ValueError(f"{group}.{key} is {now.get(key)} here but {value} in the checkpoint "
                                      f"{self.resume.path}: a resumed run keeps its settings; drop the option")
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
+        if self.resume:
+            for key in LINKED:
+                now, saved = self.model.hparams[key], self.resume.model_hparams.get(key)
+                if now != saved:
+                    raise ValueError(f"data: the model in {self.resume.path} has {key} {saved}, this data module "
+                                     f"{now}")
         # the model summary's FLOPs column counts a forward pass on this: one batch of the data
-        self.model.example_input_array = torch.zeros(self.datamodule.hparams.batch_size, self.datamodule.hparams.dim)
+        batch = getattr(self.datamodule, "batch_size", 1)
+        self.model.example_input_array = torch.zeros(batch if isinstance(batch, int) else 1, self.datamodule.dim)
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[L.Callback]) -> L.Trainer:
+        if self.stage == "test":  # nothing to save: no checkpoint callback (it would warn of its directory)
+            callbacks = [c for c in callbacks if not isinstance(c, LastCheckpoint)]
+        return super()._instantiate_trainer(config, callbacks)
 
     def resumes_in_place(self) -> bool:
         """Whether the resumed run writes into its checkpoint's directory (and so overwrites the file)."""
@@ -148,13 +152,15 @@ class MomentumCLI(LightningCLI):
         )
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
-        if self.config.trainer.logger in (None, True):  # not chosen by the user
+        if self.stage == "test":
+            kwargs["logger"] = False  # a test prints its numbers and writes nothing
+        elif self.config.trainer.logger in (None, True):  # not chosen by the user
             kwargs["logger"] = self.make_logger()
-        callbacks = list(self.config_init.trainer.get("callbacks") or [])
-        if self.config.trainer.enable_progress_bar is not False and not any(
-            isinstance(c, ProgressBar) for c in callbacks
-        ):  # redrawing the bar after every step costs about a third of a millisecond
-            callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS))
+        if self.config.trainer.use_distributed_sampler is True:  # Lightning's default: keep it for other data
+            # the package's data modules split each global batch across ranks themselves
+            kwargs["use_distributed_sampler"] = not getattr(self.datamodule, "shards_batches", False)
+        callbacks = progress_callbacks(list(self.config_init.trainer.get("callbacks") or []),
+                                       self.config.trainer.enable_progress_bar)
         self.stopper = StopOnSignal()  # Ctrl-C and SIGTERM: stop after this epoch, with its checkpoint
         kwargs["callbacks"] = [*callbacks, self.stopper]
         try:
@@ -166,30 +172,19 @@ class MomentumCLI(LightningCLI):
                              f"{err} (accelerators available here: {available}, auto)") from None
 
 
-def build(cli_class: type[MomentumCLI], argv: list[str]) -> tuple[MomentumCLI, Checkpoint | None]:
+def build(cli_class: type[MomentumCLI], argv: list[str], stage: str = "fit") -> tuple[MomentumCLI, Checkpoint | None]:
     """Parse and build everything; bad input ends in one line on stderr and exit code 1, before anything is written."""
     try:
         ckpt_path = find_option(argv, "--ckpt_path")
+        if stage == "test" and not ckpt_path:
+            raise ValueError("test: give the checkpoint to test, --ckpt_path PATH")
         resume = read_checkpoint(ckpt_path) if ckpt_path else None
-        cli = cli_class(argv, resume)
+        cli = cli_class(argv, resume, stage)
         if cli.config.ckpt_path != ckpt_path:  # set in a config file: its settings would go unchecked
             raise ValueError("ckpt_path: give it on the command line (--ckpt_path PATH), not in a config file")
     except (ValueError, ArgumentError) as err:  # bad input: one line, before anything is written
-        sys.exit("error: " + " ".join(str(err).split()))
+        sys.exit("error: " + one_line(err))
     return cli, resume
-
-
-def resume_command(command: str, argv: list[str], ckpt: str) -> str:
-    """The user's command again, with ``--ckpt_path ckpt`` in place of any it had."""
-    args, skip = [], False
-    for arg in argv:
-        if skip or arg.startswith("--ckpt_path="):
-            skip = False
-        elif arg == "--ckpt_path":
-            skip = True
-        else:
-            args.append(arg)
-    return " ".join([command, shlex.join([*args, "--ckpt_path", ckpt])])
 
 
 def last_checkpoint(trainer: L.Trainer) -> str:
@@ -217,21 +212,22 @@ def fit(cli: MomentumCLI, resume: Checkpoint | None, argv: list[str]) -> None:
         sys.exit(EXIT_CODES[cli.stopper.signum])
 
 
+def test(cli: MomentumCLI) -> None:
+    """Evaluate the checkpoint's weights on the data module's test set; Lightning prints the table."""
+    if not is_overridden("test_dataloader", cli.datamodule, L.LightningDataModule):
+        sys.exit(f"error: test: {type(cli.datamodule).__name__} has no test set")
+    cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path, weights_only=True)
+
+
 def main(args: list[str] | None = None) -> None:
-    """``python train.py ARGS``: build, fit, and say where everything is."""
+    """``python train.py [fit|test] ARGS``: build, then fit (the default) and say where everything is, or test."""
     quiet()
     argv = sys.argv[1:] if args is None else args
-    cli, resume = build(MomentumCLI, expand_aliases(argv))
-    fit(cli, resume, argv)
-    report(cli)
-
-
-@rank_zero_only
-def report(cli: MomentumCLI) -> None:
-    """Tell the user where the run's logs and checkpoint are, and how to look at them."""
-    trainer = cli.trainer
-    if trainer.logger is None:
+    stage = argv[0] if argv[:1] in (["fit"], ["test"]) else "fit"
+    argv = argv[1:] if argv[:1] == [stage] else argv
+    cli, resume = build(MomentumCLI, expand_aliases(argv), stage)
+    if stage == "test":
+        test(cli)
         return
-    ckpt = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
-    print(f"\nlogs:       {trainer.logger.log_dir}\ncheckpoint: {ckpt or 'none'}\n"
-          f"view with:  tensorboard --logdir {trainer.logger.save_dir}")
+    fit(cli, resume, argv)
+    report(cli.trainer)

@@ -1,4 +1,4 @@
-"""N runs of the article's MLP as one LightningModule: stacked weights, batched matmuls, one setting per run.
+"""N runs of an MLP as one LightningModule: stacked weights, batched matmuls, one setting per run.
 
     python -m lit_momentum.sweep --lr 1e-5 1e-4 --momentum 0 0.9 --seeds 0 1     # trains one of these (N = 8)
 
@@ -16,10 +16,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics.classification import MultilabelAccuracy
 
 from lit_momentum.memory import keep_freed_memory
-from lit_momentum.model import EpochEndModule, NonFiniteLossError, check_settings, make_mlp
+from lit_momentum.mlp import hidden_widths, make_mlp
+from lit_momentum.model import EpochEndModule, NonFiniteLossError, check_settings
 from lit_momentum.momentum import GridSGD
 
 AXES = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "seeds")
@@ -76,13 +76,13 @@ def make_grid(**axes: Any) -> list[GridPoint]:
 
 
 class GridMLP(EpochEndModule):
-    """The article's MLP N times over, as (N, ...) parameters trained by batched matrix products.
+    """``MomentumMLP``'s network N times over, as (N, ...) parameters trained by batched matrix products.
 
     Args:
-        dim, hidden: as ``MomentumMLP``.
+        dim, num_classes, hidden, activation: as ``MomentumMLP`` (``dim`` and ``num_classes`` set from the data).
         lr, momentum, dampening, nesterov, weight_decay: one value or a list each; the grid is their product.
         seeds: initial-weight seeds, one or a list (the sweep's default is ``--seed_everything``).
-        bound: an epoch loss above this (or inf/nan) marks a point diverged; this model starts at ln 2.
+        bound: an epoch loss above this (or inf/nan) marks a point diverged; the article's model starts at ln 2.
         optimizer, momentum_impl: accepted so that ``train.py``'s configs apply; the grid always applies the
             hand-written rule, which is ``torch.optim.SGD``'s (so ``builtin`` and ``manual`` mean the same here).
     """
@@ -90,7 +90,9 @@ class GridMLP(EpochEndModule):
     def __init__(
         self,
         dim: int = 1000,
-        hidden: int | None = None,
+        num_classes: int = 2,
+        hidden: int | list[int] | None = None,
+        activation: str = "sigmoid",
         lr: float | list[float] = 1e-5,
         momentum: float | list[float] = 0.9,
         dampening: float | list[float] = 0.0,
@@ -106,61 +108,79 @@ class GridMLP(EpochEndModule):
             raise ValueError(f"model.optimizer: the sweep trains sgd (with or without momentum) only, got {optimizer}")
         if momentum_impl not in ("builtin", "manual"):
             raise ValueError(f"model.momentum_impl must be one of builtin, manual; got {momentum_impl!r}")
-        if hidden is not None and hidden < 1:
-            raise ValueError(f"model.hidden must be an integer >= 1 (or null for dim // 2), got {hidden}")
         if not 0 < bound < math.inf:
             raise ValueError(f"model.bound (--bound) must be > 0 and finite, got {bound}")
         keep_freed_memory()
+        widths = hidden_widths(dim, hidden)
         self.points = make_grid(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                                 weight_decay=weight_decay, seeds=0 if seeds is None else seeds)
         self.save_hyperparameters()
-        n, hidden = len(self.points), hidden or dim // 2
         inits = {}
         with torch.random.fork_rng(devices=[]):  # the global generator is left as it was
             for seed in sorted({p.seed for p in self.points}):
                 torch.manual_seed(seed)
-                inits[seed] = [t.detach() for t in make_mlp(dim, hidden).parameters()]
-        # (N, H, D), (N, H), (N, 1, H), (N, 1): point k's slice is exactly train.py's nn.Linear weights for seed_k
-        self.w1, self.b1, self.w2, self.b2 = (nn.Parameter(torch.stack([inits[p.seed][i] for p in self.points]))
-                                              for i in range(4))
+                net = make_mlp(dim, widths, num_classes, activation)
+                inits[seed] = [t.detach() for t in net.parameters()]  # weight, bias of each Linear in turn
+        self.act = net[1] if len(net) > 1 else nn.Identity()
+        # layer l: weight (N, out_l, in_l), bias (N, out_l); point k's slices are exactly train.py's nn.Linear
+        # weights for seed_k
+        stacked = [nn.Parameter(torch.stack([inits[p.seed][i] for p in self.points])) for i in range(len(net) + 1)]
+        self.weights, self.biases = nn.ParameterList(stacked[0::2]), nn.ParameterList(stacked[1::2])
+        n = len(self.points)
         for axis in ("lr", "momentum", "dampening", "nesterov", "weight_decay"):  # (N,): set to 0 to freeze a point
             vals = [float(getattr(p, axis)) for p in self.points]
             if axis == "dampening":  # torch.optim.SGD ignores dampening at momentum 0
                 vals = [d if p.momentum else 0.0 for d, p in zip(vals, self.points)]
             self.register_buffer(f"point_{axis}", torch.tensor(vals))
         self.register_buffer("diverged_epoch", torch.full((n,), -1))  # -1: still training
-        self.train_acc = MultilabelAccuracy(num_labels=n, average=None, validate_args=False)  # a label per point
         self.history: list[list[float]] = []  # epoch losses, (epochs, N): summary.csv; saved in checkpoints
+        self.val_history: list[tuple[int, list[float], list[float]]] = []  # (epoch, val losses, val accs)
+        self.val_sums: list[Tensor] = []  # this validation's (3, N) sums: loss, correct, samples
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits of every point for one shared batch: (B, D) -> (N, B), as ``W x^T`` per point (``nn.Linear``
-        computes the transpose, ``x W^T``: the same products, summed in another order, equal to ~1 ulp). This way
-        round the gradient of ``w1`` comes out in its own (N, H, D) layout; ``x W^T`` with a transposed view of
-        ``w1`` made autograd copy a (N, D, H) gradient into place every step: 20-25 % of forward + backward."""
-        n = self.w1.shape[0]
-        h = torch.sigmoid(torch.baddbmm(self.b1.unsqueeze(2), self.w1, x.T.expand(n, *x.T.shape)))  # (N, H, B)
-        return torch.baddbmm(self.b2.unsqueeze(2), self.w2, h).squeeze(1)  # (N, 1, H) @ (N, H, B) -> (N, B)
+        """Logits of every point for one shared batch: (B, D) -> (N, C, B) (C = 1 for binary labels), as ``W h``
+        per point from ``h = x^T`` (``nn.Linear`` computes the transpose, ``x W^T``: the same products, summed in
+        another order, equal to ~1 ulp). This way round the gradient of a weight comes out in its own (N, out, in)
+        layout; ``x W^T`` with a transposed view made autograd copy it into place every step: 20-25 % of forward +
+        backward at the article's size."""
+        n = len(self.points)
+        h = x.T.expand(n, *x.T.shape)  # (N, D, B): a view, the batch is never copied per point
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b.unsqueeze(2), w, h)  # (N, out, in) @ (N, in, B) -> (N, out, B)
+            if i + 1 < len(self.weights):
+                h = self.act(h)
+        return h
+
+    @staticmethod
+    def point_losses(out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Per point and sample, the loss and whether the prediction is right: (N, C, B), (B,) -> (N, B), (N, B)."""
+        if out.shape[1] == 1:  # binary labels: one logit, BCE
+            logits = out.squeeze(1)  # (N, B)
+            target = y.to(logits.dtype).expand_as(logits)
+            return F.binary_cross_entropy_with_logits(logits, target, reduction="none"), (logits > 0) == target
+        target = y.long().expand(out.shape[0], -1)  # (N, B)
+        return F.cross_entropy(out, target, reduction="none"), out.argmax(1) == target
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch  # (B, D), (B,)
-        logits = self(x)  # (N, B)
-        losses = F.binary_cross_entropy_with_logits(logits, y.expand_as(logits), reduction="none").mean(1)  # (N,)
-        self.seen.append((losses.detach(), logits.detach().T > 0, y))
+        losses, correct = self.point_losses(self(x), y)
+        losses = losses.mean(1)  # (N,)
+        self.seen.append((losses.detach(), correct.sum(1), torch.tensor(len(y), device=y.device)))
         return losses.sum()  # the gradient of a sum: each point's parameters get their own loss's gradient
 
     def end_epoch(self) -> None:
         """Epoch loss and accuracy per point; divergence check; every point's curves to the logger (one sync)."""
-        losses, preds, labels = zip(*self.seen)
+        losses, correct, counts = zip(*self.seen)
         self.seen.clear()
         n, steps = len(self.points), len(losses)
-        step_losses = self.trainer.strategy.reduce(torch.stack(losses), reduce_op="mean")  # (S, N), DDP mean
-        labels = torch.cat(labels).unsqueeze(1).expand(-1, n)  # (samples, N)
-        acc = self.train_acc(torch.cat(preds).int(), labels.int()).reshape(n)  # (N,)
-        self.train_acc.reset()
+        reduce = self.trainer.strategy.reduce
+        step_losses = reduce(torch.stack(losses), reduce_op="mean")  # (S, N), DDP mean
+        acc = reduce(torch.stack(correct).sum(0).double(), reduce_op="sum") / reduce(
+            torch.stack(counts).sum().double(), reduce_op="sum")  # (N,) over every rank's samples
         epoch_loss = step_losses.mean(0)  # (N,) mean of the batch losses, as in the article
-        host = torch.cat([step_losses.flatten().double(), epoch_loss.double(), acc.double()]).tolist()  # one sync
+        host = torch.cat([step_losses.flatten().double(), epoch_loss.double(), acc]).tolist()  # one sync
         step_vals, epoch_vals, acc_vals = host[: steps * n], host[steps * n: steps * n + n], host[-n:]
-        was_active = [e < 0 for e in self.diverged_epoch.tolist()]
+        was_active = self.active()
         bound = self.hparams.bound
         newly = [k for k in range(n) if was_active[k] and not (math.isfinite(epoch_vals[k]) and
                                                                 epoch_vals[k] <= bound)]
@@ -175,6 +195,37 @@ class GridMLP(EpochEndModule):
                        "grid/diverged": float(n - sum(active))}, prog_bar=True, logger=False)
         if self.logger is not None:
             self.log_curves(step_vals, epoch_vals, acc_vals, was_active, active)
+
+    def active(self) -> list[bool]:
+        """Which points still train (one host sync)."""
+        return [e < 0 for e in self.diverged_epoch.tolist()]
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        losses, correct = self.point_losses(self(x), y)  # (N, B) each
+        count = torch.full_like(losses[:, 0], len(y))
+        self.val_sums.append(torch.stack([losses.sum(1), correct.sum(1).to(losses.dtype), count]))  # (3, N)
+
+    def on_validation_epoch_end(self) -> None:
+        """Per point ``val/loss`` (mean over samples) and ``val/acc`` of every rank's share; one sync."""
+        sums = self.trainer.strategy.reduce(torch.stack(self.val_sums).sum(0).double(), reduce_op="sum")  # (3, N)
+        self.val_sums.clear()
+        if self.trainer.sanity_checking:
+            return
+        loss, acc = (sums[:2] / sums[2]).tolist()
+        self.val_history.append((self.current_epoch, loss, acc))
+        active = self.active()
+        self.log_dict({"grid/best_val_acc": max(a for a, on in zip(acc, active) if on)}, prog_bar=True, logger=False)
+        if self.logger is not None:
+            metrics = {}
+            for k, p in enumerate(self.points):
+                if active[k]:
+                    best = max(h[2][k] for h in self.val_history)
+                    metrics.update({f"{p.name}/val/loss": loss[k], f"{p.name}/val/acc": acc[k],
+                                    f"{p.name}/hparams/final_val_loss": loss[k],
+                                    f"{p.name}/hparams/best_val_acc": best})
+            self.logger.log_metrics(metrics, step=self.global_step - 1)
+            self.logger.save()
 
     @torch.no_grad()
     def freeze(self, points: list[int]) -> None:
@@ -230,10 +281,15 @@ class GridMLP(EpochEndModule):
             "nesterov": nesterov,
             "weight_decay": self.point_weight_decay if any(p.weight_decay for p in pts) else 0.0,
         }
-        return GridSGD([self.w1, self.b1, self.w2, self.b2], settings)
+        return GridSGD(list(self.parameters()), settings)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["grid_history"] = torch.tensor(self.history, dtype=torch.float64)
+        checkpoint["grid_val_history"] = {"epoch": torch.tensor([h[0] for h in self.val_history]),
+                                          "loss": torch.tensor([h[1] for h in self.val_history], dtype=torch.float64),
+                                          "acc": torch.tensor([h[2] for h in self.val_history], dtype=torch.float64)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = checkpoint["grid_history"].tolist()
+        val = checkpoint.get("grid_val_history", {k: torch.zeros(0) for k in ("epoch", "loss", "acc")})
+        self.val_history = list(zip(val["epoch"].tolist(), val["loss"].tolist(), val["acc"].tolist()))

@@ -25,6 +25,7 @@ from torch.utils.tensorboard.summary import custom_scalars
 
 BAND_TAGS = ("train/loss_mean", "train/loss_min", "train/loss_max")
 HPARAMS_METRICS = ("hparams/final_loss", "hparams/best_loss")
+VAL_METRICS = ("hparams/final_val_loss", "hparams/best_val_acc")
 
 
 class GridLogger(Logger):
@@ -35,9 +36,10 @@ class GridLogger(Logger):
     """
 
     def __init__(self, root: str | Path, points: dict[str, dict[str, Any]], seed_bands: bool,
-                 purge_step: int | None = None) -> None:
+                 metrics: tuple[str, ...] = HPARAMS_METRICS, purge_step: int | None = None) -> None:
         super().__init__()
         self.root, self.points, self.seed_bands, self.purge_step = Path(root), points, seed_bands, purge_step
+        self.metrics = metrics  # the HParams tab's metric columns
         self.files: dict[str, Path] = {}  # run -> this process's event file
         self.pending: dict[str, list[bytes]] = {}  # run -> serialized events not yet on disk
 
@@ -78,7 +80,7 @@ class GridLogger(Logger):
             return
         names = list(next(iter(self.points.values())))
         config = hp.hparams_config_pb(hparams=[hp.HParam(n) for n in names],
-                                      metrics=[hp.Metric(t) for t in HPARAMS_METRICS])
+                                      metrics=[hp.Metric(t) for t in self.metrics])
         self.write(".", event_pb2.Event(step=0, summary=config))
         if self.seed_bands:  # the custom-scalars tab: every setting's mean over seeds with a min-max band
             layout = custom_scalars({"seed bands": {"train/loss: mean over seeds, min-max band": ["Margin",

@@ -21,12 +21,15 @@ def keep_freed_memory() -> None:
     libc.mallopt(-1, 1 << 31)  # M_TRIM_THRESHOLD: keep up to 2 GiB of freed heap in the process
 
 
-def grid_bytes(n: int, dim: int, hidden: int, batch_size: int, velocity: bool) -> int:
-    """Memory a grid of ``n`` points needs while training, in float32: weights, gradients and (with momentum)
-    velocities, plus one more gradient-sized tensor (a backward allocates the new gradient before the step), and the
-    activations (N, B, H) autograd keeps. The data is shared by all points and not counted."""
-    params = dim * hidden + 2 * hidden + 1
-    return 4 * n * (params * (3 + velocity) + 4 * batch_size * hidden)
+def grid_bytes(n: int, widths: list[int], batch_sizes: tuple[int, int], velocity: bool) -> int:
+    """Memory a grid of ``n`` points of an MLP with layer ``widths`` (input, hidden..., outputs) needs while
+    training, in float32: weights, gradients and (with momentum) velocities, plus one more gradient-sized tensor (a
+    backward allocates the new gradient before the step), and the activations (N, width, B) autograd keeps for a
+    training batch, or two layers' worth for an evaluation batch. The data is shared by all points and not counted."""
+    params = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    train, evaluate = batch_sizes
+    activations = max(4 * train * sum(widths[1:]), 2 * evaluate * max(widths[1:]))
+    return 4 * n * (params * (3 + velocity) + activations)
 
 
 def available_bytes(accelerator: str) -> int:

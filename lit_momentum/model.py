@@ -1,7 +1,9 @@
-"""The article's MLP as a LightningModule, trained with plain SGD, hand-written momentum, built-in momentum or Adam.
+"""The MLP as a LightningModule, trained with plain SGD, hand-written momentum, built-in momentum or Adam; its
+training, validation and test metrics.
 
     python train.py --model.momentum_impl manual      # velocity buffers written by hand (lit_momentum/momentum.py)
     python train.py --model.momentum 0                # plain SGD
+    python train.py --config configs/mnist1d.yaml     # two hidden layers of 100, relu, 10 classes; val/loss, val/acc
 """
 
 import math
@@ -9,11 +11,10 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-from torchmetrics import MeanMetric
-from torchmetrics.classification import BinaryAccuracy
+from torch import Tensor
+from torchmetrics import Accuracy, MaxMetric, MeanMetric
 
+from lit_momentum.mlp import ACTIVATIONS, hidden_widths, loss_and_predictions, make_mlp
 from lit_momentum.momentum import HandWrittenMomentum
 
 
@@ -42,12 +43,6 @@ def check_settings(optimizer: str, momentum_impl: str, lr: float, momentum: floa
     if optimizer == "adam" and (momentum_impl == "manual" or nesterov or dampening != 0):
         raise ValueError("model.optimizer adam takes momentum (as beta1), lr and weight_decay only: "
                          "momentum_impl must be builtin, nesterov false and dampening 0")
-
-
-def make_mlp(dim: int, hidden: int) -> nn.Sequential:
-    """The article's network, its output sigmoid fused into the loss. Under ``torch.manual_seed(s)`` this gives
-    the initial weights of ``python train.py --seed_everything s`` (the grid builds its points with it too)."""
-    return nn.Sequential(nn.Linear(dim, hidden), nn.Sigmoid(), nn.Linear(hidden, 1))
 
 
 class EpochEndModule(L.LightningModule):
@@ -84,11 +79,13 @@ class EpochEndModule(L.LightningModule):
 
 
 class MomentumMLP(EpochEndModule):
-    """``Linear(dim, hidden) - sigmoid - Linear(hidden, 1) - sigmoid`` with BCE loss.
+    """An MLP (the article's by default) trained on ``(x, y)`` batches; BCE for binary labels, else cross-entropy.
 
     Args:
-        dim: input width; linked to ``data.dim`` by the CLI.
-        hidden: hidden width; ``dim // 2`` when not given (the article's).
+        dim: input width; set from the data module (``data.dim``) by the CLI.
+        num_classes: 2 for binary labels (one logit, as in the article), k > 2 for k logits; set from the data.
+        hidden: hidden widths, an int or a list (several layers); ``dim // 2`` when not given (the article's).
+        activation: after every hidden layer: sigmoid (the article's), relu, tanh or gelu.
         optimizer: ``sgd`` (with or without momentum) or ``adam`` (momentum is its beta1).
         momentum_impl: ``builtin`` hands the settings to ``torch.optim.SGD``; ``manual`` keeps velocity buffers by
             hand and hands them to a momentum-free SGD in place of the gradient.
@@ -102,7 +99,9 @@ class MomentumMLP(EpochEndModule):
     def __init__(
         self,
         dim: int = 1000,
-        hidden: int | None = None,
+        num_classes: int = 2,
+        hidden: int | list[int] | None = None,
+        activation: Literal["sigmoid", "relu", "tanh", "gelu"] = "sigmoid",
         optimizer: Literal["sgd", "adam"] = "sgd",
         momentum_impl: Literal["builtin", "manual"] = "builtin",
         lr: float = 1e-5,
@@ -113,17 +112,23 @@ class MomentumMLP(EpochEndModule):
     ) -> None:
         super().__init__()
         check_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay)
-        if hidden is not None and hidden < 1:
-            raise ValueError(f"model.hidden must be an integer >= 1 (or null for dim // 2), got {hidden}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"model.activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
         self.save_hyperparameters()
-        hidden = hidden or dim // 2
-        # the output sigmoid is fused into the loss (BCE with logits): the same function as sigmoid + BCELoss, but
-        # stable, autocast-safe, and a nan passes through to the epoch-end check instead of tripping an assert
-        self.net = make_mlp(dim, hidden)
+        # the output sigmoid (softmax) is fused into the loss: the same function as sigmoid + BCELoss, but stable,
+        # autocast-safe, and a nan passes through to the epoch-end check instead of tripping an assert
+        self.net = make_mlp(dim, hidden_widths(dim, hidden), num_classes, activation)
         self.automatic_optimization = momentum_impl == "builtin"
         # no input checks: they would sync with the device, and a nan must reach the check in end_epoch
+        task = dict(task="binary") if num_classes == 2 else dict(task="multiclass", num_classes=num_classes)
         self.train_loss = MeanMetric(nan_strategy="disable")
-        self.train_acc = BinaryAccuracy(validate_args=False)
+        self.train_acc = Accuracy(**task, validate_args=False)
+        # held-out metrics: loss weighted by batch size (the mean over samples), accuracy, and the best accuracy so
+        # far (saved in checkpoints, so a resumed run keeps it)
+        self.val_loss, self.test_loss = MeanMetric(nan_strategy="disable"), MeanMetric(nan_strategy="disable")
+        self.val_acc, self.test_acc = Accuracy(**task, validate_args=False), Accuracy(**task, validate_args=False)
+        self.val_acc_best = MaxMetric(nan_strategy="disable")
+        self.val_acc_best.persistent(True)
 
     @property
     def run_name(self) -> str:
@@ -140,12 +145,11 @@ class MomentumMLP(EpochEndModule):
         return "_".join(p for p in parts if p)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.sigmoid(self.net(x).squeeze(-1))  # (B, dim) -> (B,) probabilities
+        return self.net(x)  # (B, dim) -> (B, 1) or (B, C) logits
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch  # (B, dim), (B,)
-        logits = self.net(x).squeeze(-1)  # (B,)
-        loss = F.binary_cross_entropy_with_logits(logits, y)
+        loss, preds = loss_and_predictions(self.net(x), y)
         if not self.automatic_optimization:
             opt = self.optimizers()
             opt.zero_grad()
@@ -153,7 +157,7 @@ class MomentumMLP(EpochEndModule):
             opt.step()  # the velocity is applied inside the step, see configure_optimizers
         # kept on the device and handed to torchmetrics and the logger once per epoch: a self.log call or a
         # metric update costs more than this step's arithmetic, and reading a value would sync with the device
-        self.seen.append((loss.detach(), logits.detach() > 0, y))  # batch loss, predicted class, label
+        self.seen.append((loss.detach(), preds, y))  # batch loss, predicted class, label
         return loss
 
     def end_epoch(self) -> None:
@@ -182,6 +186,38 @@ class MomentumMLP(EpochEndModule):
                     self.logger.log_metrics({"train/loss_step": value}, step=step)
             self.logger.log_metrics({k: v.item() for k, v in epoch_metrics.items()}, step=self.global_step - 1)
             self.logger.save()
+
+    def evaluate(self, batch: tuple[Tensor, Tensor], loss: MeanMetric, acc: Accuracy) -> None:
+        x, y = batch
+        batch_loss, preds = loss_and_predictions(self.net(x), y)
+        loss.update(batch_loss, weight=len(y))  # a mean over samples, whatever the batch sizes
+        acc.update(preds, y)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.evaluate(batch, self.val_loss, self.val_acc)
+
+    def on_validation_epoch_end(self) -> None:
+        """``val/loss``, ``val/acc`` and ``val/acc_best``: to the bar and callbacks (``monitor="val/acc"``) and to the
+        logger at the step of the epoch's ``train/*`` points, so the curves line up."""
+        metrics = {"val/loss": self.val_loss.compute(), "val/acc": self.val_acc.compute()}
+        self.val_loss.reset()
+        self.val_acc.reset()
+        if self.trainer.sanity_checking:  # Lightning's check of the loop before training: not a result
+            return
+        self.val_acc_best.update(metrics["val/acc"])
+        metrics["val/acc_best"] = self.val_acc_best.compute()
+        self.log_dict(metrics, prog_bar=True, logger=False)
+        if self.logger is not None:
+            self.logger.log_metrics({k: v.item() for k, v in metrics.items()}, step=self.global_step - 1)
+            self.logger.save()
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.evaluate(batch, self.test_loss, self.test_acc)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict({"test/loss": self.test_loss.compute(), "test/acc": self.test_acc.compute()})
+        self.test_loss.reset()
+        self.test_acc.reset()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams

@@ -99,6 +99,7 @@ class Checkpoint:
     epoch: int
     global_step: int
     grid: bool  # a sweep's checkpoint (the whole grid), not a single run's
+    data_class: str | None = None  # the data module's class path
 
     @property
     def run_dir(self) -> Path | None:
@@ -115,10 +116,12 @@ def read_checkpoint(path: str) -> Checkpoint:
     try:
         ckpt = torch.load(file, map_location="cpu", weights_only=True)
         model_hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
-        data_hparams = {k: v for k, v in ckpt.get("datamodule_hyper_parameters", {}).items() if not k.startswith("_")}
+        data = ckpt.get("datamodule_hyper_parameters", {})
+        data_hparams = {k: v for k, v in data.items() if not k.startswith("_")}
         epoch, step = int(ckpt["epoch"]), int(ckpt["global_step"])
     except Exception as err:  # truncated, corrupt, foreign, or carrying pickled code: refused before training
         code = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line or "Unsupported global" in line]
         reason = f"refused, it carries pickled code ({code[0]})" if code else "truncated, corrupt or foreign"
         raise ValueError(f"--ckpt_path {path}: not a lit_momentum checkpoint: {reason}") from None
-    return Checkpoint(file, model_hparams, data_hparams, epoch, step, grid="grid_history" in ckpt)
+    return Checkpoint(file, model_hparams, data_hparams, epoch, step, grid="grid_history" in ckpt,
+                      data_class=data.get("_class_path"))

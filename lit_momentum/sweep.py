@@ -7,8 +7,10 @@
 Grid axes, each one value or a list (the grid is their product): ``--lr``, ``--momentum``, ``--dampening`` (0),
 ``--nesterov`` (false), ``--weight_decay`` (0), ``--seeds`` (initial-weight seeds; ``--seed_everything`` when not
 given). ``--bound`` (100): an epoch loss above it, or inf/nan, marks a point diverged. ``--threshold`` (0.69): the
-loss for the ``epoch_below_threshold`` column. ``--out DIR``: where everything goes (default: a new
-``lightning_logs/sweep/version_<n>``). Every other option is ``train.py``'s and means the same.
+loss for the ``epoch_below_threshold`` column. ``--metric``: what the figures show (``final_loss``, ``best_loss``,
+``val_loss`` or ``best_val_acc``; default: ``best_val_acc`` where there is validation data). ``--out DIR``: where
+everything goes (default: a new ``lightning_logs/sweep/version_<n>``). Every other option is ``train.py``'s and means
+the same: ``--data MNIST1DDataModule``, ``--model.hidden``, ``--config configs/mnist1d.yaml``, ...
 
 Writes to ``--out``: ``summary.csv`` (a row per grid point), ``phase.png`` and ``effective_lr.png``, one TensorBoard
 run per point (``tensorboard --logdir OUT``: Scalars, HParams, and the seed bands under Custom Scalars),
@@ -21,20 +23,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from lit_momentum.cli import MomentumCLI, build, expand_aliases, find_option, fit, quiet
+from lit_momentum.arguments import expand_aliases, find_option
+from lit_momentum.cli import MomentumCLI, build, fit
 from lit_momentum.compare import curve_stats
 from lit_momentum.grid import AXES, GridMLP, make_grid
-from lit_momentum.grid_logger import GridLogger
+from lit_momentum.grid_logger import HPARAMS_METRICS, VAL_METRICS, GridLogger
 from lit_momentum.memory import available_bytes, grid_bytes
+from lit_momentum.mlp import hidden_widths, outputs
 from lit_momentum.runs import claim_dir, next_version_dir
-from lit_momentum.sweep_figures import plot_effective_lr, plot_phase
+from lit_momentum.sweep_figures import METRICS, plot_effective_lr, plot_phase
+from lit_momentum.terminal import quiet
 
 COLUMNS = ["run", "lr", "momentum", "dampening", "nesterov", "weight_decay", "seed", "final_loss", "best_loss",
-           "epoch_below_threshold", "ping_pong", "tv_over_net", "diverged_epoch"]
-OWN = {"--out": None, "--threshold": 0.69}
-OUT_ENV = "LIT_MOMENTUM_SWEEP_OUT"  # the sweep's own single-value options, with their defaults
+           "epoch_below_threshold", "ping_pong", "tv_over_net", "diverged_epoch", "val_loss", "best_val_acc",
+           "epoch_best_val_acc"]
+OWN = {"--out": None, "--threshold": 0.69, "--metric": None}  # the sweep's own single-value options, defaults
+OUT_ENV = "LIT_MOMENTUM_SWEEP_OUT"
 
 
 def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
@@ -65,6 +73,8 @@ def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
         own["--threshold"] = float(own["--threshold"])
     except ValueError:
         raise ValueError(f"--threshold must be a number, got {own['--threshold']}") from None
+    if own["--metric"] not in (None, *METRICS):
+        raise ValueError(f"--metric must be one of {', '.join(METRICS)}; got {own['--metric']}")
     return own, rest
 
 
@@ -86,23 +96,33 @@ class SweepCLI(MomentumCLI):
         if cfg.model.seeds is None:
             cfg.model.seeds = [cfg.seed_everything]
         super().before_instantiate_classes()
-        points = make_grid(**{a: cfg.model[a] for a in AXES})  # a bad grid is refused before any allocation
+        make_grid(**{a: cfg.model[a] for a in AXES})  # a bad grid is refused before any allocation
         if str(cfg.trainer.precision) in ("16", "16-mixed"):
             raise ValueError("--trainer.precision 16-mixed: its one gradient scaler would skip every point's step when "
                              "one point overflows; use 32-true or bf16-mixed")
         if cfg.trainer.gradient_clip_val is not None:
             raise ValueError("--trainer.gradient_clip_val: clipping would take one norm over all the grid's points; "
                              "not supported by the sweep")
-        hidden = cfg.model.hidden or cfg.data.dim // 2
-        need = grid_bytes(len(points), cfg.data.dim, hidden, cfg.data.batch_size, any(p.momentum for p in points))
-        free = available_bytes(str(cfg.trainer.accelerator))
-        if need > 0.8 * free:
-            fits = int(0.8 * free // grid_bytes(1, cfg.data.dim, hidden, cfg.data.batch_size, True))
-            raise ValueError(f"a grid of {len(points)} points needs about {need / 2**30:.1f} GiB (weights, gradients, "
-                             f"velocities, activations) and {free / 2**30:.1f} GiB is free: at most {fits} points fit")
         if self.out is None:
             self.out = next_version_dir(Path(cfg.trainer.default_root_dir or ".") / "lightning_logs" / "sweep")
         cfg.checkpoint.dirpath = str(self.out)
+
+    def check_fits(self, dm: L.LightningDataModule) -> None:
+        """Refuse a grid that would not fit in memory, before it is allocated."""
+        cfg = self.config
+        points = make_grid(**{a: cfg.model[a] for a in AXES})
+        widths = [dm.dim, *hidden_widths(dm.dim, cfg.model.hidden), outputs(dm.num_classes)]
+        batch = getattr(dm, "batch_size", 256)
+        batches = (batch, getattr(dm, "eval_batch_size", batch))
+        need = grid_bytes(len(points), widths, batches, any(p.momentum for p in points))
+        free = available_bytes(str(cfg.trainer.accelerator))
+        if need > 0.8 * free:
+            fits = int(0.8 * free // grid_bytes(1, widths, batches, True))
+            raise ValueError(f"a grid of {len(points)} points needs about {need / 2**30:.1f} GiB (weights, gradients, "
+                             f"velocities, activations) and {free / 2**30:.1f} GiB is free: at most {fits} points fit")
+
+    def has_validation(self) -> bool:
+        return is_overridden("val_dataloader", self.datamodule, L.LightningDataModule)
 
     def resumes_in_place(self) -> bool:
         return self.resume is not None
@@ -112,6 +132,7 @@ class SweepCLI(MomentumCLI):
         settings = {p.name: {"lr": p.lr, "momentum": p.momentum, "dampening": p.dampening, "nesterov": p.nesterov,
                              "weight_decay": p.weight_decay, "seed": p.seed} for p in pts}
         return GridLogger(self.out, settings, seed_bands=len({p.seed for p in pts}) > 1,
+                          metrics=HPARAMS_METRICS + (VAL_METRICS if self.has_validation() else ()),
                           purge_step=self.resume.global_step if self.resume else None)
 
 
@@ -146,9 +167,12 @@ def summarize(model: GridMLP, threshold: float) -> list[dict[str, Any]]:
             epoch_below_threshold="", ping_pong="", tv_over_net="")
         if diverged >= 0:
             stats["final_loss"] = losses[diverged]
+        val = [(epoch, loss[k], acc[k]) for epoch, loss, acc in model.val_history if diverged < 0 or epoch < diverged]
+        best = max(val, key=lambda v: v[2]) if val else None  # the first epoch of the best accuracy
         rows.append(dict(run=p.name, lr=p.lr, momentum=p.momentum, dampening=p.dampening, nesterov=p.nesterov,
                          weight_decay=p.weight_decay, seed=p.seed, **stats,
-                         diverged_epoch=diverged if diverged >= 0 else ""))
+                         diverged_epoch=diverged if diverged >= 0 else "", val_loss=val[-1][1] if val else "",
+                         best_val_acc=best[2] if best else "", epoch_best_val_acc=best[0] if best else ""))
     return rows
 
 
@@ -187,8 +211,9 @@ def main(argv: list[str] | None = None) -> None:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    plot_phase(rows, out / "phase.png")
-    plot_effective_lr(rows, out / "effective_lr.png")
+    metric = own["--metric"] or ("best_val_acc" if cli.model.val_history else "final_loss")
+    plot_phase(rows, out / "phase.png", metric)
+    plot_effective_lr(rows, out / "effective_lr.png", metric)
     print_table(rows)
     n_div = sum(r["diverged_epoch"] != "" for r in rows)
     print(f"\n{len(rows)} grid points, {n_div} diverged. summary.csv, phase.png, effective_lr.png and last.ckpt in "

@@ -1,10 +1,12 @@
-"""The sweep's two figures, from its ``summary.csv`` rows (seeds averaged, diverged points left out and marked).
+"""The sweep's two figures, from its ``summary.csv`` rows (seeds averaged, diverged points left out and marked), over
+one metric: ``final_loss`` (training), ``best_loss``, ``val_loss`` or ``best_val_acc`` (held out).
 
-- ``phase.png``: final loss over lr (x, log-spaced) x momentum (y); a cell shows the mean over seeds.
-- ``effective_lr.png``: final loss against the effective step ``lr / (1 - m)``, a line per momentum with its seeds'
+- ``phase.png``: the metric over lr (x, log-spaced) x momentum (y); a cell shows the mean over seeds.
+- ``effective_lr.png``: the metric against the effective step ``lr / (1 - m)``, a line per momentum with its seeds'
   min-max band. If momentum were only a bigger step, the lines would fall on one curve; where they part, it is more.
 
-A panel per combination of the other axes (dampening, nesterov, weight decay) when the grid has several.
+A panel per combination of the other axes (dampening, nesterov, weight decay) when the grid has several. A panel with
+no value to show (every point diverged, or no validation) says so instead of drawing.
 """
 
 import math
@@ -18,6 +20,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 Row = dict[str, Any]
+METRICS = {  # column: (label, log scale)
+    "final_loss": ("final training loss", True),
+    "best_loss": ("best training loss", True),
+    "val_loss": ("final validation loss", True),
+    "best_val_acc": ("best validation accuracy", False),
+}
 
 
 def panels(rows: list[Row]) -> dict[str, list[Row]]:
@@ -31,12 +39,13 @@ def panels(rows: list[Row]) -> dict[str, list[Row]]:
     return out
 
 
-def cell(rows: list[Row]) -> tuple[float, float, float, int]:
-    """Mean, min and max final loss over the seeds that did not diverge (nan if none), and how many diverged."""
-    ok = [r["final_loss"] for r in rows if r["diverged_epoch"] == ""]
+def cell(rows: list[Row], metric: str) -> tuple[float, float, float, int]:
+    """Mean, min and max of ``metric`` over the seeds that did not diverge (nan if none), and how many diverged."""
+    ok = [float(r[metric]) for r in rows if r["diverged_epoch"] == "" and r[metric] != ""]
+    ok = [v for v in ok if math.isfinite(v)]
     if not ok:
-        return math.nan, math.nan, math.nan, len(rows)
-    return sum(ok) / len(ok), min(ok), max(ok), len(rows) - len(ok)
+        return math.nan, math.nan, math.nan, sum(r["diverged_epoch"] != "" for r in rows)
+    return sum(ok) / len(ok), min(ok), max(ok), sum(r["diverged_epoch"] != "" for r in rows)
 
 
 def figure(n: int, width: float, height: float) -> tuple[plt.Figure, list[plt.Axes]]:
@@ -44,52 +53,74 @@ def figure(n: int, width: float, height: float) -> tuple[plt.Figure, list[plt.Ax
     return fig, list(axes[0])
 
 
-def plot_phase(rows: list[Row], out: Path) -> None:
+def nothing_to_show(ax: plt.Axes, title: str) -> None:
+    ax.text(0.5, 0.5, "no finite value to show:\nevery point diverged (or no validation)", ha="center",
+            va="center", transform=ax.transAxes, color="firebrick")
+    ax.set(title=title, xticks=[], yticks=[])
+
+
+def plot_phase(rows: list[Row], out: Path, metric: str = "final_loss") -> None:
+    label, log = METRICS[metric]
     groups = panels(rows)
     fig, axes = figure(len(groups), 6.5, 5)
     for ax, (title, rs) in zip(axes, groups.items()):
         lrs, moms = sorted({r["lr"] for r in rs}), sorted({r["momentum"] for r in rs})
-        cells = {(i, j): cell([r for r in rs if r["lr"] == lr and r["momentum"] == m])
+        cells = {(i, j): cell([r for r in rs if r["lr"] == lr and r["momentum"] == m], metric)
                  for i, m in enumerate(moms) for j, lr in enumerate(lrs)}
         grid = np.full((len(moms), len(lrs)), np.nan)
         for (i, j), (mean, _, _, _) in cells.items():
             grid[i, j] = mean
-        middle = np.nanmean(np.log10(grid)) if not np.isnan(grid).all() else 0.0
+        if np.isnan(grid).all():
+            nothing_to_show(ax, f"{label}: {title}")
+            continue
+        shown = np.log10(grid) if log else grid
+        middle = np.nanmean(shown)
         for (i, j), (mean, _, _, diverged) in cells.items():
             if math.isnan(mean):
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="0.85", hatch="xx", ec="0.5"))
                 ax.text(j, i, "diverged", ha="center", va="center", fontsize=8, color="firebrick")
-            else:  # dark text on the light (low-loss) end of the colour map
+            else:  # dark text on the light end of the colour map
+                value = np.log10(mean) if log else mean
+                dark = value < middle if log else value > middle
                 ax.text(j, i, f"{mean:.3g}" + (f"\n({diverged} div.)" if diverged else ""), ha="center",
-                        va="center", fontsize=8, color="k" if np.log10(mean) < middle else "w")
-        image = ax.imshow(np.log10(grid), origin="lower", cmap="viridis_r", aspect="auto")
-        fig.colorbar(image, ax=ax, label="log10 final loss (mean over seeds)")
+                        va="center", fontsize=8, color="k" if dark else "w")
+        image = ax.imshow(shown, origin="lower", cmap="viridis_r" if log else "viridis", aspect="auto")
+        fig.colorbar(image, ax=ax, label=("log10 " if log else "") + f"{label} (mean over seeds)")
         ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs])
         ax.set_yticks(range(len(moms)), [f"{v:g}" for v in moms])
-        ax.set(xlabel="lr", ylabel="momentum", title=f"Final loss: {title}")
+        ax.set(xlabel="lr", ylabel="momentum", title=f"{label[0].upper() + label[1:]}: {title}")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
 
 
-def plot_effective_lr(rows: list[Row], out: Path) -> None:
+def plot_effective_lr(rows: list[Row], out: Path, metric: str = "final_loss") -> None:
+    label, log = METRICS[metric]
     groups = panels(rows)
     fig, axes = figure(len(groups), 7, 5)
     for ax, (title, rs) in zip(axes, groups.items()):
+        lines = 0
         for m in sorted({r["momentum"] for r in rs}):
             lrs = sorted({r["lr"] for r in rs if r["momentum"] == m})
-            stats = [cell([r for r in rs if r["momentum"] == m and r["lr"] == lr]) for lr in lrs]
+            stats = [cell([r for r in rs if r["momentum"] == m and r["lr"] == lr], metric) for lr in lrs]
             x = np.array(lrs) / (1 - m)
             mean, low, high = (np.array([s[i] for s in stats]) for i in range(3))
+            if np.isnan(mean).all():  # every seed diverged everywhere: marked along the top edge only
+                ax.plot(x, [1.0] * len(x), "x", ms=9, mew=2, transform=ax.get_xaxis_transform(), clip_on=False,
+                        label=f"momentum {m:g} (diverged)")
+                continue
+            lines += 1
             (line,) = ax.plot(x, mean, "o-", ms=4, label=f"momentum {m:g}")
             ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, lw=0)
             gone = [xi for xi, s in zip(x, stats) if math.isnan(s[0])]
             if gone:  # every seed diverged: marked along the top edge
                 ax.plot(gone, [1.0] * len(gone), "x", color=line.get_color(), ms=9, mew=2,
                         transform=ax.get_xaxis_transform(), clip_on=False)
-        ax.set(xscale="log", yscale="log", xlabel="effective step lr / (1 - momentum)",
-               ylabel="final loss (mean over seeds, min-max band)",
-               title=f"{title}  (x on top: diverged)")
+        if not lines:
+            nothing_to_show(ax, title)
+            continue
+        ax.set(xscale="log", yscale="log" if log else "linear", xlabel="effective step lr / (1 - momentum)",
+               ylabel=f"{label} (mean over seeds, min-max band)", title=f"{title}  (x on top: diverged)")
         ax.legend(fontsize=8)
     fig.suptitle("Is momentum just a bigger step? Then the lines would fall on one curve.", fontsize=11)
     fig.tight_layout()

@@ -1,0 +1,69 @@
+"""The command line as text: short aliases, finding an option, the command that continues a run, and parse errors
+turned into one line that names the option and what is allowed."""
+
+import re
+import shlex
+
+ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
+DATA_MODULES = "RandomDataModule, MNIST1DDataModule, or an import path such as my_pkg.MyDataModule"
+
+
+def expand_aliases(argv: list[str]) -> list[str]:
+    """Rewrite ``--accelerator gpu`` / ``--accelerator=gpu`` to ``--trainer.accelerator``, keeping the order."""
+    out = []
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        out.append(ALIASES[name] + eq + value if name in ALIASES else arg)
+    return out
+
+
+def find_option(argv: list[str], name: str) -> str | None:
+    """The value of the last ``name`` (``--ckpt_path``, say) on the command line, if any."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg.partition("=")[2]
+    return value
+
+
+def resume_command(command: str, argv: list[str], ckpt: str) -> str:
+    """The user's command again, with ``--ckpt_path ckpt`` in place of any it had."""
+    args, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--ckpt_path="):
+            skip = False
+        elif arg == "--ckpt_path":
+            skip = True
+        else:
+            args.append(arg)
+    return " ".join([command, shlex.join([*args, "--ckpt_path", ckpt])])
+
+
+def one_line(err: BaseException) -> str:
+    """An error of parsing or building as one line. jsonargparse explains a bad class path over a dozen lines (every
+    type of a union it tried); the cause that matters is picked out here, and a ``ValueError`` raised while linking
+    the data to the model (``compute_fn``) is reported as itself."""
+    cause = err.__cause__
+    if isinstance(cause, ValueError) and "compute_fn" in str(err):
+        err = cause
+    text = str(err)
+    key = re.match(r'Parser key "(\w+)"', text)
+    if key:
+        group = key.group(1)
+        given = re.search(r"Given value: (.*)", text)
+        value = given.group(1).strip() if given else ""
+        option = re.search(r"Option '(\w+)' is not accepted", text)
+        module = re.search(r"No module named '([\w.]+)'", text)
+        if option:
+            cls = re.search(r"class_path '([\w.]+)'", text)
+            return f"--{group}.{option.group(1)}: {cls.group(1) if cls else group} has no such option " \
+                   f"(python train.py --{group}.help {cls.group(1) if cls else 'CLASS'} lists them)"
+        if module:
+            return f"--{group} {value}: cannot import it: no module named {module.group(1)!r}"
+        if "does not correspond to a subclass" in text:
+            return f"--{group} {value}: not a LightningDataModule; give {DATA_MODULES}"
+        if "dot import path" in text or "not accessible or invalid" in text:
+            return f"--{group} {value}: no such {group} module; give {DATA_MODULES}"
+    return " ".join(text.split())
