@@ -27,7 +27,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from lit_momentum.arguments import expand_aliases, find_option, one_line, resume_command
 from lit_momentum.data import check_contract
 from lit_momentum.model import MomentumMLP, NonFiniteLossError
-from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, read_checkpoint
+from lit_momentum.runs import Checkpoint, DataRecord, LastCheckpoint, RunLogger, read_checkpoint
 from lit_momentum.stopping import EXIT_CODES, StopOnSignal
 from lit_momentum.terminal import progress_callbacks, quiet, report
 
@@ -36,7 +36,9 @@ TRAINER_DEFAULTS = {
     "log_every_n_steps": 1,  # every step is a point on train/loss_step
 }
 ACCELERATORS = {"cpu": CPUAccelerator, "gpu": CUDAAccelerator, "mps": MPSAccelerator}
-CHECKPOINT_DEFAULTS = {"save_last": True, "save_top_k": 0, "every_n_epochs": 100}
+# enable_version_counter off: a run continued with other --checkpoint.* options still writes its own last.ckpt (its
+# directory is its own; the file it continued from is kept as resumed-from-...), not a last-v1.ckpt beside it
+CHECKPOINT_DEFAULTS = {"save_last": True, "save_top_k": 0, "every_n_epochs": 100, "enable_version_counter": False}
 DEFAULT_DATA = "lit_momentum.data.RandomDataModule"
 LINKED = ("dim", "num_classes")  # model options set from the data module
 
@@ -162,7 +164,8 @@ class MomentumCLI(LightningCLI):
         callbacks = progress_callbacks(list(self.config_init.trainer.get("callbacks") or []),
                                        self.config.trainer.enable_progress_bar)
         self.stopper = StopOnSignal()  # Ctrl-C and SIGTERM: stop after this epoch, with its checkpoint
-        kwargs["callbacks"] = [*callbacks, self.stopper]
+        data = self.config.data
+        kwargs["callbacks"] = [*callbacks, self.stopper, DataRecord(data.class_path, data.init_args.as_dict())]
         try:
             return super().instantiate_trainer(**kwargs)
         except MisconfigurationException as err:  # e.g. --accelerator gpu on a machine without one

@@ -3,6 +3,7 @@
     python -m lit_momentum.compare                                   # all six variants, the article's 2000 epochs
     python -m lit_momentum.compare --variants sgd manual builtin --max_epochs 300 --out runs/cmp
     python -m lit_momentum.compare --config configs/debug.yaml       # any train.py option applies to every variant
+    python -m lit_momentum.compare --config configs/mnist1d.yaml --seed_everything 1   # with validation columns
 
 Writes to ``--out``: one TensorBoard run per variant (``tensorboard --logdir OUT`` overlays them), ``loss_curves.png``
 and ``summary.csv``; prints the table and the largest |manual - builtin| epoch-loss difference.
@@ -10,10 +11,12 @@ and ``summary.csv``; prints the table and the largest |manual - builtin| epoch-l
 
 import argparse
 import csv
+import functools
 import logging
 import math
 import sys
 import time
+from argparse import ArgumentError
 from pathlib import Path
 
 import matplotlib
@@ -21,16 +24,19 @@ import matplotlib
 matplotlib.use("Agg")
 import lightning as L  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from lightning.pytorch.utilities.model_helpers import is_overridden  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from lit_momentum.cli import MomentumCLI, expand_aliases, quiet  # noqa: E402
+from lit_momentum.arguments import expand_aliases, one_line  # noqa: E402
+from lit_momentum.cli import MomentumCLI  # noqa: E402
 from lit_momentum.stopping import EXIT_CODES, NAMES, StopOnSignal  # noqa: E402
+from lit_momentum.terminal import quiet  # noqa: E402
 
 ADAM_LR = 1e-3  # Adam's usual step size (configs/adam.yaml); the SGD variants share the configured lr
 VARIANTS = ["sgd", "sgd_equiv", "manual", "builtin", "nesterov", "adam"]
 COLUMNS = ["variant", "run", "final_loss", "best_loss", "epoch_below_threshold", "ping_pong", "tv_over_net",
-           "wall_s"]
+           "wall_s", "val_loss", "best_val_acc", "epoch_best_val_acc", "seed", "test_loss", "test_acc"]
 
 
 def variant_args(variant: str, lr: float, momentum: float) -> list[str]:
@@ -48,11 +54,20 @@ def variant_args(variant: str, lr: float, momentum: float) -> list[str]:
     }[variant]
 
 
-def epoch_losses(run_dir: str) -> list[float]:
-    """``train/loss`` per epoch, read back from the run's TensorBoard events."""
-    acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
-    acc.Reload()
-    return [e.value for e in acc.Scalars("train/loss")]
+def read_run(run_dir: str) -> tuple[list[float], dict[str, float | int | str]]:
+    """``train/loss`` per epoch, and the validation columns (empty without validation data), read back from the
+    run's TensorBoard events. ``epoch_best_val_acc`` is the first epoch of the best ``val/acc``."""
+    events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    events.Reload()
+    train = events.Scalars("train/loss")
+    val = {"val_loss": "", "best_val_acc": "", "epoch_best_val_acc": ""}
+    if "val/acc" in events.Tags()["scalars"]:
+        epoch_of = {e.step: epoch for epoch, e in enumerate(train)}  # validation is logged at its epoch's last step
+        accs = events.Scalars("val/acc")
+        best = max(accs, key=lambda e: e.value)
+        val = {"val_loss": events.Scalars("val/loss")[-1].value, "best_val_acc": best.value,
+               "epoch_best_val_acc": epoch_of[best.step]}
+    return [e.value for e in train], val
 
 
 def curve_stats(losses: list[float], threshold: float) -> dict[str, float]:
@@ -113,18 +128,82 @@ def write(rows: list[dict], curves: dict[str, list[float]], out: Path) -> None:
         plot(curves, out / "loss_curves.png")
 
 
+def build(shared: list[str], variants: list[str], seeds: list[int] | None) -> dict[tuple[str, int], MomentumCLI]:
+    """Every (variant, seed) run, built before any trains, so that bad input stops all of them (one line)."""
+    try:
+        base = MomentumCLI(shared, resume=None).config
+        runs = {}
+        for seed in seeds or [base.seed_everything]:
+            for v in variants:  # each seeded alike: the same initial weights
+                args = [*shared, "--seed_everything", str(seed), *variant_args(v, base.model.lr, base.model.momentum)]
+                runs[v, seed] = MomentumCLI(args, resume=None)
+    except (ValueError, ArgumentError) as err:
+        sys.exit("error: " + one_line(err))
+    return runs
+
+
+def run(cli: MomentumCLI, variant: str, seed: int, threshold: float) -> tuple[dict, list[float]] | None:
+    """Train one variant; its summary row (with test metrics when the data has a test set) and epoch losses, or
+    None when a signal stopped it."""
+    start = time.perf_counter()
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    wall = time.perf_counter() - start
+    if cli.stopper.stopped_early(cli.trainer):
+        return None
+    losses, val = read_run(cli.trainer.logger.log_dir)
+    test = {"test_loss": "", "test_acc": ""}
+    if is_overridden("test_dataloader", cli.datamodule, L.LightningDataModule):  # the final weights, reported
+        (result,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
+        test = {"test_loss": result["test/loss"], "test_acc": result["test/acc"]}
+    row = dict(variant=variant, seed=seed, run=cli.model.run_name, wall_s=wall, **curve_stats(losses, threshold),
+               **val, **test)
+    return row, losses
+
+
+def mean_of(rows: list[dict], key: str) -> float | str:
+    """The mean of a column over rows, "" where none has a value."""
+    vals = [r[key] for r in rows if r[key] != ""]
+    return sum(vals) / len(vals) if vals else ""
+
+
+def print_table(rows: list[dict]) -> None:
+    """A line per variant: its numbers, or over several seeds the mean of each and the range of the last column."""
+    seeds = sorted({r["seed"] for r in rows})
+    print(f"\n{'variant':<10}{'final':>9}{'best':>9}{'below':>7}{'ping-pong':>11}{'TV/net':>9}{'wall s':>9}"
+          f"{'val loss':>10}{'best val acc':>14}{'test acc':>10}" + (f"  (mean of {len(seeds)} seeds; test acc "
+                                                                   f"min-max)" if len(seeds) > 1 else ""))
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        rs = [r for r in rows if r["variant"] == variant]
+        mean = functools.partial(mean_of, rs)
+        cells = [f"{mean(k):>{w}.{d}f}" if mean(k) != "" else f"{'-':>{w}}" for k, w, d in (
+            ("final_loss", 9, 4), ("best_loss", 9, 4))]
+        below = mean("epoch_below_threshold")
+        cells.append(f"{below:>7.0f}" if below != "" else f"{'never':>7}")
+        cells += [f"{mean(k):>{w}.{d}f}" if mean(k) != "" else f"{'-':>{w}}" for k, w, d in (
+            ("ping_pong", 11, 3), ("tv_over_net", 9, 2), ("wall_s", 9, 1), ("val_loss", 10, 4),
+            ("best_val_acc", 14, 4), ("test_acc", 10, 4))]
+        spread = ""
+        if len(rs) > 1 and rs[0]["test_acc"] != "":
+            spread = f"  {min(r['test_acc'] for r in rs):.4f}-{max(r['test_acc'] for r in rs):.4f}"
+        print(f"{variant:<10}{''.join(cells)}{spread}")
+
+
 def main(argv: list[str] | None = None) -> None:
     quiet()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="Every other option is train.py's (python train.py --help).")
     parser.add_argument("--variants", nargs="+", default=VARIANTS, metavar="NAME",
                         help=f"from {', '.join(VARIANTS)} (default: all)")
+    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
+                        help="initial-weight seeds, every variant trained with each (default: --seed_everything)")
     parser.add_argument("--out", type=Path, default=Path("lightning_logs/compare"), help="output directory")
     parser.add_argument("--threshold", type=float, default=0.69, help="loss for the 'epoch below' column")
     own, shared = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     unknown = [v for v in own.variants if v not in VARIANTS]
     if unknown:
         parser.error(f"--variants: unknown {', '.join(unknown)}; allowed: {', '.join(VARIANTS)}")
+    if own.seeds and len(set(own.seeds)) < len(own.seeds):
+        parser.error("--seeds: each seed once")
     if (own.out / "summary.csv").exists():
         parser.error(f"--out {own.out} already holds a comparison: choose another directory")
     # one progress display for the whole job (below), so no bar and no model summary per variant
@@ -132,42 +211,34 @@ def main(argv: list[str] | None = None) -> None:
               "false", "--trainer.enable_model_summary", "false"]
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
         logging.getLogger(name).setLevel(logging.WARNING)  # "Seed set", "GPU available", ... once per variant: noise
-    try:  # build every variant first (each seeded alike: same initial weights), so bad input stops all of them
-        base = MomentumCLI(shared, resume=None).config.model
-        clis = {v: MomentumCLI([*shared, *variant_args(v, base.lr, base.momentum)], resume=None)
-                for v in own.variants}
-    except ValueError as err:
-        sys.exit(f"error: {err}")
+    runs = build(shared, own.variants, own.seeds)
 
-    rows, curves = [], {}
+    rows, curves = [], {}  # curves: each variant's epoch losses for the figure, of its first seed
     job = StopOnSignal()  # a signal between two variants' training stops the job too
     job.install()
-    epochs = sum(cli.trainer.max_epochs for cli in clis.values())
+    epochs = sum(cli.trainer.max_epochs for cli in runs.values())
     with tqdm(total=epochs, desc="compare", unit="epoch", dynamic_ncols=True) as bar:
-        for variant, cli in clis.items():
+        for (variant, seed), cli in runs.items():
             if job.signum is None:
-                bar.set_postfix_str(variant)
+                bar.set_postfix_str(f"{variant} seed {seed}")
                 cli.trainer.callbacks.append(EpochTicker(bar))
-                start = time.perf_counter()
-                cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-                if not cli.stopper.stopped_early(cli.trainer):  # finished
-                    curves[variant] = epoch_losses(cli.trainer.logger.log_dir)
-                    rows.append(dict(variant=variant, run=cli.model.run_name, wall_s=time.perf_counter() - start,
-                                     **curve_stats(curves[variant], own.threshold)))
+                finished = run(cli, variant, seed, own.threshold)
+                if finished:
+                    rows.append(finished[0])
+                    curves.setdefault(variant, finished[1])
             signum = job.signum or cli.stopper.signum
             if signum is not None:  # Ctrl-C or SIGTERM: keep what is finished, say what is not
                 bar.close()
                 write(rows, curves, own.out)
-                missing = [v for v in clis if v not in curves]
+                done = {(r["variant"], r["seed"]) for r in rows}
+                missing = [v if own.seeds is None else f"{v} seed {s}" for v, s in runs if (v, s) not in done]
                 print(f"stopped by {NAMES[signum]} during {variant}: summary.csv in {own.out} holds "
-                      f"{', '.join(curves) or 'no variant'}; missing: {', '.join(missing) or 'none'}", file=sys.stderr)
+                      f"{', '.join(dict.fromkeys(r['variant'] for r in rows)) or 'no variant'}; missing: "
+                      f"{', '.join(missing) or 'none'}", file=sys.stderr)
                 sys.exit(EXIT_CODES[signum])
     job.restore()
     write(rows, curves, own.out)
-    print(f"\n{'variant':<10}{'final':>9}{'best':>9}{'below':>7}{'ping-pong':>11}{'TV/net':>9}{'wall s':>9}")
-    for r in rows:
-        print(f"{r['variant']:<10}{r['final_loss']:>9.4f}{r['best_loss']:>9.4f}{r['epoch_below_threshold']!s:>7}"
-              f"{r['ping_pong']:>11.3f}{r['tv_over_net']:>9.2f}{r['wall_s']:>9.1f}")
+    print_table(rows)
     if "manual" in curves and "builtin" in curves:
         gap = max(abs(a - b) for a, b in zip(curves["manual"], curves["builtin"]))
         print(f"largest |manual - builtin| epoch-loss difference: {gap:.3g}")

@@ -38,6 +38,17 @@ class RunLogger(TensorBoardLogger):
                 version += 1
 
 
+class DataRecord(L.Callback):
+    """Writes the data module's class path and options into every checkpoint (``data_config``), so that a resumed
+    or tested run gets the same data back, also from a user's data module that saves no hyperparameters."""
+
+    def __init__(self, class_path: str, init_args: dict[str, Any]) -> None:
+        self.config = {"class_path": class_path, "init_args": init_args}
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint["data_config"] = self.config
+
+
 class LastCheckpoint(ModelCheckpoint):
     """ModelCheckpoint that also writes ``last.ckpt`` after the final epoch, and writes every file atomically.
 
@@ -116,12 +127,14 @@ def read_checkpoint(path: str) -> Checkpoint:
     try:
         ckpt = torch.load(file, map_location="cpu", weights_only=True)
         model_hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
-        data = ckpt.get("datamodule_hyper_parameters", {})
-        data_hparams = {k: v for k, v in data.items() if not k.startswith("_")}
+        saved = ckpt.get("datamodule_hyper_parameters", {})  # where checkpoints before data_config had it
+        data = ckpt.get("data_config") or {"class_path": saved.get("_class_path"),
+                                           "init_args": {k: v for k, v in saved.items() if not k.startswith("_")}}
+        data_hparams = dict(data["init_args"])
         epoch, step = int(ckpt["epoch"]), int(ckpt["global_step"])
     except Exception as err:  # truncated, corrupt, foreign, or carrying pickled code: refused before training
         code = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line or "Unsupported global" in line]
         reason = f"refused, it carries pickled code ({code[0]})" if code else "truncated, corrupt or foreign"
         raise ValueError(f"--ckpt_path {path}: not a lit_momentum checkpoint: {reason}") from None
     return Checkpoint(file, model_hparams, data_hparams, epoch, step, grid="grid_history" in ckpt,
-                      data_class=data.get("_class_path"))
+                      data_class=data["class_path"])

@@ -19,10 +19,12 @@ class DropCloudTip(logging.Filter):
 
 
 def quiet() -> None:
-    """Silence at the entry points what a user can do nothing about, and only that: the cloud-logger tip, and a
-    deprecation warning Lightning 2.6 raises from inside itself with torch >= 2.10 (LeafSpec). A user's own warnings,
-    and Lightning's other messages, still show."""
+    """Silence at the entry points what a user can do nothing about, and only that: the cloud-logger tip, a
+    deprecation warning Lightning 2.6 raises from inside itself with torch >= 2.10 (LeafSpec), and the warning that
+    a model with a validation step got data without a validation set (the article's data has none). A user's own
+    warnings, and Lightning's other messages, still show."""
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropCloudTip) for f in logger.filters):

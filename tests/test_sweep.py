@@ -50,10 +50,13 @@ GRIDS = [
      ["lr0.5_m0.9_seed0", "lr0.05_m0.9_nesterov_wd0.01_seed1", "lr0.5_m0.9_nesterov_seed1"]),
     (["--lr", "0.2", "--momentum", "0", "0.5", "--dampening", "0.3", "--seeds", "2"],
      ["lr0.2_m0.5_damp0.3_seed2", "lr0.2_m0_damp0.3_seed2"]),
+    # MNIST-1D: 10 classes, two hidden layers of relu, validation
+    (["--config", str(CONFIGS / "mnist1d.yaml"), "--lr", "0.02", "0.05", "--momentum", "0", "0.9", "--seeds", "1"],
+     ["lr0.05_m0.9_seed1", "lr0.02_m0_seed1"]),
 ]
 
 
-@pytest.mark.parametrize("grid, compared", GRIDS, ids=["nesterov-wd-seeds", "dampening-plain"])
+@pytest.mark.parametrize("grid, compared", GRIDS, ids=["nesterov-wd-seeds", "dampening-plain", "mnist1d"])
 def test_each_grid_point_equals_its_own_train_py_run(tiny: list[str], tmp_path: Path, grid: list[str],
                                                      compared: list[str]) -> None:
     epochs = 30
@@ -61,14 +64,18 @@ def test_each_grid_point_equals_its_own_train_py_run(tiny: list[str], tmp_path: 
     for name in compared:
         r = rows[name]
         single_root = tmp_path / "single" / name
-        train_main([*tiny, "--trainer.default_root_dir", str(single_root), "--max_epochs", str(epochs),
+        config = grid[:2] if grid[0] == "--config" else []
+        train_main([*tiny, *config, "--trainer.default_root_dir", str(single_root), "--max_epochs", str(epochs),
                     "--model.momentum_impl", "manual", "--seed_everything", r["seed"], "--model.lr", r["lr"],
                     "--model.momentum", r["momentum"], "--model.dampening", r["dampening"],
                     "--model.nesterov", r["nesterov"], "--model.weight_decay", r["weight_decay"]])
-        single, point = epoch_losses(run_dirs(single_root)[0]), epoch_losses(tmp_path / "grid" / name)
-        assert [s for s, _ in single] == [s for s, _ in point] and len(point) == epochs
-        assert max(abs(a - b) for (_, a), (_, b) in zip(single, point)) <= 1e-5, name
-        assert point[0][1] - point[-1][1] > 1e-3, f"{name} did not train"
+        single, point = scalars(run_dirs(single_root)[0]), scalars(tmp_path / "grid" / name)
+        tags = ["train/loss", "val/loss", "val/acc"] if "mnist1d" in grid[1] else ["train/loss"]
+        for tag in tags:
+            assert [s for s, _ in single[tag]] == [s for s, _ in point[tag]] and len(point[tag]) == epochs
+            assert max(abs(a - b) for (_, a), (_, b) in zip(single[tag], point[tag])) <= 1e-5, (name, tag)
+        losses = point["train/loss"]
+        assert losses[0][1] - losses[-1][1] > 1e-3, f"{name} did not train"
 
 
 def test_a_diverging_point_is_frozen_and_the_others_train_on_untouched(tiny: list[str], tmp_path: Path) -> None:
