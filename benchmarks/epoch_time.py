@@ -3,6 +3,7 @@
     python benchmarks/epoch_time.py                         # dim 1000, batch 64, CPU
     python benchmarks/epoch_time.py --accelerator gpu --json bench.json
     python benchmarks/epoch_time.py --scaling               # dim {250, 1000, 2000} x batch {64, 256}
+    python benchmarks/epoch_time.py --mnist1d               # configs/mnist1d.yaml's MLP (40-100-100-10) on MNIST-1D
 
 Every contender trains the same MLP on the same data for the same number of steps, in this one process. A bare epoch
 runs right after each of a contender's epochs; ``x bare`` is the median of those paired ratios, so a shared machine
@@ -17,34 +18,57 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from lit_momentum.cli import MomentumCLI, expand_aliases
-from lit_momentum.data import RandomDataModule
+from lit_momentum.arguments import expand_aliases
+from lit_momentum.cli import MomentumCLI
+from lit_momentum.data import MNIST1DDataModule, RandomDataModule, TensorDataModule
+from lit_momentum.mlp import loss_and_predictions
 from lit_momentum.model import MomentumMLP
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 VARIANTS = ["sgd", "manual", "builtin"]
 
 
-def mlp_and_sgd(dm: RandomDataModule, device: torch.device) -> tuple[torch.nn.Module, torch.optim.SGD]:
-    """The article's MLP (logits out) and built-in momentum 0.9 at lr 1e-5, for the loops written without Lightning."""
-    net = MomentumMLP(dim=dm.hparams.dim).net.to(device)
+@dataclass
+class Workload:
+    """The data and the model every contender trains: the article's (random data, its MLP) or MNIST-1D's."""
+
+    dm: TensorDataModule
+    model: dict[str, Any]  # MomentumMLP's options beside dim and num_classes
+    args: list[str]  # the command-line options that give the same to train.py
+
+    @staticmethod
+    def make(mnist1d: bool, dim: int, batch_size: int) -> "Workload":
+        if mnist1d:
+            return Workload(MNIST1DDataModule(batch_size=batch_size), dict(hidden=[100, 100], activation="relu"),
+                            ["--config", str(CONFIGS / "mnist1d.yaml"), "--data.batch_size", str(batch_size)])
+        return Workload(RandomDataModule(dim=dim, batch_size=batch_size), {},
+                        ["--data.dim", str(dim), "--data.batch_size", str(batch_size)])
+
+    def module(self, **options: Any) -> MomentumMLP:
+        return MomentumMLP(dim=self.dm.dim, num_classes=self.dm.num_classes, **self.model, **options)
+
+
+def mlp_and_sgd(w: Workload, device: torch.device) -> tuple[torch.nn.Module, torch.optim.SGD]:
+    """The MLP (logits out) and built-in momentum 0.9 at lr 1e-5, for the loops written without Lightning."""
+    net = w.module().net.to(device)
     return net, torch.optim.SGD(net.parameters(), lr=1e-5, momentum=0.9)
 
 
 class Bare:
     """The floor: index batches cut from the data tensor on the device, no Dataset, no Lightning."""
 
-    def __init__(self, dm: RandomDataModule, device: torch.device) -> None:
-        self.model, self.opt = mlp_and_sgd(dm, device)
-        x, y = dm.splits["train"]
-        self.x, self.y, self.batch_size = x.to(device), y.to(device), dm.hparams.batch_size
+    def __init__(self, w: Workload, device: torch.device) -> None:
+        self.model, self.opt = mlp_and_sgd(w, device)
+        x, y = w.dm.splits["train"]
+        self.x, self.y, self.batch_size = x.to(device), y.to(device), w.dm.batch_size
         self.epochs_run = 0
 
     def epoch(self) -> float:
@@ -52,7 +76,7 @@ class Bare:
         gen = torch.Generator().manual_seed(self.epochs_run)
         total = torch.zeros((), device=self.x.device)
         for idx in torch.randperm(len(self.x), generator=gen).to(self.x.device).split(self.batch_size):
-            loss = F.binary_cross_entropy_with_logits(self.model(self.x[idx]).squeeze(-1), self.y[idx])
+            loss = loss_and_predictions(self.model(self.x[idx]), self.y[idx])[0]
             self.opt.zero_grad()
             loss.backward()
             self.opt.step()
@@ -62,7 +86,7 @@ class Bare:
         return time.perf_counter() - start
 
 
-Contender = Callable[[RandomDataModule, torch.device, int, Bare], list[tuple[float, float]]]  # (its, bare) s/epoch
+Contender = Callable[[Workload, torch.device, int, Bare], list[tuple[float, float]]]  # (its, bare) s/epoch
 
 
 class PerSample(Dataset):
@@ -76,16 +100,16 @@ class PerSample(Dataset):
         return len(self.x)
 
 
-def article(dm: RandomDataModule, device: torch.device, epochs: int, bare: Bare) -> list[tuple[float, float]]:
+def article(w: Workload, device: torch.device, epochs: int, bare: Bare) -> list[tuple[float, float]]:
     """The article's loop: per-sample Dataset, DataLoader(shuffle=True), ``.float().to(device)``, ``loss.item()``."""
-    model, opt = mlp_and_sgd(dm, device)
-    loader = DataLoader(PerSample(*dm.splits["train"]), batch_size=dm.hparams.batch_size, shuffle=True)
+    model, opt = mlp_and_sgd(w, device)
+    loader = DataLoader(PerSample(*w.dm.splits["train"]), batch_size=w.dm.batch_size, shuffle=True)
     pairs = []
     for _ in range(epochs):
         start = time.perf_counter()
         total = 0.0
         for x, y in loader:
-            loss = F.binary_cross_entropy_with_logits(model(x.float().to(device)), y.reshape(-1, 1).float().to(device))
+            loss = loss_and_predictions(model(x.float().to(device)), y.to(device))[0]
             total += loss.item()
             opt.zero_grad()
             loss.backward()
@@ -113,7 +137,7 @@ class PairedClock(L.Callback):
         self.pairs.append((time.perf_counter() - self.start, self.bare.epoch()))
 
 
-def barebones(dm: RandomDataModule, device: torch.device, epochs: int, bare: Bare) -> list[tuple[float, float]]:
+def barebones(w: Workload, device: torch.device, epochs: int, bare: Bare) -> list[tuple[float, float]]:
     """Lightning's floor: the same module under ``Trainer(barebones=True)``, every optional feature off (no logger,
     progress bar, checkpoint or ``self.log``), so what is left is the Trainer's loop itself."""
     clock = PairedClock(bare)
@@ -121,7 +145,7 @@ def barebones(dm: RandomDataModule, device: torch.device, epochs: int, bare: Bar
                         use_distributed_sampler=False)
     with warnings.catch_warnings():  # the module's self.log_dict is a no-op here, and says so
         warnings.filterwarnings("ignore", message=".*barebones=True")
-        trainer.fit(MomentumMLP(dim=dm.hparams.dim), datamodule=RandomDataModule(**dm.hparams))
+        trainer.fit(w.module(), datamodule=type(w.dm)(**w.dm.hparams))
     return clock.pairs
 
 
@@ -129,12 +153,11 @@ def template(variant: str) -> Contender:
     """``Trainer.fit`` exactly as ``train.py`` builds it (its logger, progress bar, model summary and checkpoint),
     in a temporary dir."""
 
-    def run(dm: RandomDataModule, device: torch.device, epochs: int, bare: Bare) -> list[tuple[float, float]]:
+    def run(w: Workload, device: torch.device, epochs: int, bare: Bare) -> list[tuple[float, float]]:
         clock = PairedClock(bare)
         with tempfile.TemporaryDirectory() as tmp:
-            args = ["--config", str(CONFIGS / f"{variant}.yaml"), "--trainer.default_root_dir", tmp,
-                    "--accelerator", device.type, "--max_epochs", str(epochs), "--data.dim", str(dm.hparams.dim),
-                    "--data.batch_size", str(dm.hparams.batch_size)]
+            args = [*w.args, "--config", str(CONFIGS / f"{variant}.yaml"), "--trainer.default_root_dir", tmp,
+                    "--accelerator", device.type, "--max_epochs", str(epochs), "--model.lr", "1e-5"]
             cli = MomentumCLI(expand_aliases(args), resume=None)
             cli.trainer.callbacks.append(clock)
             cli.trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -147,15 +170,14 @@ CONTENDERS: dict[str, Contender] = {"article": article, "lightning/barebones": b
                                     **{f"template/{v}": template(v) for v in VARIANTS}}
 
 
-def measure(dim: int, batch_size: int, epochs: int, warmup: int, device: torch.device) -> dict[str, dict[str, float]]:
+def measure(w: Workload, epochs: int, warmup: int, device: torch.device) -> dict[str, dict[str, float]]:
     """Median seconds per epoch of every contender, and the median of its ratios to the bare epochs paired with
     its own: the machine's speed drifts within minutes, but hardly between one epoch and the next."""
-    dm = RandomDataModule(dim=dim, batch_size=batch_size)
-    bare = Bare(dm, device)
+    bare = Bare(w, device)
     bare_times, results = [], {}
     for name, contender in CONTENDERS.items():
         torch.manual_seed(0)
-        pairs = contender(dm, device, epochs, bare)[warmup:]
+        pairs = contender(w, device, epochs, bare)[warmup:]
         bare_times += [b for _, b in pairs]
         results[name] = dict(epochs=len(pairs), seconds=statistics.median(t for t, _ in pairs),
                              x_bare=statistics.median(t / b for t, b in pairs))
@@ -176,6 +198,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="first epochs of each run left out of the medians")
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--scaling", action="store_true", help="repeat over dim {250, 1000, 2000} x batch {64, 256}")
+    parser.add_argument("--mnist1d", action="store_true", help="configs/mnist1d.yaml's model on MNIST-1D (not --dim)")
     parser.add_argument("--json", help="save the numbers here")
     args = parser.parse_args()
     for option, value, least in (("--dim", args.dim, 2), ("--batch-size", args.batch_size, 1)):
@@ -189,10 +212,11 @@ def main() -> None:
     shapes = [(d, b) for d in (250, 1000, 2000) for b in (64, 256)] if args.scaling else [(args.dim, args.batch_size)]
     results = []
     for dim, batch in shapes:
-        contenders = measure(dim, batch, args.epochs, args.warmup, device)
-        kept = args.epochs - args.warmup
-        print_table(contenders, f"dim {dim}, batch {batch}, {device.type}, median of {kept} epochs")
-        results.append(dict(dim=dim, batch_size=batch, device=device.type, contenders=contenders))
+        workload = Workload.make(args.mnist1d, dim, batch)
+        contenders = measure(workload, args.epochs, args.warmup, device)
+        kept, what = args.epochs - args.warmup, "MNIST-1D, 40-100-100-10" if args.mnist1d else f"dim {dim}"
+        print_table(contenders, f"{what}, batch {batch}, {device.type}, median of {kept} epochs")
+        results.append(dict(dim=workload.dm.dim, batch_size=batch, device=device.type, contenders=contenders))
     if args.scaling:
         print(f"\n{'dim':>5}{'batch':>7}" + "".join(f"{n:>21}" for n in CONTENDERS) + "   (x bare)")
         for r in results:

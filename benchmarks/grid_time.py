@@ -3,6 +3,7 @@
     python benchmarks/grid_time.py                              # N = 1, 8, 32 at dim 1000 and 250, CPU
     python benchmarks/grid_time.py --accelerator gpu --json grid.json
     python benchmarks/grid_time.py --vs-train 300               # a 16-point sweep against 16 train.py runs, wall time
+    python benchmarks/grid_time.py --dims mnist1d --n 1 8 32 128   # configs/mnist1d.yaml's MLP on MNIST-1D
 
 Contenders, each on the same data, for the same epochs:
 - ``grid/sweep``: the grid exactly as the sweep builds it (``SweepCLI``: its TensorBoard runs, checkpoint, bar);
@@ -26,9 +27,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from epoch_time import Bare, PairedClock  # noqa: E402
+from epoch_time import Bare, PairedClock, Workload  # noqa: E402
 
-from lit_momentum.data import RandomDataModule  # noqa: E402
 from lit_momentum.grid import GridMLP  # noqa: E402
 from lit_momentum.sweep import SweepCLI, build, expand_aliases  # noqa: E402
 
@@ -37,9 +37,11 @@ def lrs(n: int) -> list[str]:
     return [f"{1e-5 * (k + 1):.6g}" for k in range(n)]  # N distinct points, all well-behaved
 
 
-def grid_loop(dm: RandomDataModule, device: torch.device, n: int, epochs: int, bare: Bare) -> list[tuple[float, float]]:
+def grid_loop(w: Workload, device: torch.device, n: int, epochs: int, bare: Bare) -> list[tuple[float, float]]:
     """The batched model and GridSGD without Lightning: index batches, one sync per epoch, like ``Bare``."""
-    model = GridMLP(dim=dm.hparams.dim, lr=[float(v) for v in lrs(n)], momentum=0.9).to(device)
+    dm = w.dm
+    model = GridMLP(dim=dm.dim, num_classes=dm.num_classes, **w.model, lr=[float(v) for v in lrs(n)],
+                    momentum=0.9).to(device)
     opt = model.configure_optimizers()
     x, y = (t.to(device) for t in dm.splits["train"])
     pairs = []
@@ -47,7 +49,7 @@ def grid_loop(dm: RandomDataModule, device: torch.device, n: int, epochs: int, b
         start = time.perf_counter()
         total = torch.zeros(n, device=device)
         gen = torch.Generator().manual_seed(epoch)
-        for idx in torch.randperm(len(x), generator=gen).to(device).split(dm.hparams.batch_size):
+        for idx in torch.randperm(len(x), generator=gen).to(device).split(dm.batch_size):
             losses = model.point_losses(model(x[idx]), y[idx])[0].mean(1)  # (N,)
             opt.zero_grad()
             losses.sum().backward()
@@ -58,14 +60,13 @@ def grid_loop(dm: RandomDataModule, device: torch.device, n: int, epochs: int, b
     return pairs
 
 
-def grid_sweep(dm: RandomDataModule, device: torch.device, n: int, epochs: int, bare: Bare
-               ) -> list[tuple[float, float]]:
+def grid_sweep(w: Workload, device: torch.device, n: int, epochs: int, bare: Bare) -> list[tuple[float, float]]:
     """The grid as ``python -m lit_momentum.sweep`` builds it, in a temporary directory."""
     clock = PairedClock(bare)
     with tempfile.TemporaryDirectory() as tmp:
         SweepCLI.out = Path(tmp) / "grid"
-        args = ["--lr", *lrs(n), "--momentum", "0.9", "--accelerator", device.type, "--max_epochs", str(epochs),
-                "--data.dim", str(dm.hparams.dim), "--trainer.enable_model_summary", "false"]
+        args = [*w.args, "--lr", *lrs(n), "--momentum", "0.9", "--accelerator", device.type, "--max_epochs",
+                str(epochs), "--trainer.enable_model_summary", "false"]
         from lit_momentum.sweep import split_args
 
         cli, _ = build(SweepCLI, expand_aliases(split_args(args)[1]))
@@ -78,16 +79,16 @@ def grid_sweep(dm: RandomDataModule, device: torch.device, n: int, epochs: int, 
 CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop}
 
 
-def one(dim: int, n: int, name: str, epochs: int, warmup: int, device: torch.device) -> dict:
-    """One contender at one size, alone in this process: its paired ratios and its peak memory above the bare
-    loop's (RSS on CPU, allocated memory on a GPU)."""
-    dm = RandomDataModule(dim=dim)
-    bare = Bare(dm, device)
+def one(dim: str, n: int, name: str, epochs: int, warmup: int, device: torch.device) -> dict:
+    """One contender at one size (``dim``: the article's model at that width, or ``mnist1d``), alone in this
+    process: its paired ratios and its peak memory above the bare loop's (RSS on CPU, allocated memory on a GPU)."""
+    w = Workload.make(dim == "mnist1d", 0 if dim == "mnist1d" else int(dim), 64)
+    bare = Bare(w, device)
     bare.epoch()
     base = (torch.cuda.max_memory_allocated() if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     torch.manual_seed(0)
-    pairs = CONTENDERS[name](dm, device, n, epochs, bare)[warmup:]
+    pairs = CONTENDERS[name](w, device, n, epochs, bare)[warmup:]
     peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     return dict(seconds=statistics.median(t for t, _ in pairs), bare_seconds=statistics.median(b for _, b in pairs),
@@ -123,7 +124,8 @@ def vs_train(epochs: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dims", type=int, nargs="+", default=[1000, 250])
+    parser.add_argument("--dims", nargs="+", default=["1000", "250"],
+                        help="the article's model at these widths, and/or mnist1d (configs/mnist1d.yaml's)")
     parser.add_argument("--n", type=int, nargs="+", default=[1, 8, 32], help="grid sizes")
     parser.add_argument("--epochs", type=int, default=25, help="epochs per contender, warm-up included")
     parser.add_argument("--warmup", type=int, default=5)
@@ -134,14 +136,14 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 <= args.warmup < args.epochs:
         parser.error(f"--warmup must be >= 0 and below --epochs; got --warmup {args.warmup} --epochs {args.epochs}")
-    if min(args.n) < 1 or min(args.dims) < 2:
-        parser.error("--n must be >= 1 and --dims >= 2")
+    if min(args.n) < 1 or not all(d == "mnist1d" or d.isdigit() and int(d) >= 2 for d in args.dims):
+        parser.error("--n must be >= 1 and --dims integers >= 2 or mnist1d")
     if args.accelerator == "gpu" and not torch.cuda.is_available():
         parser.error("--accelerator gpu: no GPU is available here (allowed: cpu)")
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
     if args.one:
         dim, n, name = args.one
-        print(json.dumps(one(int(dim), int(n), name, args.epochs, args.warmup, device)))
+        print(json.dumps(one(dim, int(n), name, args.epochs, args.warmup, device)))
         return
     if args.vs_train:
         result = vs_train(args.vs_train)
@@ -151,7 +153,7 @@ def main() -> None:
         results = [result]
     else:
         results = []
-        print(f"{'dim':>5}{'N':>4}{'contender':>12}{'x bare per model':>18}{'bare s/epoch':>14}{'peak MB':>9}"
+        print(f"{'dim':>7}{'N':>4}{'contender':>12}{'x bare per model':>18}{'bare s/epoch':>14}{'peak MB':>9}"
               f"{'MB per point':>14}")
         for dim in args.dims:
             for name in CONTENDERS:
@@ -161,10 +163,11 @@ def main() -> None:
                            "--warmup", str(args.warmup), "--accelerator", args.accelerator]
                     proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
                     measured = json.loads(proc.stdout.splitlines()[-1])
-                    r = dict(dim=dim, n=n, contender=name, device=device.type, **measured)
+                    r = dict(dim=int(dim) if dim.isdigit() else dim, n=n, contender=name, device=device.type,
+                             **measured)
                     first = first or r
                     growth = (r["peak_mb"] - first["peak_mb"]) / (n - first["n"]) if n > first["n"] else float("nan")
-                    print(f"{dim:>5}{n:>4}{name:>12}{r['x_bare_per_model']:>18.2f}{r['bare_seconds']:>14.4f}"
+                    print(f"{dim:>7}{n:>4}{name:>12}{r['x_bare_per_model']:>18.2f}{r['bare_seconds']:>14.4f}"
                           f"{r['peak_mb']:>9.0f}{growth:>14.1f}", flush=True)
                     results.append(r)
     if args.json:

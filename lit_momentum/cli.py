@@ -27,7 +27,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from lit_momentum.arguments import expand_aliases, find_option, one_line, resume_command
 from lit_momentum.data import check_contract
 from lit_momentum.model import MomentumMLP, NonFiniteLossError
-from lit_momentum.runs import Checkpoint, DataRecord, LastCheckpoint, RunLogger, read_checkpoint
+from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, read_checkpoint
 from lit_momentum.stopping import EXIT_CODES, StopOnSignal
 from lit_momentum.terminal import progress_callbacks, quiet, report
 
@@ -128,6 +128,9 @@ class MomentumCLI(LightningCLI):
                 if now != saved:
                     raise ValueError(f"data: the model in {self.resume.path} has {key} {saved}, this data module "
                                      f"{now}")
+        # every checkpoint records the data (class and options), so that a continued or tested run gets it back
+        data = self.config.data
+        self.model.data_config = {"class_path": data.class_path, "init_args": data.init_args.as_dict()}
         # the model summary's FLOPs column counts a forward pass on this: one batch of the data
         batch = getattr(self.datamodule, "batch_size", 1)
         self.model.example_input_array = torch.zeros(batch if isinstance(batch, int) else 1, self.datamodule.dim)
@@ -164,8 +167,7 @@ class MomentumCLI(LightningCLI):
         callbacks = progress_callbacks(list(self.config_init.trainer.get("callbacks") or []),
                                        self.config.trainer.enable_progress_bar)
         self.stopper = StopOnSignal()  # Ctrl-C and SIGTERM: stop after this epoch, with its checkpoint
-        data = self.config.data
-        kwargs["callbacks"] = [*callbacks, self.stopper, DataRecord(data.class_path, data.init_args.as_dict())]
+        kwargs["callbacks"] = [*callbacks, self.stopper]
         try:
             return super().instantiate_trainer(**kwargs)
         except MisconfigurationException as err:  # e.g. --accelerator gpu on a machine without one

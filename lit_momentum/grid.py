@@ -284,6 +284,7 @@ class GridMLP(EpochEndModule):
         return GridSGD(list(self.parameters()), settings)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
         checkpoint["grid_history"] = torch.tensor(self.history, dtype=torch.float64)
         checkpoint["grid_val_history"] = {"epoch": torch.tensor([h[0] for h in self.val_history]),
                                           "loss": torch.tensor([h[1] for h in self.val_history], dtype=torch.float64),

@@ -56,6 +56,11 @@ class EpochEndModule(L.LightningModule):
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[tuple[Tensor, ...]] = []  # this epoch's step values, still on the device
+        self.data_config: dict[str, Any] | None = None  # the data module's class path and options (set by the CLI)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.data_config:  # so that a continued or tested run gets the same data back, whatever the data module
+            checkpoint["data_config"] = self.data_config
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets _current_fx_name before and after every hook it calls, about 45 times a step; the checks of

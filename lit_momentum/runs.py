@@ -38,17 +38,6 @@ class RunLogger(TensorBoardLogger):
                 version += 1
 
 
-class DataRecord(L.Callback):
-    """Writes the data module's class path and options into every checkpoint (``data_config``), so that a resumed
-    or tested run gets the same data back, also from a user's data module that saves no hyperparameters."""
-
-    def __init__(self, class_path: str, init_args: dict[str, Any]) -> None:
-        self.config = {"class_path": class_path, "init_args": init_args}
-
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        checkpoint["data_config"] = self.config
-
-
 class LastCheckpoint(ModelCheckpoint):
     """ModelCheckpoint that also writes ``last.ckpt`` after the final epoch, and writes every file atomically.
 
