@@ -48,14 +48,16 @@ def test_each_command_parses_as_written(where: str, command: str, tmp_path: Path
     (tmp_path / "configs").symlink_to(CONFIGS)
     monkeypatch.chdir(tmp_path)  # relative paths as a user in the repository has them; anything written lands here
     ckpt = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ckpt_path"), None)
-    if ckpt:  # the run the command continues: a tiny one, at the very path the command names
+    if ckpt:  # the run the command continues (or tests): a tiny one of its configs, at the very path it names
         run_dir = Path(ckpt).parents[3]
-        train_main(["--config", "configs/manual.yaml", "--config", "configs/debug.yaml",
+        configs = [a for i, a in enumerate(args) if i and args[i - 1] == "--config"] or ["configs/manual.yaml"]
+        train_main([*(w for c in configs for w in ("--config", c)), "--config", "configs/debug.yaml",
                     "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
         assert Path(ckpt).is_file(), f"the README names {ckpt}, the run wrote {sorted(run_dir.rglob('*.ckpt'))}"
         capsys.readouterr()
+    helps = any(a == "--help" or a.endswith(".help") for a in args)
     with pytest.raises(SystemExit) as exit_:
-        ENTRIES[entry]([*args, *([] if {"--help", "--print_config"} & set(args) else ["--print_config"])])
+        ENTRIES[entry]([*args, *([] if helps or "--print_config" in args else ["--print_config"])])
     out = capsys.readouterr()
     assert exit_.value.code in (0, None), out.err
-    assert ("usage:" in out.out) if "--help" in args else re.search(r"^model:\n", out.out, re.M), out.out[:500]
+    assert ("usage:" in out.out) if helps else re.search(r"^model:\n", out.out, re.M), out.out[:500]
