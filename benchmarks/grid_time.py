@@ -29,8 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from epoch_time import Bare, PairedClock, Workload  # noqa: E402
 
-from lit_momentum.grid import GridMLP  # noqa: E402
-from lit_momentum.sweep import SweepCLI, build, expand_aliases  # noqa: E402
+from lit_momentum.sweep.grid import GridMLP  # noqa: E402
+from lit_momentum.sweep.main import SweepCLI, build, expand_aliases  # noqa: E402
 
 
 def lrs(n: int) -> list[str]:
@@ -67,7 +67,7 @@ def grid_sweep(w: Workload, device: torch.device, n: int, epochs: int, bare: Bar
         SweepCLI.out = Path(tmp) / "grid"
         args = [*w.args, "--lr", *lrs(n), "--momentum", "0.9", "--accelerator", device.type, "--max_epochs",
                 str(epochs), "--trainer.enable_model_summary", "false"]
-        from lit_momentum.sweep import split_args
+        from lit_momentum.sweep.main import split_args
 
         cli, _ = build(SweepCLI, expand_aliases(split_args(args)[1]))
         SweepCLI.out.mkdir()

@@ -13,7 +13,6 @@ import argparse
 import csv
 import functools
 import logging
-import math
 import sys
 import time
 from argparse import ArgumentError
@@ -30,6 +29,7 @@ from tqdm import tqdm  # noqa: E402
 
 from lit_momentum.arguments import expand_aliases, one_line  # noqa: E402
 from lit_momentum.cli import MomentumCLI  # noqa: E402
+from lit_momentum.curves import curve_stats  # noqa: E402
 from lit_momentum.stopping import EXIT_CODES, NAMES, StopOnSignal  # noqa: E402
 from lit_momentum.terminal import quiet  # noqa: E402
 
@@ -68,20 +68,6 @@ def read_run(run_dir: str) -> tuple[list[float], dict[str, float | int | str]]:
         val = {"val_loss": events.Scalars("val/loss")[-1].value, "best_val_acc": best.value,
                "epoch_best_val_acc": epoch_of[best.step]}
     return [e.value for e in train], val
-
-
-def curve_stats(losses: list[float], threshold: float) -> dict[str, float]:
-    """Final and best loss, first epoch below ``threshold``, ping-pong index and total variation / net decrease."""
-    steps = [b - a for a, b in zip(losses, losses[1:])]
-    net = losses[0] - losses[-1]
-    below = next((i for i, v in enumerate(losses) if v < threshold), None)
-    return dict(
-        final_loss=losses[-1],
-        best_loss=min(losses),
-        epoch_below_threshold=below if below is not None else "",
-        ping_pong=sum(d > 0 for d in steps) / max(len(steps), 1),  # share of epochs whose loss rose
-        tv_over_net=sum(abs(d) for d in steps) / net if net > 0 else math.inf,  # 1.0 = a straight descent
-    )
 
 
 def plot(curves: dict[str, list[float]], out: Path, window: int = 100) -> None:

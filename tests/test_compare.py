@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from lit_momentum.compare import VARIANTS, curve_stats
+from lit_momentum.compare import VARIANTS
+from lit_momentum.curves import curve_stats
 from tests.conftest import CONFIGS, ROOT, run_dirs
 
 

@@ -16,9 +16,9 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from lit_momentum.cli import main as train_main
-from lit_momentum.grid_logger import BAND_TAGS
-from lit_momentum.sweep import COLUMNS
 from lit_momentum.sweep import main as sweep_main
+from lit_momentum.sweep.logger import BAND_TAGS
+from lit_momentum.sweep.main import COLUMNS
 from tests.conftest import (
     CONFIGS,
     assert_same_state,
@@ -248,7 +248,7 @@ def test_gpu_grid_keeps_everything_on_device_without_syncs(tmp_path: Path) -> No
     import lightning as L
 
     from lit_momentum.data import RandomDataModule
-    from lit_momentum.grid import GridMLP
+    from lit_momentum.sweep.grid import GridMLP
     from tests.test_train import NoSyncInSteps
 
     model = GridMLP(dim=64, lr=[0.05, 0.5], momentum=[0, 0.9], nesterov=[False], seeds=[0, 1])

@@ -1,21 +1,4 @@
-"""Grids of runs as one batched model in one Trainer: is momentum just a bigger step?
-
-    python -m lit_momentum.sweep --lr 1e-5 1e-4 1e-3 1e-2 1e-1 --momentum 0 0.5 0.9 0.99 --seeds 0 1 2 --out runs/grid
-    python -m lit_momentum.sweep ... --out runs/grid --ckpt_path runs/grid/last.ckpt      # continue a stopped sweep
-    python -m lit_momentum.sweep --config configs/debug.yaml --lr 1e-3 1e-2 --max_epochs 30   # any train.py option
-
-Grid axes, each one value or a list (the grid is their product): ``--lr``, ``--momentum``, ``--dampening`` (0),
-``--nesterov`` (false), ``--weight_decay`` (0), ``--seeds`` (initial-weight seeds; ``--seed_everything`` when not
-given). ``--bound`` (100): an epoch loss above it, or inf/nan, marks a point diverged. ``--threshold`` (0.69): the
-loss for the ``epoch_below_threshold`` column. ``--metric``: what the figures show (``final_loss``, ``best_loss``,
-``val_loss`` or ``best_val_acc``; default: ``best_val_acc`` where there is validation data). ``--out DIR``: where
-everything goes (default: a new ``lightning_logs/sweep/version_<n>``). Every other option is ``train.py``'s and means
-the same: ``--data MNIST1DDataModule``, ``--model.hidden``, ``--config configs/mnist1d.yaml``, ...
-
-Writes to ``--out``: ``summary.csv`` (a row per grid point), ``phase.png`` and ``effective_lr.png``, one TensorBoard
-run per point (``tensorboard --logdir OUT``: Scalars, HParams, and the seed bands under Custom Scalars),
-``config.yaml`` and ``last.ckpt`` (the whole grid: weights, velocities, which points diverged, the curves so far).
-"""
+"""The command ``python -m lit_momentum.sweep``: parse, train the grid, write its summary and figures."""
 
 import csv
 import os
@@ -29,13 +12,13 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_momentum.arguments import expand_aliases, find_option
 from lit_momentum.cli import MomentumCLI, build, fit
-from lit_momentum.compare import curve_stats
-from lit_momentum.grid import AXES, GridMLP, make_grid
-from lit_momentum.grid_logger import HPARAMS_METRICS, VAL_METRICS, GridLogger
-from lit_momentum.memory import available_bytes, grid_bytes
+from lit_momentum.curves import curve_stats
 from lit_momentum.mlp import hidden_widths, outputs
 from lit_momentum.runs import claim_dir, next_version_dir
-from lit_momentum.sweep_figures import METRICS, plot_effective_lr, plot_phase
+from lit_momentum.sweep.figures import METRICS, plot_effective_lr, plot_phase
+from lit_momentum.sweep.grid import AXES, GridMLP, make_grid
+from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, GridLogger
+from lit_momentum.sweep.memory import available_bytes, grid_bytes
 from lit_momentum.terminal import quiet
 
 COLUMNS = ["run", "lr", "momentum", "dampening", "nesterov", "weight_decay", "seed", "final_loss", "best_loss",
@@ -219,6 +202,3 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{len(rows)} grid points, {n_div} diverged. summary.csv, phase.png, effective_lr.png and last.ckpt in "
           f"{out}\nview with: tensorboard --logdir {out}")
 
-
-if __name__ == "__main__":
-    main()

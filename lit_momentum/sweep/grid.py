@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_momentum.memory import keep_freed_memory
 from lit_momentum.mlp import hidden_widths, make_mlp
 from lit_momentum.model import EpochEndModule, NonFiniteLossError, check_settings
 from lit_momentum.momentum import GridSGD
+from lit_momentum.sweep.memory import keep_freed_memory
 
 AXES = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "seeds")
 
