@@ -29,8 +29,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from epoch_time import Bare, PairedClock, Workload  # noqa: E402
 
+from lit_momentum.arguments import expand_aliases  # noqa: E402
+from lit_momentum.cli import build  # noqa: E402
+from lit_momentum.sweep.cli import SweepCLI, split_args  # noqa: E402
 from lit_momentum.sweep.grid import GridMLP  # noqa: E402
-from lit_momentum.sweep.main import SweepCLI, build, expand_aliases  # noqa: E402
 
 
 def lrs(n: int) -> list[str]:
@@ -64,13 +66,11 @@ def grid_sweep(w: Workload, device: torch.device, n: int, epochs: int, bare: Bar
     """The grid as ``python -m lit_momentum.sweep`` builds it, in a temporary directory."""
     clock = PairedClock(bare)
     with tempfile.TemporaryDirectory() as tmp:
-        SweepCLI.out = Path(tmp) / "grid"
+        out = Path(tmp) / "grid"
         args = [*w.args, "--lr", *lrs(n), "--momentum", "0.9", "--accelerator", device.type, "--max_epochs",
                 str(epochs), "--trainer.enable_model_summary", "false"]
-        from lit_momentum.sweep.main import split_args
-
-        cli, _ = build(SweepCLI, expand_aliases(split_args(args)[1]))
-        SweepCLI.out.mkdir()
+        cli, _ = build(SweepCLI, expand_aliases(split_args(args)[1]), out=out)
+        out.mkdir()
         cli.trainer.callbacks.append(clock)
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     return clock.pairs

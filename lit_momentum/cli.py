@@ -177,14 +177,16 @@ class MomentumCLI(LightningCLI):
                              f"{err} (accelerators available here: {available}, auto)") from None
 
 
-def build(cli_class: type[MomentumCLI], argv: list[str], stage: str = "fit") -> tuple[MomentumCLI, Checkpoint | None]:
-    """Parse and build everything; bad input ends in one line on stderr and exit code 1, before anything is written."""
+def build(cli_class: type[MomentumCLI], argv: list[str], stage: str = "fit", **kwargs: Any
+          ) -> tuple[MomentumCLI, Checkpoint | None]:
+    """Parse and build everything; bad input ends in one line on stderr and exit code 1, before anything is written.
+    ``kwargs`` go to the CLI class (the sweep's takes where its unit goes)."""
     try:
         ckpt_path = find_option(argv, "--ckpt_path")
         if stage == "test" and not ckpt_path:
             raise ValueError("test: give the checkpoint to test, --ckpt_path PATH")
         resume = read_checkpoint(ckpt_path) if ckpt_path else None
-        cli = cli_class(argv, resume, stage)
+        cli = cli_class(argv, resume, stage, **kwargs)
         if cli.config.ckpt_path != ckpt_path:  # set in a config file: its settings would go unchecked
             raise ValueError("ckpt_path: give it on the command line (--ckpt_path PATH), not in a config file")
     except (ValueError, ArgumentError) as err:  # bad input: one line, before anything is written

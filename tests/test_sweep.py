@@ -167,7 +167,7 @@ def test_ddp_on_two_processes_matches_one(tiny: list[str], tmp_path: Path) -> No
     run_train(*grid, "--out", str(tmp_path / "two"), "--devices", "2", "--trainer.strategy", "ddp",
               "--trainer.default_root_dir", str(tmp_path), "--trainer.callbacks+=tests.ddp_probe.RankAgreement",
               cwd=tmp_path, cmd=sweep_cmd)
-    probe = json.loads((tmp_path / "ddp_probe.json").read_text())  # both ranks hold the same grid
+    probe = json.loads((tmp_path / "two" / "ddp_probe.json").read_text())  # both ranks hold the same grid
     assert probe["world_size"] == 2 and probe["buffers"] == 0.0 and probe["weights"] == 0.0
     one, two = (load_ckpt(tmp_path / d / "last.ckpt") for d in ("one", "two"))
     assert one["grid_history"].shape == two["grid_history"].shape == (3, 4)

@@ -2,6 +2,7 @@
 one metric: ``final_loss`` (training), ``best_loss``, ``val_loss`` or ``best_val_acc`` (held out).
 
 - ``phase.png``: the metric over lr (x, log-spaced) x momentum (y); a cell shows the mean over seeds.
+- ``outer.png`` (with one numeric outer axis): the metric at each momentum's best lr against the outer values.
 - ``effective_lr.png``: the metric against the effective step ``lr / (1 - m)``, a line per momentum with its seeds'
   min-max band. If momentum were only a bigger step, the lines would fall on one curve; where they part, it is more.
 
@@ -123,6 +124,39 @@ def plot_effective_lr(rows: list[Row], out: Path, metric: str = "final_loss") ->
                ylabel=f"{label} (mean over seeds, min-max band)", title=f"{title}  (x on top: diverged)")
         ax.legend(fontsize=8)
     fig.suptitle("Is momentum just a bigger step? Then the lines would fall on one curve.", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def plot_outer(rows: list[Row], axis: str, out: Path, metric: str = "final_loss") -> None:
+    """The metric at each momentum's best lr (seeds averaged) against the values of one outer axis: how the best a
+    momentum can do changes with, say, the batch size. A panel per combination of the other grid axes."""
+    label, log = METRICS[metric]
+    best = min if log else max  # losses: the lowest; accuracies: the highest
+    groups = panels(rows)
+    fig, axes = figure(len(groups), 7, 5)
+    for ax, (title, rs) in zip(axes, groups.items()):
+        xs = sorted({r[axis] for r in rs})
+        drawn = False
+        for m in sorted({r["momentum"] for r in rs}):
+            ys = []
+            for x in xs:
+                cells = [cell([r for r in rs if r[axis] == x and r["momentum"] == m and r["lr"] == lr], metric)[0]
+                         for lr in sorted({r["lr"] for r in rs})]
+                finite = [c for c in cells if math.isfinite(c)]
+                ys.append(best(finite) if finite else math.nan)
+            if not all(math.isnan(y) for y in ys):
+                ax.plot(xs, ys, "o-", ms=4, label=f"momentum {m:g}")
+                drawn = True
+        if not drawn:
+            nothing_to_show(ax, title)
+            continue
+        positive = all(x > 0 for x in xs)
+        ax.set(xscale="log" if positive and max(xs) / min(xs) >= 10 else "linear",
+               yscale="log" if log else "linear", xlabel=axis, ylabel=f"{label} at the best lr (mean over seeds)",
+               title=title)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_momentum.mlp import hidden_widths, make_mlp
-from lit_momentum.model import EpochEndModule, NonFiniteLossError, check_settings
+from lit_momentum.mlp import ACTIVATIONS, hidden_widths, make_mlp
+from lit_momentum.model import EpochEndModule, check_settings
 from lit_momentum.momentum import GridSGD
 from lit_momentum.sweep.memory import keep_freed_memory
 
@@ -38,13 +38,14 @@ class GridPoint:
     nesterov: bool
     weight_decay: float
     seed: int
+    prefix: str = ""  # the outer values of the grid it belongs to, e.g. ``batch_size32_``
 
     @property
     def setting(self) -> str:
         """Everything but the seed, e.g. ``lr1e-05_m0.9_nesterov``: the seeds of one setting form a band."""
         parts = [f"lr{num(self.lr)}", f"m{num(self.momentum)}", f"damp{num(self.dampening)}" if self.dampening else "",
                  "nesterov" if self.nesterov else "", f"wd{num(self.weight_decay)}" if self.weight_decay else ""]
-        return "_".join(p for p in parts if p)
+        return self.prefix + "_".join(p for p in parts if p)
 
     @property
     def name(self) -> str:
@@ -52,8 +53,9 @@ class GridPoint:
         return f"{self.setting}_seed{self.seed}"
 
 
-def make_grid(**axes: Any) -> list[GridPoint]:
-    """The Cartesian product of the axes (each a value or a list), every point checked as ``train.py`` checks a run."""
+def make_grid(prefix: str = "", only: list[str] | None = None, **axes: Any) -> list[GridPoint]:
+    """The Cartesian product of the axes (each a value or a list), every point checked as ``train.py`` checks a run;
+    with ``only``, the points of those settings (a part of the grid, for one process of several)."""
     values = {}
     for axis in AXES:
         vals = list(axes[axis]) if isinstance(axes[axis], list | tuple) else [axes[axis]]
@@ -66,13 +68,30 @@ def make_grid(**axes: Any) -> list[GridPoint]:
     for seed in values["seeds"]:
         if not 0 <= seed < 2**32:
             raise ValueError(f"model.seeds (--seeds) must be integers in [0, 2**32), got {seed}")
-    points = [GridPoint(*combo) for combo in itertools.product(*values.values())]
+    points = [GridPoint(*combo, prefix=prefix) for combo in itertools.product(*values.values())]
+    if only is not None:
+        unknown = sorted(set(only) - {p.setting for p in points})
+        if unknown:
+            raise ValueError(f"model.only names settings the grid does not have: {', '.join(unknown)}")
+        points = [p for p in points if p.setting in only]
     for p in points:
         try:
             check_settings("sgd", "manual", p.lr, p.momentum, p.dampening, p.nesterov, p.weight_decay)
         except ValueError as err:
             raise ValueError(f"grid point {p.name}: {err}") from None
     return points
+
+
+def check_options(optimizer: str, momentum_impl: str, bound: float, activation: str) -> None:
+    """The grid's options besides its axes, checked (also by the sweep before anything is built)."""
+    if optimizer != "sgd":
+        raise ValueError(f"model.optimizer: the sweep trains sgd (with or without momentum) only, got {optimizer}")
+    if momentum_impl not in ("builtin", "manual"):
+        raise ValueError(f"model.momentum_impl must be one of builtin, manual; got {momentum_impl!r}")
+    if not 0 < bound < math.inf:
+        raise ValueError(f"model.bound (--bound) must be > 0 and finite, got {bound}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"model.activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
 
 
 class GridMLP(EpochEndModule):
@@ -85,6 +104,8 @@ class GridMLP(EpochEndModule):
         bound: an epoch loss above this (or inf/nan) marks a point diverged; the article's model starts at ln 2.
         optimizer, momentum_impl: accepted so that ``train.py``'s configs apply; the grid always applies the
             hand-written rule, which is ``torch.optim.SGD``'s (so ``builtin`` and ``manual`` mean the same here).
+        prefix, only: set by the sweep for one unit of a larger sweep: the outer values its run names start with,
+            and the settings (all seeds of each) this part trains.
     """
 
     def __init__(
@@ -102,17 +123,14 @@ class GridMLP(EpochEndModule):
         bound: float = 100.0,
         optimizer: str = "sgd",
         momentum_impl: str = "manual",
+        prefix: str = "",
+        only: list[str] | None = None,
     ) -> None:
         super().__init__()
-        if optimizer != "sgd":
-            raise ValueError(f"model.optimizer: the sweep trains sgd (with or without momentum) only, got {optimizer}")
-        if momentum_impl not in ("builtin", "manual"):
-            raise ValueError(f"model.momentum_impl must be one of builtin, manual; got {momentum_impl!r}")
-        if not 0 < bound < math.inf:
-            raise ValueError(f"model.bound (--bound) must be > 0 and finite, got {bound}")
+        check_options(optimizer, momentum_impl, bound, activation)
         keep_freed_memory()
         widths = hidden_widths(dim, hidden)
-        self.points = make_grid(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+        self.points = make_grid(prefix, only, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                                 weight_decay=weight_decay, seeds=0 if seeds is None else seeds)
         self.save_hyperparameters()
         inits = {}
@@ -184,14 +202,13 @@ class GridMLP(EpochEndModule):
         bound = self.hparams.bound
         newly = [k for k in range(n) if was_active[k] and not (math.isfinite(epoch_vals[k]) and
                                                                 epoch_vals[k] <= bound)]
-        if len(newly) == sum(was_active):  # raised before this epoch's checkpoint: the last one on disk is good
-            raise NonFiniteLossError(f"every grid point diverged (the last at epoch {self.current_epoch}: loss "
-                                     f"above {bound:g} or not finite): lower --lr")
         if newly:
             self.freeze(newly)
         self.history.append(epoch_vals)
         active = [a and k not in newly for k, a in enumerate(was_active)]
-        self.log_dict({"grid/best_loss": min(v for v, a in zip(epoch_vals, active) if a),
+        if not any(active):  # every point diverged: nothing is left to train (the sweep says so)
+            self.trainer.should_stop = True
+        self.log_dict({"grid/best_loss": min((v for v, a in zip(epoch_vals, active) if a), default=math.nan),
                        "grid/diverged": float(n - sum(active))}, prog_bar=True, logger=False)
         if self.logger is not None:
             self.log_curves(step_vals, epoch_vals, acc_vals, was_active, active)
@@ -215,7 +232,8 @@ class GridMLP(EpochEndModule):
         loss, acc = (sums[:2] / sums[2]).tolist()
         self.val_history.append((self.current_epoch, loss, acc))
         active = self.active()
-        self.log_dict({"grid/best_val_acc": max(a for a, on in zip(acc, active) if on)}, prog_bar=True, logger=False)
+        best = max((a for a, on in zip(acc, active) if on), default=math.nan)
+        self.log_dict({"grid/best_val_acc": best}, prog_bar=True, logger=False)
         if self.logger is not None:
             metrics = {}
             for k, p in enumerate(self.points):

@@ -28,6 +28,30 @@ HPARAMS_METRICS = ("hparams/final_loss", "hparams/best_loss")
 VAL_METRICS = ("hparams/final_val_loss", "hparams/best_val_acc")
 
 
+def experiment_events(names: list[str], metrics: tuple[str, ...], seed_bands: bool) -> list[event_pb2.Event]:
+    """The root's events: the HParams experiment (which settings, which metrics) and, with several seeds, the
+    custom-scalars layout that shows every setting's mean over seeds with a min-max band."""
+    config = hp.hparams_config_pb(hparams=[hp.HParam(n) for n in names], metrics=[hp.Metric(t) for t in metrics])
+    events = [event_pb2.Event(step=0, summary=config)]
+    if seed_bands:
+        layout = custom_scalars({"seed bands": {"train/loss: mean over seeds, min-max band": ["Margin",
+                                                                                          list(BAND_TAGS)]}})
+        events.append(event_pb2.Event(step=0, summary=layout))
+    return events
+
+
+def write_experiment(root: Path, names: list[str], metrics: tuple[str, ...], seed_bands: bool) -> None:
+    """The root's events for a sweep of several units, in one file of a fixed name (a merge run again replaces it)."""
+    tmp = root / ".events.tmp"
+    with open(tmp, "wb") as f:
+        writer = RecordWriter(f)
+        writer.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
+        for event in experiment_events(names, metrics, seed_bands):
+            event.wall_time = time.time()
+            writer.write(event.SerializeToString())
+    os.replace(tmp, root / "events.out.tfevents.0.sweep")
+
+
 class GridLogger(Logger):
     """Writes ``<run>/<tag>`` metrics into ``root/<run>``; ``points`` maps each grid point's run to its settings.
 
@@ -36,10 +60,13 @@ class GridLogger(Logger):
     """
 
     def __init__(self, root: str | Path, points: dict[str, dict[str, Any]], seed_bands: bool,
-                 metrics: tuple[str, ...] = HPARAMS_METRICS, purge_step: int | None = None) -> None:
+                 metrics: tuple[str, ...] = HPARAMS_METRICS, purge_step: int | None = None,
+                 experiment: bool = True, home: str | Path | None = None) -> None:
         super().__init__()
+        self.home = Path(home or root)  # the unit's own directory: its config.yaml (Lightning's log_dir)
         self.root, self.points, self.seed_bands, self.purge_step = Path(root), points, seed_bands, purge_step
         self.metrics = metrics  # the HParams tab's metric columns
+        self.experiment = experiment  # write the root's experiment (False: one unit of several; the merge writes it)
         self.files: dict[str, Path] = {}  # run -> this process's event file
         self.pending: dict[str, list[bytes]] = {}  # run -> serialized events not yet on disk
 
@@ -52,12 +79,12 @@ class GridLogger(Logger):
         return ""
 
     @property
-    def save_dir(self) -> str:
-        return str(self.root)
+    def save_dir(self) -> str:  # what Lightning saves beside the logs (the config) goes to the unit's directory
+        return str(self.home)
 
     @property
     def log_dir(self) -> str:
-        return str(self.root)
+        return str(self.home)
 
     def write(self, run: str, event: event_pb2.Event) -> None:
         if run not in self.files:
@@ -78,14 +105,9 @@ class GridLogger(Logger):
         a resumed sweep's runs already hold theirs."""
         if self.purge_step is not None:
             return
-        names = list(next(iter(self.points.values())))
-        config = hp.hparams_config_pb(hparams=[hp.HParam(n) for n in names],
-                                      metrics=[hp.Metric(t) for t in self.metrics])
-        self.write(".", event_pb2.Event(step=0, summary=config))
-        if self.seed_bands:  # the custom-scalars tab: every setting's mean over seeds with a min-max band
-            layout = custom_scalars({"seed bands": {"train/loss: mean over seeds, min-max band": ["Margin",
-                                                                                              list(BAND_TAGS)]}})
-            self.write(".", event_pb2.Event(step=0, summary=layout))
+        if self.experiment:
+            for event in experiment_events(list(next(iter(self.points.values()))), self.metrics, self.seed_bands):
+                self.write(".", event)
         for run, settings in self.points.items():
             self.write(run, event_pb2.Event(step=0, summary=hp.hparams_pb(settings, trial_id=run)))
         self.save()

@@ -1,204 +1,210 @@
-"""The command ``python -m lit_momentum.sweep``: parse, train the grid, write its summary and figures."""
+"""The command ``python -m lit_momentum.sweep``: plan the units, train this process's share, merge the results.
 
-import csv
+Every process of a sweep runs the same command. Each checks every unit's settings before anything is written, finds
+(or writes) the sweep's plan in ``--out``, and trains its share of the units one after the other, each continuing
+from its newest checkpoint if it has one. The process that finds every unit finished builds the combined outputs
+(``--merge`` does it on demand). Under ``--trainer.strategy ddp`` the processes are replicas of one grid instead.
+"""
+
+import fcntl
+import gc
+import json
 import os
 import sys
+from argparse import ArgumentError
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-import lightning as L
+import torch
+from lightning.fabric.utilities import rank_zero as fabric_rank_zero
 from lightning.pytorch.utilities import rank_zero_only
-from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from lit_momentum.arguments import expand_aliases, find_option
-from lit_momentum.cli import MomentumCLI, build, fit
-from lit_momentum.curves import curve_stats
-from lit_momentum.mlp import hidden_widths, outputs
-from lit_momentum.runs import claim_dir, next_version_dir
-from lit_momentum.sweep.figures import METRICS, plot_effective_lr, plot_phase
-from lit_momentum.sweep.grid import AXES, GridMLP, make_grid
-from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, GridLogger
-from lit_momentum.sweep.memory import available_bytes, grid_bytes
+from lit_momentum.arguments import expand_aliases, find_option, one_line
+from lit_momentum.cli import build, fit
+from lit_momentum.runs import claim_dir, next_version_dir, read_checkpoint
+from lit_momentum.sweep.cli import HELP, CheckedOnly, SweepCLI, config_axes, split_args
+from lit_momentum.sweep.merge import COLUMNS, load_result, print_table, save_result, summarize, write_outputs
+from lit_momentum.sweep.plan import PLAN_FILE, claim_plan, detect_share, make_units, read_plan, unit_dir
 from lit_momentum.terminal import quiet
 
-COLUMNS = ["run", "lr", "momentum", "dampening", "nesterov", "weight_decay", "seed", "final_loss", "best_loss",
-           "epoch_below_threshold", "ping_pong", "tv_over_net", "diverged_epoch", "val_loss", "best_val_acc",
-           "epoch_best_val_acc"]
-OWN = {"--out": None, "--threshold": 0.69, "--metric": None}  # the sweep's own single-value options, defaults
-OUT_ENV = "LIT_MOMENTUM_SWEEP_OUT"
+__all__ = ["COLUMNS", "main"]
+OUT_ENV = "LIT_MOMENTUM_SWEEP_OUT"  # the directory rank 0 chose, for the DDP replicas Lightning launches
 
 
-def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """Take the sweep's own options out of ``argv``; rewrite ``--lr 1e-5 1e-4`` to ``--model.lr=[1e-5, 1e-4]``."""
-    own, rest, i = dict(OWN), [], 0
-    while i < len(argv):
-        name, eq, value = argv[i].partition("=")
-        values = [value] if eq else []
-        i += 1
-        if name.removeprefix("--") in AXES or name in OWN or name == "--bound":
-            while not eq and i < len(argv) and not argv[i].startswith("--"):
-                values.append(argv[i])
-                i += 1
-            if not values:
-                raise ValueError(f"{name} needs a value")
-        if name.removeprefix("--") in AXES:
-            rest.append(f"--model.{name[2:]}=[{', '.join(values)}]")
-        elif name in OWN or name == "--bound":
-            if len(values) > 1:
-                raise ValueError(f"{name} takes one value, got {' '.join(values)}")
-            if name == "--bound":
-                rest.append(f"--model.bound={values[0]}")
-            else:
-                own[name] = values[0]
-        else:
-            rest.append(argv[i - 1])
+def check(args: list[str], outer: dict[str, Any]) -> SweepCLI:
+    """Parse one combination's settings and build its data, as far as the memory check: bad input stops here."""
     try:
-        own["--threshold"] = float(own["--threshold"])
-    except ValueError:
-        raise ValueError(f"--threshold must be a number, got {own['--threshold']}") from None
-    if own["--metric"] not in (None, *METRICS):
-        raise ValueError(f"--metric must be one of {', '.join(METRICS)}; got {own['--metric']}")
-    return own, rest
+        SweepCLI(args, None, outer=outer, check_only=True)
+    except ValueError as err:
+        if isinstance(err.__cause__, CheckedOnly):
+            return err.__cause__.args[0]
+        raise
+    raise AssertionError("the check did not run")  # pragma: no cover
 
 
-class SweepCLI(MomentumCLI):
-    """``MomentumCLI`` over ``GridMLP``: the same options, plus the grid's checks, logger and checkpoint place."""
-
-    model_class = GridMLP
-    trains_grid = True
-    command = "python -m lit_momentum.sweep"
-    out: Path | None = None  # --out, or the checkpoint's directory; None: a new one, chosen once the config is known
-
-    def add_arguments_to_parser(self, parser: Any) -> None:
-        super().add_arguments_to_parser(parser)
-        if not self.resume:
-            parser.set_defaults({"model.seeds": None})  # None: [--seed_everything]
-
-    def before_instantiate_classes(self) -> None:
-        cfg = self.config
-        if cfg.model.seeds is None:
-            cfg.model.seeds = [cfg.seed_everything]
-        super().before_instantiate_classes()
-        make_grid(**{a: cfg.model[a] for a in AXES})  # a bad grid is refused before any allocation
-        if str(cfg.trainer.precision) in ("16", "16-mixed"):
-            raise ValueError("--trainer.precision 16-mixed: its one gradient scaler would skip every point's step when "
-                             "one point overflows; use 32-true or bf16-mixed")
-        if cfg.trainer.gradient_clip_val is not None:
-            raise ValueError("--trainer.gradient_clip_val: clipping would take one norm over all the grid's points; "
-                             "not supported by the sweep")
-        if self.out is None:
-            self.out = next_version_dir(Path(cfg.trainer.default_root_dir or ".") / "lightning_logs" / "sweep")
-        cfg.checkpoint.dirpath = str(self.out)
-
-    def check_fits(self, dm: L.LightningDataModule) -> None:
-        """Refuse a grid that would not fit in memory, before it is allocated."""
-        cfg = self.config
-        points = make_grid(**{a: cfg.model[a] for a in AXES})
-        widths = [dm.dim, *hidden_widths(dm.dim, cfg.model.hidden), outputs(dm.num_classes)]
-        batch = getattr(dm, "batch_size", 256)
-        batches = (batch, getattr(dm, "eval_batch_size", batch))
-        need = grid_bytes(len(points), widths, batches, any(p.momentum for p in points))
-        free = available_bytes(str(cfg.trainer.accelerator))
-        if need > 0.8 * free:
-            fits = int(0.8 * free // grid_bytes(1, widths, batches, True))
-            raise ValueError(f"a grid of {len(points)} points needs about {need / 2**30:.1f} GiB (weights, gradients, "
-                             f"velocities, activations) and {free / 2**30:.1f} GiB is free: at most {fits} points fit")
-
-    def has_validation(self) -> bool:
-        return is_overridden("val_dataloader", self.datamodule, L.LightningDataModule)
-
-    def resumes_in_place(self) -> bool:
-        return self.resume is not None
-
-    def make_logger(self) -> GridLogger:
-        pts = self.model.points
-        settings = {p.name: {"lr": p.lr, "momentum": p.momentum, "dampening": p.dampening, "nesterov": p.nesterov,
-                             "weight_decay": p.weight_decay, "seed": p.seed} for p in pts}
-        return GridLogger(self.out, settings, seed_bands=len({p.seed for p in pts}) > 1,
-                          metrics=HPARAMS_METRICS + (VAL_METRICS if self.has_validation() else ()),
-                          purge_step=self.resume.global_step if self.resume else None)
+def sweep_home(ckpt: str) -> Path:
+    """The sweep directory a checkpoint belongs to: its own (one unit) or the one above ``units/<unit>/``."""
+    path = Path(ckpt).resolve().parent
+    return path.parents[1] if (path.parents[1] / PLAN_FILE).is_file() and path.parent.name == "units" else path
 
 
-def choose_out(own: dict[str, Any], rest: list[str]) -> Path | None:
-    """The sweep's directory: the checkpoint's own when resuming, else ``--out`` if new or empty (never reused).
-    DDP ranks that Lightning launches take the one their rank 0 chose (passed in ``OUT_ENV``)."""
-    if rank_zero_only.rank > 0 and os.environ.get(OUT_ENV):
-        return Path(os.environ[OUT_ENV])
+def newest_checkpoint(home: Path) -> Path | None:
+    """A unit's checkpoint to continue from: ``last.ckpt`` or Lightning's SLURM requeue checkpoint, the later."""
+    found = [p for p in [home / "last.ckpt", *home.glob("hpc_ckpt_*.ckpt")] if p.is_file()]
+    return max(found, key=lambda p: read_checkpoint(str(p)).global_step, default=None)
+
+
+@contextmanager
+def locked(path: Path, what: str, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``: wait for it (the merge), or refuse if another process holds it (a unit)."""
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            sys.exit(f"error: {what} is being trained by another process right now (lock {path})")
+        yield
+
+
+def prepare(argv: list[str]) -> dict[str, Any]:
+    """Everything about the sweep before anything is written: options, units, this process's share, the directory."""
+    own, rest, outer = split_args(argv)
+    rest, outer = config_axes(expand_aliases(rest), outer)
+    replicas = (find_option(rest, "--trainer.strategy") or "").startswith(("ddp", "fsdp"))
+    share, shares = (0, 1) if replicas else detect_share(own["--share"])
     ckpt = find_option(rest, "--ckpt_path")
-    if ckpt:
-        home = Path(ckpt).resolve().parent
-        if own["--out"] and Path(own["--out"]).resolve() != home:
-            raise ValueError(f"--out {own['--out']}: a resumed sweep continues in its checkpoint's directory {home}")
-        return home
+    rest = [a for i, a in enumerate(rest) if not (a.startswith("--ckpt_path") or rest[i - 1:i] == ["--ckpt_path"])]
+    if ckpt and not read_checkpoint(ckpt).grid:
+        raise ValueError(f"--ckpt_path {ckpt}: this checkpoint is python train.py's; continue it with python train.py")
+    devices = find_option(rest, "--trainer.devices")
+    if shares > 1 or (devices not in (None, "1", "auto") and not replicas):
+        if devices not in (None, "1", "auto") and shares == 1:
+            raise ValueError(f"--trainer.devices {devices}: a sweep trains one grid per process; spread it over "
+                             f"processes with torchrun --nproc_per_node {devices} (or srun), or train replicas of one "
+                             f"grid with --trainer.strategy ddp")
+        local = int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", 0)))
+        on_gpu = find_option(rest, "--trainer.accelerator") in ("gpu", "cuda") or (
+            find_option(rest, "--trainer.accelerator") in (None, "auto") and torch.cuda.is_available())
+        rest.append(f"--trainer.devices=[{local}]" if on_gpu else "--trainer.devices=1")
+    combos = make_units(outer, ["all"], 1)
+    checked = [check([*rest, *unit.args()], dict(unit.combo) or None) for unit in combos]
+    settings = list(dict.fromkeys(p.setting.removeprefix(combos[0].prefix) for p in checked[0].points))
+    units = make_units(outer, settings, shares)
+    cfg = checked[0].config
+    identity = {"units": [u.name for u in units], "model": json.loads(json.dumps(cfg.model.as_dict(), default=str)),
+                "data": json.loads(json.dumps(cfg.data.as_dict(), default=str))}
     out = Path(own["--out"]) if own["--out"] else None
-    if out and out.exists() and any(out.iterdir()) and rank_zero_only.rank == 0:
-        raise ValueError(f"--out {out} is not empty: choose a new directory, or continue the sweep there with "
-                         f"--ckpt_path {out / 'last.ckpt'}")
-    return out
+    if ckpt:
+        home = sweep_home(ckpt)
+        if out and out.resolve() != home:
+            raise ValueError(f"--out {out}: a resumed sweep continues in its checkpoint's directory {home}")
+        out = home
+    if rank_zero_only.rank > 0 and os.environ.get(OUT_ENV):  # a DDP replica: its rank 0 chose
+        out = Path(os.environ[OUT_ENV])
+    elif out is None:
+        if shares > 1:
+            raise ValueError(f"{shares} processes share one sweep: give them its directory, --out DIR")
+        out = next_version_dir(Path(cfg.trainer.default_root_dir or ".") / "lightning_logs" / "sweep")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and rank_zero_only.rank == 0:
+        plan = read_plan(out) if out.is_dir() else None
+        if plan is None or plan["identity"] != identity:
+            raise ValueError(f"--out {out} is not empty: it holds another sweep or other files; choose a new "
+                             f"directory, or continue the sweep there with its own command and --ckpt_path "
+                             f"{out / 'last.ckpt'}")
+        for unit in units:  # the same sweep: unfinished units continue; finished ones are not trained again unasked
+            done = load_result(unit_dir(out, unit, units))
+            if done and done["max_epochs"] != cfg.trainer.max_epochs and not ckpt:
+                raise ValueError(f"--out {out} is not empty: it holds this sweep, finished at {done['max_epochs']} "
+                                 f"epochs; train it further with --ckpt_path {unit_dir(out, unit, units)}/last.ckpt, "
+                                 f"or choose a new directory")
+    if replicas and len(units) > 1:
+        raise ValueError("--trainer.strategy ddp trains replicas of one grid: no outer axes with it")
+    return dict(own=own, rest=rest, outer=outer, units=units, share=share, shares=shares, out=out, cfg=cfg,
+                identity=identity, replicas=replicas)
 
 
-def summarize(model: GridMLP, threshold: float) -> list[dict[str, Any]]:
-    """One row per grid point: its settings and the statistics of its epoch-loss curve (as ``compare`` defines them).
-    A diverged point's statistics cover the epochs before it diverged; its final loss is the one that tripped it."""
-    rows = []
-    for k, p in enumerate(model.points):
-        losses = [h[k] for h in model.history]
-        diverged = int(model.diverged_epoch[k])
-        good = losses[:diverged] if diverged >= 0 else losses
-        stats = curve_stats(good, threshold) if len(good) > 1 else dict(
-            final_loss=good[0] if good else "", best_loss=good[0] if good else "",
-            epoch_below_threshold="", ping_pong="", tv_over_net="")
-        if diverged >= 0:
-            stats["final_loss"] = losses[diverged]
-        val = [(epoch, loss[k], acc[k]) for epoch, loss, acc in model.val_history if diverged < 0 or epoch < diverged]
-        best = max(val, key=lambda v: v[2]) if val else None  # the first epoch of the best accuracy
-        rows.append(dict(run=p.name, lr=p.lr, momentum=p.momentum, dampening=p.dampening, nesterov=p.nesterov,
-                         weight_decay=p.weight_decay, seed=p.seed, **stats,
-                         diverged_epoch=diverged if diverged >= 0 else "", val_loss=val[-1][1] if val else "",
-                         best_val_acc=best[2] if best else "", epoch_best_val_acc=best[0] if best else ""))
-    return rows
+def train_share(p: dict[str, Any], argv: list[str]) -> None:
+    """Train this process's units, each from its newest checkpoint if it has one, and save each one's rows."""
+    out, units, max_epochs = p["out"], p["units"], p["cfg"].trainer.max_epochs
+    mine = units[p["share"]::p["shares"]]
+    for unit in mine:
+        home = unit_dir(out, unit, units)
+        home.mkdir(parents=True, exist_ok=True)
+        done = load_result(home)
+        if done and done["max_epochs"] == max_epochs:
+            continue
+        with locked(home / ".lock", f"unit {unit.name}") if rank_zero_only.rank == 0 else nullcontext():
+            ckpt = newest_checkpoint(home)  # every DDP replica finds the same: none is written before training
+            args = [*p["rest"], *unit.args(), *(["--ckpt_path", str(ckpt)] if ckpt else [])]
+            cli, resume = build(SweepCLI, args, out=out, home=home, outer=dict(unit.combo) or None)
+            fit(cli, resume, argv)
+            if not cli.trainer.is_global_zero:
+                continue
+            if len(units) == 1 and not any(e < 0 for e in cli.model.diverged_epoch.tolist()):
+                epoch = int(cli.model.diverged_epoch.max())
+                sys.exit(f"error: every grid point diverged (the last at epoch {epoch}: loss above "
+                         f"{cli.model.hparams.bound:g} or not finite): lower --lr")
+            save_result(home, {"max_epochs": max_epochs, "rows": summarize(cli.model, p["own"]["--threshold"],
+                                                                            dict(unit.combo))})
+        del cli
+        gc.collect()
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
-    """Per setting (seeds together): mean, min and max final loss of the points that did not diverge."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        groups.setdefault(r["run"].rsplit("_seed", 1)[0], []).append(r)
-    print(f"\n{'setting':<36}{'seeds':>6}{'final mean':>12}{'min':>10}{'max':>10}{'diverged':>10}")
-    for setting, rs in groups.items():
-        ok = [r["final_loss"] for r in rs if r["diverged_epoch"] == ""]
-        cells = f"{sum(ok) / len(ok):>12.4g}{min(ok):>10.4g}{max(ok):>10.4g}" if ok else f"{'-':>12}{'-':>10}{'-':>10}"
-        print(f"{setting:<36}{len(rs):>6}{cells}{len(rs) - len(ok):>10}")
+def missing_units(out: Path, units: list[str], shares: int) -> list[str]:
+    gone = [k for k, name in enumerate(units) if load_result(out if len(units) == 1 else out / "units" / name) is None]
+    return [f"{units[k]} (share {k % shares + 1}/{shares})" for k in gone]
+
+
+def merge(out: Path, plan: dict[str, Any], metric: str | None, quiet_if_missing: bool = False) -> bool:
+    """Build the combined outputs if every unit has finished; say what is missing otherwise."""
+    names, outer = plan["identity"]["units"], list(plan["outer"])
+    missing = missing_units(out, names, plan["shares"])
+    if missing:
+        if not quiet_if_missing:
+            sys.exit(f"error: --merge: {len(missing)} of {len(names)} units have not finished: {', '.join(missing)}; "
+                     f"run the sweep's command for them (with --share I/K, or its array task), then --merge again")
+        print(f"\nthis process's units are done; {len(names) - len(missing)} of {len(names)} finished. The last "
+              f"process to finish, or --merge, builds summary.csv and the figures in {out}")
+        return False
+    with locked(out / ".merge.lock", "the merge", wait=True):  # two processes finishing at once merge in turn
+        rows = [r for name in names for r in load_result(out if len(names) == 1 else out / "units" / name)["rows"]]
+        figures = write_outputs(out, rows, outer, metric, experiment=len(names) > 1)
+    print_table(rows)
+    n_div = sum(r["diverged_epoch"] != "" for r in rows)
+    print(f"\n{len(rows)} grid points, {n_div} diverged. summary.csv, {', '.join(figures)} and the checkpoints in "
+          f"{out}\nview with: tensorboard --logdir {out}")
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:
     quiet()
     argv = sys.argv[1:] if argv is None else argv
-    try:
-        own, rest = split_args(argv)
-        SweepCLI.out = choose_out(own, rest)
-    except ValueError as err:
-        sys.exit(f"error: {err}")
-    cli, resume = build(SweepCLI, expand_aliases(rest))  # bad input stops here: nothing is written before
-    out = cli.out
-    if not resume and cli.trainer.is_global_zero:
-        out = claim_dir(out)  # atomically: a sweep started at the same moment gets the next version
-        cli.out = cli.trainer.logger.root = out
-        cli.trainer.checkpoint_callback.dirpath = str(out)
-    os.environ[OUT_ENV] = str(out)  # for the DDP ranks Lightning launches with this same command
-    fit(cli, resume, argv)
-    if not cli.trainer.is_global_zero:
+    if "--help" in argv or "-h" in argv:
+        print(HELP)
         return
-    rows = summarize(cli.model, own["--threshold"])
-    with open(out / "summary.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    metric = own["--metric"] or ("best_val_acc" if cli.model.val_history else "final_loss")
-    plot_phase(rows, out / "phase.png", metric)
-    plot_effective_lr(rows, out / "effective_lr.png", metric)
-    print_table(rows)
-    n_div = sum(r["diverged_epoch"] != "" for r in rows)
-    print(f"\n{len(rows)} grid points, {n_div} diverged. summary.csv, phase.png, effective_lr.png and last.ckpt in "
-          f"{out}\nview with: tensorboard --logdir {out}")
-
+    if "--merge" in argv:
+        own = split_args(argv)[0]
+        out = Path(own["--out"] or sweep_home(find_option(argv, "--ckpt_path") or "."))
+        plan = read_plan(out)
+        if plan is None:
+            sys.exit(f"error: --merge: {out} holds no sweep ({PLAN_FILE} is missing); give its --out DIR")
+        merge(out, plan, own["--metric"])
+        return
+    try:
+        p = prepare(argv)
+    except (ValueError, ArgumentError) as err:  # bad input: one line, before anything is written
+        sys.exit("error: " + one_line(err))
+    out = p["out"]
+    if p["shares"] > 1:  # every share process logs and writes its own units
+        rank_zero_only.rank = fabric_rank_zero.rank_zero_only.rank = 0
+    if rank_zero_only.rank == 0:
+        if not out.exists() and out.name.startswith("version_"):
+            out = p["out"] = claim_dir(out)  # atomically: a sweep started at the same moment gets the next version
+        plan = {"identity": p["identity"], "outer": p["outer"], "shares": p["shares"]}
+        if not claim_plan(out, plan) and read_plan(out)["identity"] != p["identity"]:
+            sys.exit(f"error: --out {out} holds another sweep, started a moment ago")
+    os.environ[OUT_ENV] = str(out)  # for the DDP replicas Lightning launches with this same command
+    train_share(p, argv)
+    if rank_zero_only.rank == 0:
+        merge(out, read_plan(out), p["own"]["--metric"], quiet_if_missing=True)

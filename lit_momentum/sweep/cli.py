@@ -1,0 +1,194 @@
+"""The sweep's command line: its own options, the grid and outer axes, and ``SweepCLI`` (``MomentumCLI`` over
+``GridMLP``) that builds one unit's Trainer."""
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import yaml
+from lightning.pytorch.utilities.model_helpers import is_overridden
+
+from lit_momentum.cli import MomentumCLI
+from lit_momentum.mlp import hidden_widths, outputs
+from lit_momentum.sweep.figures import METRICS
+from lit_momentum.sweep.grid import AXES, GridMLP, check_options, make_grid
+from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, GridLogger
+from lit_momentum.sweep.memory import available_bytes, grid_bytes
+from lit_momentum.sweep.plan import GRID_OPTIONS, check_values, split_config
+
+OWN = {"--out": None, "--threshold": 0.69, "--metric": None, "--share": None}  # single values, with defaults
+FLAGS = ("--merge", "--help", "-h")
+
+HELP = """usage: python -m lit_momentum.sweep [GRID AXES] [OUTER AXES] [SWEEP OPTIONS] [train.py's options]
+
+Trains a grid of runs as one batched model per Trainer; see docs/sweep.md and docs/cluster.md.
+
+grid axes (one value or several each; the grid is their product, trained as one batched model):
+  --lr V [V ...]              learning rates                                   (default 1e-5)
+  --momentum V [V ...]        momentum factors in [0, 1)                       (default 0.9)
+  --dampening V [V ...]       dampening                                        (default 0)
+  --nesterov B [B ...]        Nesterov momentum, true / false                  (default false)
+  --weight_decay V [V ...]    L2 penalty                                       (default 0)
+  --seeds S [S ...]           initial-weight seeds                             (default --seed_everything)
+
+outer axes (one grid per combination of values):
+  --data.OPTION V V [...]     any option of the data module, e.g. --data.batch_size 16 64 256
+  --model.OPTION V V [...]    any other model option, e.g. --model.hidden [64] [100,100]
+                              (in a config: a list where the option takes one value)
+
+sweep options:
+  --out DIR                   where everything goes (default: a new lightning_logs/sweep/version_<n>); several
+                              processes share one DIR, and the same command continues the sweep in it
+  --ckpt_path DIR/.../last.ckpt   continue a stopped sweep (any of its checkpoints)
+  --bound X                   an epoch loss above X, or inf/nan, marks a point diverged (default 100)
+  --threshold X               the loss for summary.csv's epoch_below_threshold (default 0.69)
+  --metric NAME               what the figures show: {metrics} (default: best_val_acc with validation data)
+  --share I/K                 train the I-th of K shares (default: from SLURM_ARRAY_TASK_ID, srun, torchrun)
+  --merge                     build summary.csv, figures and TensorBoard's experiment from the finished units
+  --trainer.strategy ddp      train replicas of one grid on several devices (data-parallel), not shares
+
+Every other option is train.py's and means the same (python train.py --help lists them): --config, --data CLASS,
+--model.hidden, --trainer.*, --max_epochs, --accelerator, --devices, ...
+""".format(metrics=", ".join(METRICS))
+
+
+def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str], dict[str, list]]:
+    """Take the sweep's own options and the outer axes out of ``argv``; rewrite ``--lr 1e-5 1e-4`` to
+    ``--model.lr=[1e-5, 1e-4]``. Returns the own options, the rest for LightningCLI, and the outer axes."""
+    own, rest, outer, i = dict(OWN), [], {}, 0
+    own.update({flag: False for flag in FLAGS})
+    while i < len(argv):
+        name, eq, value = argv[i].partition("=")
+        values = [value] if eq else []
+        i += 1
+        if name in FLAGS:
+            own[name] = True
+            continue
+        many = name.removeprefix("--") in AXES or name in OWN or name == "--bound" or name.startswith(("--data.",
+                                                                                                     "--model."))
+        if many:
+            while not eq and i < len(argv) and not argv[i].startswith("--"):
+                values.append(argv[i])
+                i += 1
+            if not values:
+                raise ValueError(f"{name} needs a value")
+        key = name.removeprefix("--")
+        if key in AXES:
+            rest.append(f"--model.{key}=[{', '.join(values)}]")
+        elif name in OWN or name == "--bound":
+            if len(values) > 1:
+                raise ValueError(f"{name} takes one value, got {' '.join(values)}")
+            if name == "--bound":
+                rest.append(f"--model.bound={values[0]}")
+            else:
+                own[name] = values[0]
+        elif many and len(values) > 1:  # an outer axis
+            if key.removeprefix("model.") in GRID_OPTIONS:
+                raise ValueError(f"{name}: give the grid axis as --{key.removeprefix('model.')} V V ...")
+            outer[key] = check_values(key, [yaml.safe_load(v) for v in values], "command line")
+        elif many:
+            rest.append(f"{name}={values[0]}")
+        else:
+            rest.append(argv[i - 1])
+    try:
+        own["--threshold"] = float(own["--threshold"])
+    except ValueError:
+        raise ValueError(f"--threshold must be a number, got {own['--threshold']}") from None
+    if own["--metric"] not in (None, *METRICS):
+        raise ValueError(f"--metric must be one of {', '.join(METRICS)}; got {own['--metric']}")
+    return own, rest, outer
+
+
+def config_axes(rest: list[str], outer: dict[str, list]) -> tuple[list[str], dict[str, list]]:
+    """The outer axes given as lists in ``--config`` files (the command line's win), and ``rest`` with those configs
+    passed on without them (as YAML text, which ``--config`` takes as well as a path)."""
+    out, axes = [], {}
+    for i, arg in enumerate(rest):
+        name, eq, value = arg.partition("=")
+        path = value if eq else (rest[i + 1] if i + 1 < len(rest) else None)
+        if name == "--config" and path and Path(path).is_file():
+            found, text = split_config(Path(path).read_text(), path)
+            if found:
+                axes.update(found)
+                out.append(f"--config={text}")
+                if not eq:
+                    rest[i + 1] = None  # the path, replaced
+                continue
+        if arg is not None:
+            out.append(arg)
+    return [a for a in out if a is not None], {**axes, **outer}
+
+
+class CheckedOnly(Exception):  # noqa: N818 (not an error: the check's normal end)
+    """Raised once a unit's configuration and data are checked, before its model is built (``SweepCLI.check_only``)."""
+
+
+class SweepCLI(MomentumCLI):
+    """``MomentumCLI`` over ``GridMLP``: the same options, plus the grid's checks, logger and checkpoint place.
+
+    ``out`` is the sweep's directory (its TensorBoard runs), ``home`` the unit's (its checkpoints), ``outer`` the
+    unit's outer values (None: the sweep's only unit, which writes the root's HParams experiment itself; else the
+    merge does)."""
+
+    model_class = GridMLP
+    trains_grid = True
+    command = "python -m lit_momentum.sweep"
+
+    def __init__(self, args: list[str], resume: Any, stage: str = "fit", out: Path | None = None,
+                 home: Path | None = None, outer: dict[str, Any] | None = None, check_only: bool = False) -> None:
+        self.out, self.home, self.outer, self.check_only = out, home or out, outer, check_only
+        super().__init__(args, resume, stage)
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        super().add_arguments_to_parser(parser)
+        if not self.resume:
+            parser.set_defaults({"model.seeds": None})  # None: [--seed_everything]
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self.config
+        if cfg.model.seeds is None:
+            cfg.model.seeds = [cfg.seed_everything]
+        super().before_instantiate_classes()
+        self.points = make_grid(cfg.model.prefix, cfg.model.only, **{a: cfg.model[a] for a in AXES})
+        check_options(cfg.model.optimizer, cfg.model.momentum_impl, cfg.model.bound, cfg.model.activation)
+        if str(cfg.trainer.precision) in ("16", "16-mixed"):
+            raise ValueError("--trainer.precision 16-mixed: its one gradient scaler would skip every point's step when "
+                             "one point overflows; use 32-true or bf16-mixed")
+        if cfg.trainer.gradient_clip_val is not None:
+            raise ValueError("--trainer.gradient_clip_val: clipping would take one norm over all the grid's points; "
+                             "not supported by the sweep")
+        if self.home is not None:
+            cfg.checkpoint.dirpath = str(self.home)
+            cfg.trainer.default_root_dir = str(self.home)  # Lightning's SLURM requeue checkpoints go there too
+
+    def check_fits(self, dm: L.LightningDataModule) -> None:
+        """Refuse a grid that would not fit in memory, before it is allocated."""
+        cfg = self.config
+        widths = [dm.dim, *hidden_widths(dm.dim, cfg.model.hidden), outputs(dm.num_classes)]
+        batch = getattr(dm, "batch_size", 256)
+        batches = (batch, getattr(dm, "eval_batch_size", batch))
+        need = grid_bytes(len(self.points), widths, batches, any(p.momentum for p in self.points))
+        free = available_bytes(str(cfg.trainer.accelerator))
+        if need > 0.8 * free:
+            fits = int(0.8 * free // grid_bytes(1, widths, batches, True))
+            raise ValueError(f"a grid of {len(self.points)} points needs about {need / 2**30:.1f} GiB (weights, "
+                             f"gradients, velocities, activations) and {free / 2**30:.1f} GiB is free: at most {fits} "
+                             f"points fit in one process")
+        if self.check_only:
+            raise CheckedOnly(self)
+
+    def has_validation(self) -> bool:
+        return is_overridden("val_dataloader", self.datamodule, L.LightningDataModule)
+
+    def resumes_in_place(self) -> bool:
+        return self.resume is not None
+
+    def make_logger(self) -> GridLogger:
+        pts = self.model.points
+        outer = {k: v if isinstance(v, int | float | bool | str) else str(v) for k, v in (self.outer or {}).items()}
+        settings = {p.name: {"lr": p.lr, "momentum": p.momentum, "dampening": p.dampening, "nesterov": p.nesterov,
+                             "weight_decay": p.weight_decay, "seed": p.seed, **outer} for p in pts}
+        return GridLogger(self.out, settings, seed_bands=len({p.seed for p in pts}) > 1,
+                          metrics=HPARAMS_METRICS + (VAL_METRICS if self.has_validation() else ()),
+                          purge_step=self.resume.global_step if self.resume else None,
+                          experiment=self.outer is None, home=self.home)

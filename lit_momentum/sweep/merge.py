@@ -1,0 +1,102 @@
+"""A sweep's results: a row per grid point from each unit's model, and the combined outputs built from every unit's
+rows: ``summary.csv``, the figures per combination of outer values and over an outer axis, TensorBoard's HParams
+experiment, and the table printed at the end."""
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from lit_momentum.curves import curve_stats
+from lit_momentum.sweep.figures import plot_effective_lr, plot_outer, plot_phase
+from lit_momentum.sweep.grid import GridMLP
+from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, write_experiment
+from lit_momentum.sweep.plan import value_name
+
+COLUMNS = ["run", "lr", "momentum", "dampening", "nesterov", "weight_decay", "seed", "final_loss", "best_loss",
+           "epoch_below_threshold", "ping_pong", "tv_over_net", "diverged_epoch", "val_loss", "best_val_acc",
+           "epoch_best_val_acc"]  # then a column per outer axis
+RESULT = "result.json"  # a finished unit's rows, in its directory
+Row = dict[str, Any]
+
+
+def summarize(model: GridMLP, threshold: float, outer: dict[str, Any]) -> list[Row]:
+    """One row per grid point: its settings and the statistics of its epoch-loss curve (as ``compare`` defines them).
+    A diverged point's statistics cover the epochs before it diverged; its final loss is the one that tripped it."""
+    rows = []
+    for k, p in enumerate(model.points):
+        losses = [h[k] for h in model.history]
+        diverged = int(model.diverged_epoch[k])
+        good = losses[:diverged] if diverged >= 0 else losses
+        stats = curve_stats(good, threshold) if len(good) > 1 else dict(
+            final_loss=good[0] if good else "", best_loss=good[0] if good else "",
+            epoch_below_threshold="", ping_pong="", tv_over_net="")
+        if diverged >= 0:
+            stats["final_loss"] = losses[diverged]
+        val = [(epoch, loss[k], acc[k]) for epoch, loss, acc in model.val_history if diverged < 0 or epoch < diverged]
+        best = max(val, key=lambda v: v[2]) if val else None  # the first epoch of the best accuracy
+        rows.append(dict(run=p.name, lr=p.lr, momentum=p.momentum, dampening=p.dampening, nesterov=p.nesterov,
+                         weight_decay=p.weight_decay, seed=p.seed, **stats,
+                         diverged_epoch=diverged if diverged >= 0 else "", val_loss=val[-1][1] if val else "",
+                         best_val_acc=best[2] if best else "", epoch_best_val_acc=best[0] if best else "", **outer))
+    return rows
+
+
+def save_result(home: Path, rows: list[Row]) -> None:
+    """A unit's rows, written whole or not at all: their presence marks the unit finished."""
+    tmp = home / f".{RESULT}.tmp"
+    tmp.write_text(json.dumps(rows))
+    os.replace(tmp, home / RESULT)
+
+
+def load_result(home: Path) -> list[Row] | None:
+    path = home / RESULT
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_outputs(out: Path, rows: list[Row], outer: list[str], metric: str | None, experiment: bool) -> list[str]:
+    """summary.csv, the figures and (for several units) the root's HParams experiment; the names of the figures."""
+    tmp = out / ".summary.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS + outer)
+        writer.writeheader()
+        writer.writerows({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows)
+    os.replace(tmp, out / "summary.csv")
+    has_val = any(r["best_val_acc"] != "" for r in rows)
+    metric = metric or ("best_val_acc" if has_val else "final_loss")
+    figures = []
+    for combo, rs in combinations(rows, outer).items():
+        suffix = f"_{combo}" if combo else ""
+        plot_phase(rs, out / f"phase{suffix}.png", metric)
+        plot_effective_lr(rs, out / f"effective_lr{suffix}.png", metric)
+        figures += [f"phase{suffix}.png", f"effective_lr{suffix}.png"]
+    if len(outer) == 1 and all(isinstance(r[outer[0]], int | float) for r in rows):
+        plot_outer(rows, outer[0], out / "outer.png", metric)
+        figures.append("outer.png")
+    if experiment:
+        names = ["lr", "momentum", "dampening", "nesterov", "weight_decay", "seed", *outer]
+        write_experiment(out, names, HPARAMS_METRICS + (VAL_METRICS if has_val else ()),
+                         len({r["seed"] for r in rows}) > 1)
+    return figures
+
+
+def combinations(rows: list[Row], outer: list[str]) -> dict[str, list[Row]]:
+    """Rows grouped by their outer values, keyed as their run names start (e.g. ``batch_size32``; "" without)."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        groups.setdefault("_".join(f"{k.rsplit('.', 1)[-1]}{value_name(r[k])}" for k in outer), []).append(r)
+    return groups
+
+
+def print_table(rows: list[Row]) -> None:
+    """Per setting (seeds together): mean, min and max final loss of the points that did not diverge."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        groups.setdefault(r["run"].rsplit("_seed", 1)[0], []).append(r)
+    width = max(36, max(len(s) for s in groups) + 2)
+    print(f"\n{'setting':<{width}}{'seeds':>6}{'final mean':>12}{'min':>10}{'max':>10}{'diverged':>10}")
+    for setting, rs in groups.items():
+        ok = [r["final_loss"] for r in rs if r["diverged_epoch"] == ""]
+        cells = f"{sum(ok) / len(ok):>12.4g}{min(ok):>10.4g}{max(ok):>10.4g}" if ok else f"{'-':>12}{'-':>10}{'-':>10}"
+        print(f"{setting:<{width}}{len(rs):>6}{cells}{len(rs) - len(ok):>10}")

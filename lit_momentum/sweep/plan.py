@@ -1,0 +1,170 @@
+"""What a sweep trains and who trains it: outer axes, units and shares.
+
+The grid axes (lr, momentum, dampening, nesterov, weight decay, seeds) live inside one batched model. Any other
+option given several values is an **outer axis** (``--data.batch_size 32 128``, ``--model.hidden [64] [100,100]``,
+or a list in a config where the option takes one value): the sweep trains one grid per combination of outer values.
+A **unit** is what one Trainer trains: a combination's whole grid, or a part of it (whole settings with all their
+seeds) when there are more processes than combinations. A **share** is the units one process trains: unit k goes to
+process k mod K. Every point sees the same batches and the same arithmetic whatever the split, so its result does
+not depend on it.
+
+Processes learn their share from ``--share I/K``, or from their launcher: a SLURM job array
+(``SLURM_ARRAY_TASK_ID`` of ``SLURM_ARRAY_TASK_COUNT``), tasks started by ``srun`` (``SLURM_PROCID`` of
+``SLURM_NTASKS``), ``torchrun`` (``RANK`` of ``WORLD_SIZE``); an array of jobs of several tasks combines both.
+"""
+
+import itertools
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+GRID_OPTIONS = {"lr", "momentum", "dampening", "nesterov", "weight_decay", "seeds", "bound", "prefix", "only"}
+LIST_OPTIONS = {"model.hidden"}  # options whose single value is itself a list: their axis is a list of lists
+PLAN_FILE = "plan.json"
+
+
+def outer_axis(option: str, value: Any) -> bool:
+    """Whether a config value of a data or model option is an outer axis: a list where the option takes one value
+    (a list of lists for an option that takes a list)."""
+    if not isinstance(value, list):
+        return False
+    return option not in LIST_OPTIONS or all(isinstance(v, list) for v in value)
+
+
+def split_config(text: str, where: str) -> tuple[dict[str, list], str]:
+    """A config's outer axes (``data.X`` / ``model.X`` given as lists), and the config without them."""
+    config = yaml.safe_load(text) or {}
+    axes: dict[str, list] = {}
+    for group in ("data", "model"):
+        options = config.get(group)
+        if not isinstance(options, dict):
+            continue
+        inner = options.get("init_args") if isinstance(options.get("init_args"), dict) else options
+        for key in list(inner):
+            if key == "class_path" or (group == "model" and key in GRID_OPTIONS):
+                continue
+            if outer_axis(f"{group}.{key}", inner[key]):
+                axes[f"{group}.{key}"] = check_values(f"{group}.{key}", inner.pop(key), where)
+    return axes, yaml.safe_dump(config, sort_keys=False)
+
+
+def check_values(option: str, values: list, where: str) -> list:
+    """An outer axis needs two values or more, each once."""
+    if len(values) < 2:
+        raise ValueError(f"--{option} ({where}) needs at least two values to be an outer axis")
+    seen = [json.dumps(v, sort_keys=True) for v in values]
+    repeats = sorted({s for s in seen if seen.count(s) > 1})
+    if repeats:
+        raise ValueError(f"--{option} ({where}) lists {', '.join(repeats)} more than once: each value once")
+    return values
+
+
+def value_name(value: Any) -> str:
+    """A value in a run name: 32, 1e-05, 100-100, true."""
+    if isinstance(value, list):
+        return "-".join(value_name(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A combination of outer values and the part of its grid (``settings``: all when None) one Trainer trains."""
+
+    combo: tuple[tuple[str, Any], ...]  # (option, value), e.g. (("data.batch_size", 32),)
+    part: int = 0
+    parts: int = 1
+    settings: tuple[str, ...] | None = None
+
+    @property
+    def prefix(self) -> str:
+        """What the combination's run names start with, e.g. ``batch_size32_``; "" without outer axes."""
+        return "".join(f"{key.rsplit('.', 1)[-1]}{value_name(v)}_" for key, v in self.combo)
+
+    @property
+    def name(self) -> str:
+        """The unit's directory name, e.g. ``batch_size32`` or ``batch_size32_part1of2``."""
+        base = self.prefix.rstrip("_") or "grid"
+        return base + (f"_part{self.part + 1}of{self.parts}" if self.parts > 1 else "")
+
+    def args(self) -> list[str]:
+        """The options that make a SweepCLI train this unit."""
+        out = [f"--{key}={json.dumps(value)}" for key, value in self.combo]
+        if self.prefix:
+            out.append(f"--model.prefix={self.prefix}")
+        if self.settings is not None:
+            out.append(f"--model.only={json.dumps(list(self.settings))}")
+        return out
+
+
+def make_units(axes: dict[str, list], settings: list[str], shares: int) -> list[Unit]:
+    """Every combination of outer values, each split into enough parts (whole settings each) that ``shares``
+    processes all get work where the combinations alone are fewer."""
+    combos = [tuple(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else [()]
+    parts = min(max(1, math.ceil(shares / len(combos))), len(settings))
+    units = []
+    for combo in combos:
+        for part in range(parts):
+            chunk = settings[part * len(settings) // parts: (part + 1) * len(settings) // parts]
+            units.append(Unit(combo, part, parts, tuple(chunk) if parts > 1 else None))
+    if len(units) < shares:
+        raise ValueError(f"{shares} processes for {len(units)} units of work ({len(combos)} combinations of outer "
+                         f"values x {parts} parts of {len(settings)} settings): run it on at most {len(units)}")
+    return units
+
+
+def detect_share(explicit: str | None) -> tuple[int, int]:
+    """This process's share ``(index, count)``, 0-based: ``--share I/K`` (1-based), else from the launcher."""
+    if explicit:
+        try:
+            index, count = (int(v) for v in explicit.split("/"))
+        except ValueError:
+            raise ValueError(f"--share must be I/K (the I-th of K shares, 1 <= I <= K), got {explicit}") from None
+        if not 1 <= index <= count:
+            raise ValueError(f"--share must be I/K with 1 <= I <= K, got {explicit}")
+        return index - 1, count
+    env = os.environ
+    task, tasks = 0, 1
+    if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+        task = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", 0))
+        tasks = int(env["SLURM_ARRAY_TASK_COUNT"])
+    rank, world = 0, 1
+    if TorchElasticEnvironment.detect():
+        rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
+    elif SLURMEnvironment.detect():
+        rank, world = int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"])
+    return task * world + rank, tasks * world
+
+
+def unit_dir(out: Path, unit: Unit, units: list[Unit]) -> Path:
+    """Where a unit keeps its checkpoint and result: the sweep's own directory when it is the only unit."""
+    return out if len(units) == 1 else out / "units" / unit.name
+
+
+def claim_plan(out: Path, plan: dict[str, Any]) -> bool:
+    """Write ``plan`` as the sweep's in ``out``, or check it is the one there; True if this process wrote it.
+    Several processes may start at once: the file appears whole or not at all (a link, which fails if it exists)."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{PLAN_FILE}.{os.getpid()}"
+    tmp.write_text(json.dumps(plan, indent=1))
+    try:
+        os.link(tmp, out / PLAN_FILE)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
+
+
+def read_plan(out: Path) -> dict[str, Any] | None:
+    path = out / PLAN_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
