@@ -27,7 +27,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from lit_momentum.arguments import expand_aliases, find_option, one_line, resume_command
 from lit_momentum.data import check_contract
 from lit_momentum.model import MomentumMLP, NonFiniteLossError
-from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, read_checkpoint
+from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place, read_checkpoint
 from lit_momentum.stopping import EXIT_CODES, StopOnSignal
 from lit_momentum.terminal import progress_callbacks, quiet, report
 
@@ -104,6 +104,9 @@ class MomentumCLI(LightningCLI):
         """The sweep checks here that its grid fits in memory, before the model is allocated."""
 
     def before_instantiate_classes(self) -> None:
+        if self.stage == "fit":
+            run = self.resume.run_dir if self.resume else None
+            check_place(run or Path(self.config.trainer.default_root_dir or "."), "--trainer.default_root_dir")
         if not self.resume:
             return
         data = self.config.data
@@ -175,6 +178,10 @@ class MomentumCLI(LightningCLI):
             available = ", ".join(n for n, acc in ACCELERATORS.items() if acc.is_available())
             raise ValueError(f"--trainer.accelerator {trainer.accelerator} --trainer.devices {trainer.devices}: "
                              f"{err} (accelerators available here: {available}, auto)") from None
+        except (RuntimeError, ValueError) as err:  # Lightning's rules for a job under SLURM (srun -n, devices)
+            if "SLURM" not in str(err):
+                raise
+            raise ValueError(f"SLURM: {err}") from None
 
 
 def build(cli_class: type[MomentumCLI], argv: list[str], stage: str = "fit", **kwargs: Any

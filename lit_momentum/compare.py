@@ -30,8 +30,9 @@ from tqdm import tqdm  # noqa: E402
 from lit_momentum.arguments import expand_aliases, one_line  # noqa: E402
 from lit_momentum.cli import MomentumCLI  # noqa: E402
 from lit_momentum.curves import curve_stats  # noqa: E402
+from lit_momentum.runs import check_place  # noqa: E402
 from lit_momentum.stopping import EXIT_CODES, NAMES, StopOnSignal  # noqa: E402
-from lit_momentum.terminal import quiet  # noqa: E402
+from lit_momentum.terminal import is_terminal, quiet  # noqa: E402
 
 ADAM_LR = 1e-3  # Adam's usual step size (configs/adam.yaml); the SGD variants share the configured lr
 VARIANTS = ["sgd", "sgd_equiv", "manual", "builtin", "nesterov", "adam"]
@@ -192,6 +193,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--seeds: each seed once")
     if (own.out / "summary.csv").exists():
         parser.error(f"--out {own.out} already holds a comparison: choose another directory")
+    try:
+        check_place(own.out, "--out")
+    except ValueError as err:
+        sys.exit(f"error: {err}")
     # one progress display for the whole job (below), so no bar and no model summary per variant
     shared = [*expand_aliases(shared), "--trainer.default_root_dir", str(own.out), "--trainer.enable_progress_bar",
               "false", "--trainer.enable_model_summary", "false"]
@@ -203,7 +208,8 @@ def main(argv: list[str] | None = None) -> None:
     job = StopOnSignal()  # a signal between two variants' training stops the job too
     job.install()
     epochs = sum(cli.trainer.max_epochs for cli in runs.values())
-    with tqdm(total=epochs, desc="compare", unit="epoch", dynamic_ncols=True) as bar:
+    # one bar for the job in a terminal; where the output is a file (a batch job's log), a line per finished run
+    with tqdm(total=epochs, desc="compare", unit="epoch", dynamic_ncols=True, disable=not is_terminal()) as bar:
         for (variant, seed), cli in runs.items():
             if job.signum is None:
                 bar.set_postfix_str(f"{variant} seed {seed}")
@@ -212,6 +218,9 @@ def main(argv: list[str] | None = None) -> None:
                 if finished:
                     rows.append(finished[0])
                     curves.setdefault(variant, finished[1])
+                    if not is_terminal():
+                        print(f"compare: {variant} seed {seed} done ({len(rows)}/{len(runs)}, "
+                              f"{finished[0]['wall_s']:.0f} s)", file=sys.stderr, flush=True)
             signum = job.signum or cli.stopper.signum
             if signum is not None:  # Ctrl-C or SIGTERM: keep what is finished, say what is not
                 bar.close()

@@ -35,6 +35,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from lit_momentum.momentum import HandWrittenMomentum  # noqa: E402
+from lit_momentum.runs import check_place  # noqa: E402
 
 KEYS = ["kappa", "gd_iters", "gd_theory", "momentum_iters", "momentum_theory", "speedup", "bigger_step_diverged"]
 BLOW_UP = 1e6  # ||w|| / ||w_0|| above this: diverged
@@ -130,6 +131,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--dim must be an integer >= 2 (the two ends of the spectrum), got {args.dim}")
     if not 0 < args.tol < 1:
         parser.error(f"--tol must be in (0, 1), got {args.tol:g}")
+    try:
+        check_place(args.out, "--out")
+    except ValueError as err:
+        sys.exit(f"error: {err}")
     results, rows = [], []
     print(f"{'kappa':>8}{'GD iters':>10}{'theory':>8}{'momentum':>10}{'theory':>8}{'speedup':>9}{'sqrt(kappa)':>13}"
           f"{'bigger step':>13}{'hand vs torch':>15}")

@@ -7,6 +7,7 @@ A resumed run (``--ckpt_path <run>/checkpoints/last.ckpt``) keeps writing into t
 """
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,25 @@ class LastCheckpoint(ModelCheckpoint):
             os.replace(tmp, filepath)
         self._last_checkpoint_saved = filepath
         trainer.strategy.barrier()
+
+
+def check_place(path: Path, option: str) -> None:
+    """Refuse, in one line, an output directory that is a file, or that cannot be created or written (a read-only
+    place, a full disk): before anything is written. The nearest existing directory is tried with a temporary file
+    of 64 KiB, written, synced and removed."""
+    existing = Path(os.path.abspath(path))
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == Path(os.path.abspath(path)) else f"is inside {existing}, a file"
+        raise ValueError(f"{option} {path}: {where}, not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=existing) as f:
+            f.write(bytes(65536))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        raise ValueError(f"{option} {path}: cannot write in {existing} ({err.strerror})") from None
 
 
 def next_version_dir(root: Path) -> Path:

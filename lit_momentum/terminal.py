@@ -2,13 +2,17 @@
 and where a run's files went."""
 
 import logging
+import sys
+import time
 import warnings
+from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 
 PROGRESS_REFRESH_STEPS = 50  # and at the end of every epoch
+LINE_EVERY_SECONDS = 30.0  # where the output is a file: a line at most this often (and at the end)
 
 
 class DropCloudTip(logging.Filter):
@@ -20,23 +24,60 @@ class DropCloudTip(logging.Filter):
 
 def quiet() -> None:
     """Silence at the entry points what a user can do nothing about, and only that: the cloud-logger tip, a
-    deprecation warning Lightning 2.6 raises from inside itself with torch >= 2.10 (LeafSpec), and the warning that
-    a model with a validation step got data without a validation set (the article's data has none). A user's own
-    warnings, and Lightning's other messages, still show."""
+    deprecation warning Lightning 2.6 raises from inside itself with torch >= 2.10 (LeafSpec), the warning that a
+    model with a validation step got data without a validation set (the article's data has none), and the one
+    Lightning gives on any machine where SLURM is installed, for every run not started by ``srun`` (a run on one's
+    own machine, a share of a sweep, a test). A user's own warnings, and Lightning's other messages, still show."""
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
+    warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropCloudTip) for f in logger.filters):
             logger.addFilter(DropCloudTip())
 
 
+class LineProgress(ProgressBar):
+    """Progress as a plain line, ``epoch 12/100 (34 s): train/loss 0.6912 ...``, at most every ``every`` seconds and
+    after the last epoch: for output that goes to a file (a SLURM job's log, CI), which a bar's redraws would fill."""
+
+    def __init__(self, every: float = LINE_EVERY_SECONDS) -> None:
+        super().__init__()
+        self.every, self.enabled, self.start, self.last = every, True, 0.0, 0.0
+
+    def disable(self) -> None:
+        self.enabled = False
+
+    def enable(self) -> None:
+        self.enabled = True
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = self.last = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        now, epoch = time.monotonic(), trainer.current_epoch + 1
+        if not self.enabled or (now - self.last < self.every and epoch < (trainer.max_epochs or 0)
+                                and not trainer.should_stop):
+            return
+        self.last = now
+        shown = {k: v for k, v in self.get_metrics(trainer, pl_module).items() if k != "v_num"}
+        values = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
+        print(f"epoch {epoch}/{trainer.max_epochs} ({now - self.start:.0f} s): {values}", file=sys.stderr, flush=True)
+
+
+def is_terminal() -> bool:
+    """Whether progress goes to a terminal (a bar) or to a file (plain lines); tqdm writes to stderr."""
+    return sys.stderr.isatty()
+
+
 def progress_callbacks(callbacks: list[L.Callback], enabled: bool | None) -> list[L.Callback]:
-    """The user's callbacks, plus a progress bar that redraws every ``PROGRESS_REFRESH_STEPS`` steps (redrawing
-    after every step costs about a third of a millisecond) unless the user chose a bar or none."""
+    """The user's callbacks, plus (unless the user chose a bar, or none) a progress bar that redraws every
+    ``PROGRESS_REFRESH_STEPS`` steps (after every step it costs about a third of a millisecond), or, where the output
+    is not a terminal, a plain line every ``LINE_EVERY_SECONDS``."""
     if enabled is False or any(isinstance(c, ProgressBar) for c in callbacks):
         return callbacks
-    return [*callbacks, TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS)]
+    bar: Any = TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS) if is_terminal() else LineProgress()
+    return [*callbacks, bar]
 
 
 @rank_zero_only

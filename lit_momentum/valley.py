@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 
-from lit_momentum.runs import RunLogger  # noqa: E402
+from lit_momentum.runs import RunLogger, check_place  # noqa: E402
 
 BUMP = 25
 SWEEP = [round(0.1 * i, 1) for i in range(10)]
@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.steps <= 0:
         parser.error(f"--steps must be > 0, got {args.steps}")
     try:
+        check_place(args.out or Path("lightning_logs"), "--out")
         s = run(args.momentum, args.steps, args.out, not args.no_gif)
     except ValueError as err:
         sys.exit(f"error: {err}")

@@ -2,11 +2,17 @@
 messages, and not the two messages nobody can act on (Lightning's cloud-logger tip, a deprecation warning raised
 inside Lightning). The control run, without the entry point's filter, shows that those two are really printed."""
 
+import fcntl
+import os
+import pty
 import re
+import struct
+import subprocess
 import sys
+import termios
 from pathlib import Path
 
-from tests.conftest import CONFIGS, ROOT, run_train
+from tests.conftest import CONFIGS, ROOT, run_train, train_cmd
 
 NOISE = ["litlogger", "LeafSpec"]
 OWN = ["a user's own warning", "a user's own rank-zero warning", "a user's own info"]
@@ -27,8 +33,31 @@ def test_a_run_prints_the_summary_its_bar_and_where_things_are_and_no_noise(tmp_
     assert all(own in text for own in OWN), text
     flops = re.search(r"^\s*([\d.]+ [KMG]?)\s+Total Flops$", text, re.M)
     assert flops and float(flops.group(1).split()[0]) > 0, "FLOPs column missing or zero"
-    assert text.count("Total params") == 1 and "Epoch 4" in text  # one summary, the bar reached the last epoch
+    assert text.count("Total params") == 1  # one summary
+    # the output is a file here (captured), as in a batch job's log: progress as plain lines, no bar's redraws
+    assert "\r" not in text and re.search(r"^epoch 5/5 \(\d+ s\): train/loss [\d.]+ train/acc [\d.]+$", text, re.M)
     assert re.search(r"^logs: .*\n^checkpoint: .*last\.ckpt\n^view with: +tensorboard --logdir ", text, re.M)
+
+
+def test_in_a_terminal_the_progress_is_a_bar(tmp_path: Path) -> None:
+    """Under a pseudo-terminal (as a user at a shell) the same run draws tqdm's bar instead of lines."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a terminal 120 columns wide
+    cmd = train_cmd("--config", str(CONFIGS / "debug.yaml"), "--trainer.default_root_dir", str(tmp_path))
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the run ended and closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=120) == 0
+    text = b"".join(chunks).decode(errors="replace")
+    assert "\r" in text and "Epoch 4: 100%" in text and not re.search(r"^epoch \d+/5 ", text, re.M)
 
 
 def test_without_the_filter_lightning_prints_both_messages(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import lightning as L
 import yaml
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_momentum.cli import MomentumCLI
@@ -64,8 +65,9 @@ def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str], dict[str, li
         if name in FLAGS:
             own[name] = True
             continue
-        many = name.removeprefix("--") in AXES or name in OWN or name == "--bound" or name.startswith(("--data.",
-                                                                                                     "--model."))
+        swept = name.startswith(("--data.", "--model."))
+        many = name.removeprefix("--") in AXES or name in OWN or name == "--bound" or swept or name.startswith(
+            ("--trainer.", "--checkpoint.", "--seed_everything"))
         if many:
             while not eq and i < len(argv) and not argv[i].startswith("--"):
                 values.append(argv[i])
@@ -83,6 +85,9 @@ def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str], dict[str, li
             else:
                 own[name] = values[0]
         elif many and len(values) > 1:  # an outer axis
+            if not swept:
+                raise ValueError(f"{name} {' '.join(values)}: only data and model options can be outer axes (this "
+                                 f"one is the same for every grid of a sweep)")
             if key.removeprefix("model.") in GRID_OPTIONS:
                 raise ValueError(f"{name}: give the grid axis as --{key.removeprefix('model.')} V V ...")
             outer[key] = check_values(key, [yaml.safe_load(v) for v in values], "command line")
@@ -119,6 +124,18 @@ def config_axes(rest: list[str], outer: dict[str, list]) -> tuple[list[str], dic
     return [a for a in out if a is not None], {**axes, **outer}
 
 
+class ShareSLURMEnvironment(SLURMEnvironment):
+    """SLURM for one share of a sweep: each task trains alone on one device, so Lightning's rules for the tasks of
+    one DDP job (``--ntasks-per-node``, not ``-n``; as many tasks as devices) do not apply. Requeue on SIGUSR1 does."""
+
+    @staticmethod
+    def _validate_srun_variables() -> None:
+        pass
+
+    def validate_settings(self, num_devices: int, num_nodes: int) -> None:
+        pass
+
+
 class CheckedOnly(Exception):  # noqa: N818 (not an error: the check's normal end)
     """Raised once a unit's configuration and data are checked, before its model is built (``SweepCLI.check_only``)."""
 
@@ -135,9 +152,15 @@ class SweepCLI(MomentumCLI):
     command = "python -m lit_momentum.sweep"
 
     def __init__(self, args: list[str], resume: Any, stage: str = "fit", out: Path | None = None,
-                 home: Path | None = None, outer: dict[str, Any] | None = None, check_only: bool = False) -> None:
-        self.out, self.home, self.outer, self.check_only = out, home or out, outer, check_only
+                 home: Path | None = None, outer: dict[str, Any] | None = None, check_only: bool = False,
+                 share: bool = False) -> None:
+        self.out, self.home, self.outer, self.check_only, self.share = out, home or out, outer, check_only, share
         super().__init__(args, resume, stage)
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        if self.share and SLURMEnvironment.detect():  # one task of several under srun, training alone
+            kwargs["plugins"] = [ShareSLURMEnvironment()]
+        return super().instantiate_trainer(**kwargs)
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         super().add_arguments_to_parser(parser)

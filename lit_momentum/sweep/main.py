@@ -23,7 +23,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from lit_momentum.arguments import expand_aliases, find_option, one_line
 from lit_momentum.cli import build, fit
-from lit_momentum.runs import claim_dir, next_version_dir, read_checkpoint
+from lit_momentum.runs import check_place, claim_dir, next_version_dir, read_checkpoint
 from lit_momentum.sweep.cli import HELP, CheckedOnly, SweepCLI, config_axes, split_args
 from lit_momentum.sweep.merge import COLUMNS, load_result, print_table, save_result, summarize, write_outputs
 from lit_momentum.sweep.plan import PLAN_FILE, claim_plan, detect_share, make_units, read_plan, unit_dir
@@ -73,6 +73,8 @@ def prepare(argv: list[str]) -> dict[str, Any]:
     rest, outer = config_axes(expand_aliases(rest), outer)
     replicas = (find_option(rest, "--trainer.strategy") or "").startswith(("ddp", "fsdp"))
     share, shares = (0, 1) if replicas else detect_share(own["--share"])
+    if shares > 1:  # every share process logs and writes its own units
+        rank_zero_only.rank = fabric_rank_zero.rank_zero_only.rank = 0
     ckpt = find_option(rest, "--ckpt_path")
     rest = [a for i, a in enumerate(rest) if not (a.startswith("--ckpt_path") or rest[i - 1:i] == ["--ckpt_path"])]
     if ckpt and not read_checkpoint(ckpt).grid:
@@ -100,12 +102,13 @@ def prepare(argv: list[str]) -> dict[str, Any]:
         if out and out.resolve() != home:
             raise ValueError(f"--out {out}: a resumed sweep continues in its checkpoint's directory {home}")
         out = home
-    if rank_zero_only.rank > 0 and os.environ.get(OUT_ENV):  # a DDP replica: its rank 0 chose
+    if replicas and rank_zero_only.rank > 0 and os.environ.get(OUT_ENV):  # a DDP replica: its rank 0 chose
         out = Path(os.environ[OUT_ENV])
     elif out is None:
         if shares > 1:
             raise ValueError(f"{shares} processes share one sweep: give them its directory, --out DIR")
         out = next_version_dir(Path(cfg.trainer.default_root_dir or ".") / "lightning_logs" / "sweep")
+    check_place(out, "--out")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and rank_zero_only.rank == 0:
         plan = read_plan(out) if out.is_dir() else None
         if plan is None or plan["identity"] != identity:
@@ -137,7 +140,8 @@ def train_share(p: dict[str, Any], argv: list[str]) -> None:
         with locked(home / ".lock", f"unit {unit.name}") if rank_zero_only.rank == 0 else nullcontext():
             ckpt = newest_checkpoint(home)  # every DDP replica finds the same: none is written before training
             args = [*p["rest"], *unit.args(), *(["--ckpt_path", str(ckpt)] if ckpt else [])]
-            cli, resume = build(SweepCLI, args, out=out, home=home, outer=dict(unit.combo) or None)
+            cli, resume = build(SweepCLI, args, out=out, home=home, outer=dict(unit.combo) or None,
+                                share=p["shares"] > 1)
             fit(cli, resume, argv)
             if not cli.trainer.is_global_zero:
                 continue
@@ -145,8 +149,8 @@ def train_share(p: dict[str, Any], argv: list[str]) -> None:
                 epoch = int(cli.model.diverged_epoch.max())
                 sys.exit(f"error: every grid point diverged (the last at epoch {epoch}: loss above "
                          f"{cli.model.hparams.bound:g} or not finite): lower --lr")
-            save_result(home, {"max_epochs": max_epochs, "rows": summarize(cli.model, p["own"]["--threshold"],
-                                                                            dict(unit.combo))})
+            rows = summarize(cli.model, p["own"]["--threshold"], dict(unit.combo))
+            save_result(home, {"max_epochs": max_epochs, "share": f"{p['share'] + 1}/{p['shares']}", "rows": rows})
         del cli
         gc.collect()
 
@@ -196,15 +200,14 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, ArgumentError) as err:  # bad input: one line, before anything is written
         sys.exit("error: " + one_line(err))
     out = p["out"]
-    if p["shares"] > 1:  # every share process logs and writes its own units
-        rank_zero_only.rank = fabric_rank_zero.rank_zero_only.rank = 0
     if rank_zero_only.rank == 0:
         if not out.exists() and out.name.startswith("version_"):
             out = p["out"] = claim_dir(out)  # atomically: a sweep started at the same moment gets the next version
         plan = {"identity": p["identity"], "outer": p["outer"], "shares": p["shares"]}
         if not claim_plan(out, plan) and read_plan(out)["identity"] != p["identity"]:
             sys.exit(f"error: --out {out} holds another sweep, started a moment ago")
-    os.environ[OUT_ENV] = str(out)  # for the DDP replicas Lightning launches with this same command
+    if p["replicas"]:
+        os.environ[OUT_ENV] = str(out)  # for the DDP replicas Lightning launches with this same command
     train_share(p, argv)
     if rank_zero_only.rank == 0:
         merge(out, read_plan(out), p["own"]["--metric"], quiet_if_missing=True)

@@ -1,0 +1,258 @@
+"""Sweeps of any option and sweeps spread over processes: outer axes (one grid per value), shares (each process its
+own units) by --share, a SLURM job array, srun and torchrun, on a real one-node SLURM where there is one; resume,
+merge, and the inputs refused.
+
+Bugs these exist to catch: a grid point whose result depends on how the sweep was split (other batches, other
+points in its batched model); units trained twice or never; a merge that writes a partial summary as if whole; a
+continued multi-grid sweep that retrains, skips or forgets a grid; Lightning's DDP rules applied to independent
+shares; an outer axis that silently takes one value.
+"""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from lit_momentum.cli import main as train_main
+from lit_momentum.sweep.main import main as sweep_main
+from lit_momentum.sweep.plan import Unit, detect_share, make_units
+from tests.conftest import (
+    ROOT,
+    assert_same_state,
+    kill_after_checkpoint,
+    load_ckpt,
+    refusal,
+    run_dirs,
+    run_train,
+    scalars,
+    sweep_cmd,
+)
+
+GRID = ["--lr", "0.05", "0.5", "--momentum", "0", "0.9"]
+BATCHES = ["--data.batch_size", "32", "128"]
+
+
+def rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "summary.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def env_with(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {**env, **extra}
+
+
+def together(cmds: list[list[str]], envs: list[dict[str, str]]) -> list[subprocess.CompletedProcess]:
+    """Start every command at once, as a launcher does, and wait for all."""
+    procs = [subprocess.Popen(c, cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c, e in zip(cmds, envs)]
+    done = [subprocess.CompletedProcess(p.args, p.wait(timeout=600), *p.communicate()) for p in procs]
+    for d in done:
+        assert d.returncode == 0, d.stderr[-3000:]
+    return done
+
+
+def test_an_outer_axis_trains_a_grid_per_value_each_point_its_own_run(tiny: list[str], tmp_path: Path) -> None:
+    out, epochs = tmp_path / "grid", 20
+    sweep_main([*tiny, *GRID, *BATCHES, "--max_epochs", str(epochs), "--out", str(out)])
+    table = {r["run"]: r for r in rows(out)}
+    assert len(table) == 8 and {r["data.batch_size"] for r in table.values()} == {"32", "128"}
+    for run, batch, lr, m in (("batch_size32_lr0.5_m0.9_seed0", 32, "0.5", "0.9"),
+                              ("batch_size128_lr0.05_m0_seed0", 128, "0.05", "0")):
+        single = tmp_path / "single" / run
+        train_main([*tiny, "--trainer.default_root_dir", str(single), "--max_epochs", str(epochs), "--model.lr", lr,
+                    "--model.momentum", m, "--model.momentum_impl", "manual", "--data.batch_size", str(batch)])
+        a, b = scalars(run_dirs(single)[0])["train/loss"], scalars(out / run)["train/loss"]
+        assert [s for s, _ in a] == [s for s, _ in b] and len(a) == epochs  # steps per epoch follow the batch size
+        assert max(abs(x - y) for (_, x), (_, y) in zip(a, b)) <= 1e-5, run
+        assert float(table[run]["final_loss"]) == pytest.approx(b[-1][1], rel=1e-6)
+    for figure in ("phase_batch_size32.png", "effective_lr_batch_size128.png", "outer.png"):
+        assert (out / figure).stat().st_size > 10_000, figure
+    root = EventAccumulator(str(out), size_guidance={"tensors": 0})
+    root.Reload()
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(
+        root.PluginTagToContent("hparams")["_hparams_/experiment"]).experiment
+    assert "data.batch_size" in [h.name for h in experiment.hparam_infos]
+
+
+def test_units_split_combinations_first_then_settings() -> None:
+    settings = ["lr0.1_m0", "lr0.1_m0.9", "lr1_m0"]
+    assert [u.name for u in make_units({"data.batch_size": [8, 16]}, settings, 2)] == ["batch_size8", "batch_size16"]
+    parts = make_units({}, settings, 2)
+    assert [u.settings for u in parts] == [("lr0.1_m0",), ("lr0.1_m0.9", "lr1_m0")]
+    assert Unit((("model.hidden", [64, 64]),)).prefix == "hidden64-64_"
+    with pytest.raises(ValueError, match="4 processes for 3 units"):
+        make_units({}, settings, 4)
+
+
+@pytest.mark.parametrize("env, share", [
+    ({}, (0, 1)),
+    ({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "4", "SLURM_ARRAY_TASK_COUNT": "3"}, (1, 3)),
+    ({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "x", "MASTER_PORT": "1", "GROUP_RANK": "0",
+      "TORCHELASTIC_RUN_ID": "r"}, (1, 2)),
+    ({"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "2", "SLURM_NTASKS": "2", "SLURM_PROCID": "1",
+      "SLURM_JOB_NAME": "sweep", "SLURM_LOCALID": "1", "SLURM_NODEID": "0"}, (3, 4)),
+])
+def test_each_process_learns_its_share_from_its_launcher(monkeypatch: pytest.MonkeyPatch, env: dict,
+                                                         share: tuple[int, int]) -> None:
+    for key in list(os.environ):
+        if key.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "TORCHELASTIC", "GROUP_RANK")):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert detect_share(None) == share
+    assert detect_share("2/3") == (1, 3)  # given explicitly, it wins
+
+
+@pytest.mark.parametrize("outer", [BATCHES, []], ids=["two-grids", "one-grid-in-two-parts"])
+def test_two_shares_merge_to_the_one_process_sweep_bit_for_bit(tiny: list[str], tmp_path: Path,
+                                                               outer: list[str]) -> None:
+    """Whole grids to each process, or one grid's settings split between them: the merged summary.csv is the
+    one-process sweep's, byte for byte, and each process trained half of the points."""
+    args = [*tiny, *GRID, *outer, "--max_epochs", "4"]
+    run_train(*args, "--out", str(tmp_path / "one"), cwd=tmp_path, cmd=sweep_cmd)
+    split = tmp_path / "split"
+    done = together([sweep_cmd(*args, "--out", str(split), "--share", f"{k}/2") for k in (1, 2)], [env_with()] * 2)
+    assert (split / "summary.csv").read_text() == (tmp_path / "one" / "summary.csv").read_text()
+    results = [json.loads(p.read_text()) for p in sorted(split.glob("units/*/result.json"))]
+    assert sorted(r["share"] for r in results) == ["1/2", "2/2"]
+    assert all(len(r["rows"]) == (4 if outer else 2) for r in results)  # half the points each
+    assert sum("grid points" in d.stdout for d in done) >= 1  # whoever finished last merged
+
+
+def test_a_slurm_job_array_by_its_variables_and_a_merge_that_waits_for_every_share(tiny: list[str],
+                                                                                  tmp_path: Path) -> None:
+    args = [*tiny, *GRID, *BATCHES, "--max_epochs", "3", "--out", str(tmp_path / "array")]
+    first = env_with(SLURM_ARRAY_TASK_ID="0", SLURM_ARRAY_TASK_COUNT="2", SLURM_ARRAY_TASK_MIN="0")
+    proc = subprocess.run(sweep_cmd(*args), cwd=ROOT, env=first, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "1 of 2 finished" in proc.stdout, proc.stderr[-2000:]
+    message = refusal(sweep_main, ["--merge", "--out", str(tmp_path / "array")])
+    assert "1 of 2 units have not finished: batch_size128 (share 2/2)" in message
+    assert not (tmp_path / "array" / "summary.csv").exists()
+    second = env_with(SLURM_ARRAY_TASK_ID="1", SLURM_ARRAY_TASK_COUNT="2", SLURM_ARRAY_TASK_MIN="0")
+    proc = subprocess.run(sweep_cmd(*args), cwd=ROOT, env=second, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "8 grid points" in proc.stdout  # the last to finish merged
+    assert len(rows(tmp_path / "array")) == 8
+
+
+@pytest.mark.slow
+def test_torchrun_gives_each_process_a_share(tiny: list[str], tmp_path: Path) -> None:
+    args = [*tiny, *GRID, *BATCHES, "--max_epochs", "3", "--accelerator", "cpu"]
+    run_train(*args, "--out", str(tmp_path / "one"), cwd=tmp_path, cmd=sweep_cmd)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "lit_momentum.sweep"]
+    proc = subprocess.run([*torchrun, *args, "--out", str(tmp_path / "two")], cwd=ROOT, env=env_with(),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "two" / "summary.csv").read_text() == (tmp_path / "one" / "summary.csv").read_text()
+    shares = [json.loads(p.read_text())["share"] for p in sorted((tmp_path / "two").glob("units/*/result.json"))]
+    assert sorted(shares) == ["1/2", "2/2"]
+
+
+@pytest.mark.slow
+def test_a_multi_grid_sweep_killed_in_its_second_grid_continues_bit_for_bit(tiny: list[str], tmp_path: Path) -> None:
+    args = [*tiny, *GRID, *BATCHES, "--max_epochs", "40", "--checkpoint.every_n_epochs", "2"]
+    run_train(*args, "--out", str(tmp_path / "straight"), cwd=tmp_path, cmd=sweep_cmd)
+    crashed = tmp_path / "crashed"
+    second = crashed / "units" / "batch_size128" / "last.ckpt"
+    kill_after_checkpoint(sweep_cmd(*args, "--out", str(crashed)), second, epoch=5)
+    assert (crashed / "units" / "batch_size32" / "result.json").is_file() and not (crashed / "summary.csv").exists()
+    run_train(*args, "--out", str(crashed), "--ckpt_path", str(second), cwd=tmp_path, cmd=sweep_cmd)
+    for unit in ("batch_size32", "batch_size128"):
+        a, b = (load_ckpt(d / "units" / unit / "last.ckpt") for d in (tmp_path / "straight", crashed))
+        assert_same_state(a, b)
+    assert (crashed / "summary.csv").read_text() == (tmp_path / "straight" / "summary.csv").read_text()
+    for run in ("batch_size128_lr0.5_m0.9_seed0", "batch_size32_lr0.05_m0_seed0"):
+        assert scalars(crashed / run) == scalars(tmp_path / "straight" / run), run
+
+
+def slurm() -> bool:
+    return shutil.which("sbatch") is not None and subprocess.run(["sinfo", "-h"], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not slurm(), reason="needs a running SLURM (.ci/slurm.sh starts a one-node one)")
+def test_a_real_slurm_job_array_trains_the_shares_and_merges(tiny: list[str], tmp_path: Path) -> None:
+    args = [*tiny, *GRID, *BATCHES, "--max_epochs", "3"]
+    run_train(*args, "--out", str(tmp_path / "one"), cwd=tmp_path, cmd=sweep_cmd)
+    shown = [*args, "--trainer.enable_progress_bar", "true"]  # progress on, as users have it
+    command = " ".join(sweep_cmd(*shown, "--out", str(tmp_path / "array")))
+    job = subprocess.run(["sbatch", "--parsable", "--wait", "--array=0-1", f"--output={tmp_path}/task-%a.log",
+                          f"--chdir={ROOT}", f"--export=ALL,PYTHONPATH={ROOT}", "--wrap", command],
+                         capture_output=True, text=True, timeout=900)
+    logs = "\n".join(p.read_text() for p in sorted(tmp_path.glob("task-*.log")))
+    assert job.returncode == 0, job.stderr + logs[-3000:]
+    assert (tmp_path / "array" / "summary.csv").read_text() == (tmp_path / "one" / "summary.csv").read_text()
+    assert "\r" not in logs and "epoch 3/3" in logs  # a batch job's log: plain progress lines, no bar
+
+
+@pytest.mark.skipif(not slurm(), reason="needs a running SLURM (.ci/slurm.sh starts a one-node one)")
+def test_under_srun_lightnings_rules_are_one_line_and_shares_are_exempt(tiny: list[str], tmp_path: Path) -> None:
+    proc = subprocess.run(["srun", "-n", "2", *train_cmd_args(tiny, tmp_path)], cwd=ROOT, env=env_with(),
+                          capture_output=True, text=True, timeout=300)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and lines
+    assert all(line.startswith("error: SLURM: You set `--ntasks=2`") for line in lines)
+    assert not (tmp_path / "lightning_logs").exists()
+    proc = subprocess.run(["srun", "-n", "2", *sweep_cmd(*tiny, *GRID, *BATCHES, "--max_epochs", "2", "--out",
+                                                         str(tmp_path / "srun"))],
+                          cwd=ROOT, env=env_with(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(rows(tmp_path / "srun")) == 8
+
+
+def train_cmd_args(tiny: list[str], tmp_path: Path) -> list[str]:
+    return [sys.executable, str(ROOT / "train.py"), *tiny, "--max_epochs", "1", "--trainer.default_root_dir",
+            str(tmp_path)]
+
+
+BAD = [
+    (["--data.batch_size", "32", "32"], "--data.batch_size", "more than once"),
+    (["--model.lr", "0.1", "0.2"], "--model.lr", "--lr V V"),
+    (["--trainer.max_epochs", "3", "5"], "--trainer.max_epochs", "only data and model options"),
+    (["--share", "3/2"], "--share", "1 <= I <= K"),
+    (["--share", "1/3"], "3 processes for 2 units", "at most 2"),
+    (["--devices", "2"], "--trainer.devices 2", "torchrun --nproc_per_node 2"),
+    (["--data.bogus", "1", "2"], "--data.bogus", "has no such option"),
+]
+
+
+@pytest.mark.parametrize("args, option, allowed", BAD, ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_bad_sweep_input_is_one_line_and_writes_nothing(tiny: list[str], tmp_path: Path, args: list[str],
+                                                       option: str, allowed: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    message = refusal(sweep_main, [*tiny, "--lr", "0.1", "--momentum", "0", "0.9", "--out", str(tmp_path / "out"),
+                                   *args])
+    assert option in message and allowed in message, message
+    assert not (tmp_path / "out").exists() and not (tmp_path / "lightning_logs").exists()
+
+
+def test_another_sweep_into_the_same_directory_is_refused(tiny: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    sweep_main([*tiny, "--lr", "0.1", *BATCHES, "--max_epochs", "1", "--out", str(out)])
+    before = sorted(out.rglob("*"))
+    message = refusal(sweep_main, [*tiny, "--lr", "0.2", *BATCHES, "--max_epochs", "1", "--out", str(out)])
+    assert "holds another sweep" in message
+    message = refusal(sweep_main, [*tiny, "--lr", "0.1", *BATCHES, "--max_epochs", "2", "--out", str(out)])
+    assert "finished at 1 epochs" in message and "--ckpt_path" in message
+    assert sorted(out.rglob("*")) == before
+
+
+def test_several_processes_need_one_out_and_the_help_leads_with_the_sweeps_options(
+        tiny: list[str], tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert "give them its directory, --out DIR" in refusal(sweep_main, [*tiny, *BATCHES, "--share", "1/2"])
+    sweep_main(["--help"])
+    text = capsys.readouterr().out
+    head = "\n".join(text.splitlines()[:40])
+    assert all(f"{o} " in head for o in ("--lr V [V ...]", "--seeds", "--out", "--threshold", "--bound", "--share",
+                                         "--merge", "--data.OPTION")), head
+    assert len(text.splitlines()) < 60 and "python train.py --help" in text
