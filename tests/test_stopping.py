@@ -113,9 +113,15 @@ def test_a_stopped_compare_keeps_the_finished_variants_and_names_the_missing(tmp
 
 def test_lightnings_slurm_requeue_signal_still_works(tiny: list[str], tmp_path: Path) -> None:
     """Under SLURM (its variables faked) SIGUSR1 still reaches Lightning's requeue handler, which saves its HPC
-    checkpoint and asks SLURM to requeue the job, every time; SIGTERM still stops the run as above."""
+    checkpoint and asks SLURM to requeue the job, every time; SIGTERM still stops the run as above. ``scontrol`` is a
+    stub on PATH that records its arguments: no command reaches a real SLURM controller, where one is installed."""
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
+    (stub / "scontrol").chmod(0o755)
     env = {**os.environ, "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "probe", "SLURM_JOB_ID": "4242", "SLURM_PROCID": "0",
-           "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost"}
+           "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost",
+           "PATH": f"{stub}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.Popen(train_cmd(*tiny, *FOREVER), cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     times, deadline = 8, time.monotonic() + 120
@@ -133,6 +139,8 @@ def test_lightnings_slurm_requeue_signal_still_works(tiny: list[str], tmp_path: 
     finally:
         proc.kill()
     assert err.count("requeing job 4242") == times and load_ckpt(tmp_path / f"hpc_ckpt_{times}.ckpt")["epoch"] >= 1
+    assert (tmp_path / "scontrol.log").read_text().splitlines() == ["requeue 4242"] * times
+    assert err.count("Requeued SLURM job: 4242") == times  # the stub answered 0: Lightning took it as done
     assert proc.returncode == 143 and err.strip().splitlines()[-1].startswith("stopped by SIGTERM after epoch ")
 
 

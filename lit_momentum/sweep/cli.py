@@ -191,7 +191,7 @@ class SweepCLI(MomentumCLI):
         batch = getattr(dm, "batch_size", 256)
         batches = (batch, getattr(dm, "eval_batch_size", batch))
         need = grid_bytes(len(self.points), widths, batches, any(p.momentum for p in self.points))
-        free = available_bytes(str(cfg.trainer.accelerator))
+        free = available_bytes(str(cfg.trainer.accelerator), cfg.trainer.devices)
         if need > 0.8 * free:
             fits = int(0.8 * free // grid_bytes(1, widths, batches, True))
             raise ValueError(f"a grid of {len(self.points)} points needs about {need / 2**30:.1f} GiB (weights, "

@@ -1,6 +1,7 @@
 """Memory for a grid of runs: what it needs, what is free, and keeping big freed blocks for reuse."""
 
 import ctypes
+import os
 
 import torch
 
@@ -32,9 +33,12 @@ def grid_bytes(n: int, widths: list[int], batch_sizes: tuple[int, int], velocity
     return 4 * n * (params * (3 + velocity) + activations)
 
 
-def available_bytes(accelerator: str) -> int:
-    """Free memory where the grid will live: the GPU's, or the host's (MemAvailable)."""
+def available_bytes(accelerator: str, devices: object = None) -> int:
+    """Free memory where the grid will live: the GPU's it will train on (``devices`` as given to the Trainer: a
+    list's first index, else this process's local rank, as Lightning assigns it), or the host's (MemAvailable)."""
     if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
-        return torch.cuda.mem_get_info()[0]
+        index = devices[0] if isinstance(devices, list | tuple) and devices else int(os.environ.get(
+            "LOCAL_RANK", os.environ.get("SLURM_LOCALID", 0)))
+        return torch.cuda.mem_get_info(index)[0]
     with open("/proc/meminfo") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
