@@ -55,6 +55,21 @@ def test_each_command_parses_as_written(where: str, command: str, tmp_path: Path
                     "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
         assert Path(ckpt).is_file(), f"the README names {ckpt}, the run wrote {sorted(run_dir.rglob('*.ckpt'))}"
         capsys.readouterr()
+    if "--merge" in args:  # merges a finished sweep: a tiny one, at the very place the command names
+        out = args[args.index("--out") + 1]
+        sweep_main(["--config", "configs/debug.yaml", "--lr", "0.1", "--max_epochs", "1", "--out", out,
+                    "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
+        (Path(out) / "summary.csv").unlink()
+        capsys.readouterr()
+        sweep_main(args)
+        assert (Path(out) / "summary.csv").is_file() and "grid points" in capsys.readouterr().out
+        return
+    if words[0] == "torchrun":  # as torchrun starts it: rank 0 of nproc_per_node
+        nproc = words[words.index("--nproc_per_node") + 1]
+        for key, value in dict(RANK="0", LOCAL_RANK="0", GROUP_RANK="0", WORLD_SIZE=nproc, LOCAL_WORLD_SIZE=nproc,
+                               TORCHELASTIC_RUN_ID="readme",
+                               MASTER_ADDR="localhost", MASTER_PORT="29500").items():
+            monkeypatch.setenv(key, value)
     helps = any(a == "--help" or a.endswith(".help") for a in args)
     with pytest.raises(SystemExit) as exit_:
         ENTRIES[entry]([*args, *([] if helps or "--print_config" in args else ["--print_config"])])

@@ -21,7 +21,9 @@ from tests.conftest import (
     train_cmd,
 )
 
-VARIANTS = ["sgd", "manual", "builtin", "nesterov", "adam"]
+# the optimizer states a resume must restore: hand-written velocity, SGD's momentum buffer, Adam's two moments (plain
+# SGD has none, Nesterov's buffer is builtin's)
+VARIANTS = ["manual", "builtin", "adam"]
 
 
 @pytest.mark.slow
