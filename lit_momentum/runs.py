@@ -49,7 +49,9 @@ class LastCheckpoint(ModelCheckpoint):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
         epoch = trainer.current_epoch + 1
-        due = epoch % max(self._every_n_epochs, 1) == 0 or epoch >= (trainer.max_epochs or -1) or trainer.should_stop
+        last_epoch = trainer.max_epochs is not None and 0 < trainer.max_epochs <= epoch
+        last_step = trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step
+        due = epoch % max(self._every_n_epochs, 1) == 0 or last_epoch or last_step or trainer.should_stop
         if self.save_last and due and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 

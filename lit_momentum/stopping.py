@@ -9,7 +9,6 @@ disk stays whole). SIGUSR1 (Lightning's SLURM requeue) keeps Lightning's handler
 rather than inside the signal, where it can deadlock.
 """
 
-import math
 import os
 import signal
 from types import FrameType
@@ -84,7 +83,11 @@ class StopOnSignal(L.Callback):
 
     def stopped_early(self, trainer: L.Trainer) -> bool:
         """Whether a signal stopped the run before its last epoch."""
-        return self.signum is not None and self.epoch + 1 < (trainer.max_epochs or math.inf)
+        if self.signum is None:
+            return False
+        last_epoch = trainer.max_epochs is not None and 0 < trainer.max_epochs <= self.epoch + 1
+        last_step = trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step
+        return not (last_epoch or last_step)
 
     def message(self, command: str) -> str:
         """The one line printed when a signal stopped the run."""

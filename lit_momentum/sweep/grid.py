@@ -152,7 +152,8 @@ class GridMLP(EpochEndModule):
             self.register_buffer(f"point_{axis}", torch.tensor(vals))
         self.register_buffer("diverged_epoch", torch.full((n,), -1))  # -1: still training
         self.history: list[list[float]] = []  # epoch losses, (epochs, N): summary.csv; saved in checkpoints
-        self.val_history: list[tuple[int, list[float], list[float]]] = []  # (epoch, val losses, val accs)
+        self.history_steps: list[int] = []  # the training steps done at the end of each of those epochs
+        self.val_history: list[tuple[int, int, list[float], list[float]]] = []  # (epoch, steps, val losses, accs)
         self.val_sums: list[Tensor] = []  # this validation's (3, N) sums: loss, correct, samples
 
     def forward(self, x: Tensor) -> Tensor:
@@ -205,6 +206,7 @@ class GridMLP(EpochEndModule):
         if newly:
             self.freeze(newly)
         self.history.append(epoch_vals)
+        self.history_steps.append(self.global_step)
         active = [a and k not in newly for k, a in enumerate(was_active)]
         if not any(active):  # every point diverged: nothing is left to train (the sweep says so)
             self.trainer.should_stop = True
@@ -230,7 +232,7 @@ class GridMLP(EpochEndModule):
         if self.trainer.sanity_checking:
             return
         loss, acc = (sums[:2] / sums[2]).tolist()
-        self.val_history.append((self.current_epoch, loss, acc))
+        self.val_history.append((self.current_epoch, self.global_step, loss, acc))
         active = self.active()
         best = max((a for a, on in zip(acc, active) if on), default=math.nan)
         self.log_dict({"grid/best_val_acc": best}, prog_bar=True, logger=False)
@@ -238,7 +240,7 @@ class GridMLP(EpochEndModule):
             metrics = {}
             for k, p in enumerate(self.points):
                 if active[k]:
-                    best = max(h[2][k] for h in self.val_history)
+                    best = max(h[3][k] for h in self.val_history)
                     metrics.update({f"{p.name}/val/loss": loss[k], f"{p.name}/val/acc": acc[k],
                                     f"{p.name}/hparams/final_val_loss": loss[k],
                                     f"{p.name}/hparams/best_val_acc": best})
@@ -304,11 +306,14 @@ class GridMLP(EpochEndModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
         checkpoint["grid_history"] = torch.tensor(self.history, dtype=torch.float64)
-        checkpoint["grid_val_history"] = {"epoch": torch.tensor([h[0] for h in self.val_history]),
-                                          "loss": torch.tensor([h[1] for h in self.val_history], dtype=torch.float64),
-                                          "acc": torch.tensor([h[2] for h in self.val_history], dtype=torch.float64)}
+        checkpoint["grid_history_steps"] = torch.tensor(self.history_steps)
+        val = list(zip(*self.val_history)) or [[], [], [], []]
+        checkpoint["grid_val_history"] = {"epoch": torch.tensor(val[0]), "step": torch.tensor(val[1]),
+                                          "loss": torch.tensor(val[2], dtype=torch.float64),
+                                          "acc": torch.tensor(val[3], dtype=torch.float64)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = checkpoint["grid_history"].tolist()
-        val = checkpoint.get("grid_val_history", {k: torch.zeros(0) for k in ("epoch", "loss", "acc")})
-        self.val_history = list(zip(val["epoch"].tolist(), val["loss"].tolist(), val["acc"].tolist()))
+        self.history_steps = checkpoint["grid_history_steps"].tolist()
+        val = checkpoint["grid_val_history"]
+        self.val_history = list(zip(*(val[k].tolist() for k in ("epoch", "step", "loss", "acc"))))

@@ -25,7 +25,15 @@ from lit_momentum.arguments import expand_aliases, find_option, one_line
 from lit_momentum.cli import build, fit
 from lit_momentum.runs import check_place, claim_dir, next_version_dir, read_checkpoint
 from lit_momentum.sweep.cli import HELP, CheckedOnly, SweepCLI, config_axes, split_args
-from lit_momentum.sweep.merge import COLUMNS, load_result, print_table, save_result, summarize, write_outputs
+from lit_momentum.sweep.merge import (
+    COLUMNS,
+    curves,
+    load_result,
+    print_table,
+    save_result,
+    summarize,
+    write_outputs,
+)
 from lit_momentum.sweep.plan import PLAN_FILE, claim_plan, detect_share, make_units, read_plan, unit_dir
 from lit_momentum.terminal import quiet
 
@@ -42,6 +50,13 @@ def check(args: list[str], outer: dict[str, Any]) -> SweepCLI:
             return err.__cause__.args[0]
         raise
     raise AssertionError("the check did not run")  # pragma: no cover
+
+
+def budget(cfg: Any) -> list[int]:
+    """How long each grid trains: ``[max_epochs, max_steps]`` (a finished grid with another budget trains on only
+    when asked, with --ckpt_path)."""
+    return [cfg.trainer.max_epochs if cfg.trainer.max_epochs is not None else -1,
+            cfg.trainer.max_steps if cfg.trainer.max_steps is not None else -1]
 
 
 def sweep_home(ckpt: str) -> Path:
@@ -117,10 +132,11 @@ def prepare(argv: list[str]) -> dict[str, Any]:
                              f"{out / 'last.ckpt'}")
         for unit in units:  # the same sweep: unfinished units continue; finished ones are not trained again unasked
             done = load_result(unit_dir(out, unit, units))
-            if done and done["max_epochs"] != cfg.trainer.max_epochs and not ckpt:
-                raise ValueError(f"--out {out} is not empty: it holds this sweep, finished at {done['max_epochs']} "
-                                 f"epochs; train it further with --ckpt_path {unit_dir(out, unit, units)}/last.ckpt, "
-                                 f"or choose a new directory")
+            if done and done["budget"] != budget(cfg) and not ckpt:
+                epochs, steps = done["budget"]
+                raise ValueError(f"--out {out} is not empty: it holds this sweep, finished at {epochs} epochs"
+                                 + (f" or {steps} steps" if steps > 0 else "") + f"; train it further with "
+                                 f"--ckpt_path {unit_dir(out, unit, units)}/last.ckpt, or choose a new directory")
     if replicas and len(units) > 1:
         raise ValueError("--trainer.strategy ddp trains replicas of one grid: no outer axes with it")
     return dict(own=own, rest=rest, outer=outer, units=units, share=share, shares=shares, out=out, cfg=cfg,
@@ -129,13 +145,13 @@ def prepare(argv: list[str]) -> dict[str, Any]:
 
 def train_share(p: dict[str, Any], argv: list[str]) -> None:
     """Train this process's units, each from its newest checkpoint if it has one, and save each one's rows."""
-    out, units, max_epochs = p["out"], p["units"], p["cfg"].trainer.max_epochs
+    out, units, length = p["out"], p["units"], budget(p["cfg"])
     mine = units[p["share"]::p["shares"]]
     for unit in mine:
         home = unit_dir(out, unit, units)
         home.mkdir(parents=True, exist_ok=True)
         done = load_result(home)
-        if done and done["max_epochs"] == max_epochs:
+        if done and done["budget"] == length:
             continue
         with locked(home / ".lock", f"unit {unit.name}") if rank_zero_only.rank == 0 else nullcontext():
             ckpt = newest_checkpoint(home)  # every DDP replica finds the same: none is written before training
@@ -150,7 +166,8 @@ def train_share(p: dict[str, Any], argv: list[str]) -> None:
                 sys.exit(f"error: every grid point diverged (the last at epoch {epoch}: loss above "
                          f"{cli.model.hparams.bound:g} or not finite): lower --lr")
             rows = summarize(cli.model, p["own"]["--threshold"], dict(unit.combo))
-            save_result(home, {"max_epochs": max_epochs, "share": f"{p['share'] + 1}/{p['shares']}", "rows": rows})
+            save_result(home, {"budget": length, "share": f"{p['share'] + 1}/{p['shares']}", "rows": rows,
+                               "curves": curves(cli.model)})
         del cli
         gc.collect()
 

@@ -34,13 +34,28 @@ def summarize(model: GridMLP, threshold: float, outer: dict[str, Any]) -> list[R
             epoch_below_threshold="", ping_pong="", tv_over_net="")
         if diverged >= 0:
             stats["final_loss"] = losses[diverged]
-        val = [(epoch, loss[k], acc[k]) for epoch, loss, acc in model.val_history if diverged < 0 or epoch < diverged]
+        val = [(epoch, loss[k], acc[k]) for epoch, _, loss, acc in model.val_history
+               if diverged < 0 or epoch < diverged]
         best = max(val, key=lambda v: v[2]) if val else None  # the first epoch of the best accuracy
         rows.append(dict(run=p.name, lr=p.lr, momentum=p.momentum, dampening=p.dampening, nesterov=p.nesterov,
                          weight_decay=p.weight_decay, seed=p.seed, **stats,
                          diverged_epoch=diverged if diverged >= 0 else "", val_loss=val[-1][1] if val else "",
                          best_val_acc=best[2] if best else "", epoch_best_val_acc=best[0] if best else "", **outer))
     return rows
+
+
+def curves(model: GridMLP) -> dict[str, dict[str, list[float]]]:
+    """Every point's curves against training steps, up to where it diverged: the epoch-mean training loss
+    (``train_step``, ``train_loss``) and the validation accuracy (``val_step``, ``val_acc``); for studies that count
+    the steps to a target (``python -m lit_momentum.batch_size``)."""
+    out = {}
+    for k, p in enumerate(model.points):
+        diverged = int(model.diverged_epoch[k])
+        keep = len(model.history) if diverged < 0 else diverged
+        val = [(step, acc[k]) for epoch, step, _, acc in model.val_history if diverged < 0 or epoch < diverged]
+        out[p.name] = {"train_step": model.history_steps[:keep], "train_loss": [h[k] for h in model.history[:keep]],
+                       "val_step": [v[0] for v in val], "val_acc": [v[1] for v in val]}
+    return out
 
 
 def save_result(home: Path, rows: list[Row]) -> None:
