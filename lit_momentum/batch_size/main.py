@@ -1,0 +1,143 @@
+"""The command ``python -m lit_momentum.batch_size``: steps to a target against the batch size, measured with the grid
+engine on MNIST-1D and the article's random labels, and computed for the noisy quadratic model."""
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lit_momentum import nqm
+from lit_momentum.batch_size.figures import label, plot_best_lr, plot_steps
+from lit_momentum.batch_size.steps import best_lr, critical_batch_size, first_reached
+from lit_momentum.runs import check_place
+from lit_momentum.sweep.main import main as sweep_main
+from lit_momentum.terminal import quiet
+
+COLUMNS = ["source", "optimizer", "momentum", "batch_size", "best_lr", "steps", "steps_min", "steps_max", "target",
+           "best_effective_lr", "best_lr_at_edge", "seeds"]
+MNIST1D = ["--data", "MNIST1DDataModule", "--model.hidden", "[100,100]", "--model.activation", "relu"]
+LADDER = [2 ** k for k in range(4, 12)]  # 16 ... 2048
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "full": {  # under 30 minutes on a 2-core CPU
+        "mnist1d": dict(data=MNIST1D, batch=[*LADDER, 3600], lr=[0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
+                        seeds=[0, 1, 2], max_steps=2000, every=10, target=0.5, metric="val_acc"),
+        "random": dict(data=["--data.dim", "64", "--data.num_samples", "512"], batch=[8, 16, 32, 64, 128, 256, 512],
+                       lr=[0.03, 0.1, 0.3, 1.0, 3.0, 10.0], seeds=[0, 1, 2], max_steps=4000, every=10, target=0.3,
+                       metric="train_loss"),
+        "nqm": dict(dim=1000, batch=[2 ** k for k in range(0, 17)], lr=list(np.geomspace(1e-5, 4.0, 61)),
+                    target=0.01),
+    },
+    "quick": {  # a first look, and the tests
+        "mnist1d": dict(data=[*MNIST1D, "--data.num_samples", "600", "--model.hidden", "[32]"], batch=[16, 64, 256],
+                        lr=[0.03, 0.3, 3.0], seeds=[0, 1, 2], max_steps=150, every=5, target=0.3, metric="val_acc"),
+        "random": dict(data=["--data.dim", "16", "--data.num_samples", "64"], batch=[8, 16, 32, 64],
+                       lr=[0.1, 1.0, 10.0], seeds=[0, 1, 2], max_steps=300, every=5, target=0.5,
+                       metric="train_loss"),
+        "nqm": dict(dim=1000, batch=[2 ** k for k in range(0, 17)], lr=list(np.geomspace(1e-5, 4.0, 61)),
+                    target=0.01),
+    },
+}
+MOMENTA = [0.0, 0.9, 0.99]
+
+
+def measure(source: str, p: dict[str, Any], out: Path, extra: list[str], argv: list[str]) -> list[dict[str, Any]]:
+    """One sweep: the batch sizes an outer axis, lr x momentum x seeds each one batched grid; then steps to target."""
+    args = [*p["data"], "--lr", *map(str, p["lr"]), "--momentum", *map(str, MOMENTA), "--seeds",
+            *map(str, p["seeds"]), "--data.batch_size", *map(str, p["batch"]), "--trainer.max_steps",
+            str(p["max_steps"]), "--max_epochs", "-1", "--checkpoint.every_n_epochs", "50",
+            "--trainer.enable_model_summary", "false", "--out", str(out / source), *extra]
+    if p["metric"] == "val_acc":  # evaluate every few steps, across epoch ends: counts good to a few steps
+        args += ["--trainer.val_check_interval", str(p["every"]), "--trainer.check_val_every_n_epoch", "null"]
+    try:
+        sweep_main(args)
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            pass
+        else:
+            if stop.code in (130, 143):
+                print(f"the study stopped; continue it with: python -m lit_momentum.batch_size {' '.join(argv)}",
+                      file=sys.stderr)
+            raise
+    results = [json.loads(f.read_text()) for f in sorted((out / source).glob("units/*/result.json"))]
+    higher = p["metric"] == "val_acc"
+    by: dict[tuple[float, int], dict[float, list[int | None]]] = {}
+    for result in results:
+        for r in result["rows"]:
+            curve = result["curves"][r["run"]]
+            steps, values = (curve["val_step"], curve["val_acc"]) if higher else (curve["train_step"],
+                                                                                 curve["train_loss"])
+            reached = first_reached(steps, values, p["target"], higher)
+            by.setdefault((r["momentum"], r["data.batch_size"]), {}).setdefault(r["lr"], []).append(reached)
+    return [row(source, m, b, best_lr(lrs), p["target"], len(p["seeds"])) for (m, b), lrs in sorted(by.items())]
+
+
+def row(source: str, m: float, batch: int, best: Any, target: float, seeds: int) -> dict[str, Any]:
+    blank = best.lr is None
+    return dict(source=source, optimizer="sgd" if m == 0 else "momentum", momentum=m, batch_size=batch,
+                best_lr="" if blank else best.lr, steps="" if blank else best.steps,
+                steps_min="" if blank else best.low, steps_max="" if blank else best.high, target=target,
+                best_effective_lr="" if blank else best.lr / (1 - m), best_lr_at_edge="" if blank else best.at_edge,
+                seeds=seeds)
+
+
+def theory(p: dict[str, Any]) -> list[dict[str, Any]]:
+    """The NQM: steps to ``target`` x its initial loss at the best of ``p['lr']``, for every batch size."""
+    h = nqm.spectrum(p["dim"])
+    target = p["target"] * 0.5 * h.sum()
+    lrs = np.array(p["lr"])
+    rows = []
+    for m in MOMENTA:
+        for b in p["batch"]:
+            steps = nqm.steps_to_target(h, lrs, np.full_like(lrs, m), b, target)
+            best = best_lr({float(lr): [None if not np.isfinite(s) else int(s)] for lr, s in zip(lrs, steps)})
+            rows.append(row("nqm", m, b, best, p["target"], 1))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    quiet()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m lit_momentum.batch_size", description=__doc__,
+                                     epilog="Other options go to every sweep (e.g. --accelerator gpu).")
+    parser.add_argument("--out", type=Path, required=True, help="where everything goes (the same again continues)")
+    parser.add_argument("--quick", action="store_true", help="a small preset: a few minutes, for a first look")
+    parser.add_argument("--sources", nargs="+", default=["mnist1d", "random", "nqm"], choices=["mnist1d", "random",
+                                                                                             "nqm"])
+    own, extra = parser.parse_known_args(argv)
+    try:
+        check_place(own.out, "--out")
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+    preset = PRESETS["quick" if own.quick else "full"]
+    rows = []
+    for source in own.sources:
+        rows += theory(preset[source]) if source == "nqm" else measure(source, preset[source], own.out, extra, argv)
+    own.out.mkdir(parents=True, exist_ok=True)
+    with open(own.out / "batch_size.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    critical = {}
+    for source in own.sources:
+        for m in MOMENTA:
+            rs = sorted((r for r in rows if (r["source"], r["momentum"]) == (source, m)), key=lambda r: r["batch_size"])
+            name = label(rs[0]) if rs else ""
+            critical[source, name] = critical_batch_size([r["batch_size"] for r in rs],
+                                                         [r["steps"] if r["steps"] != "" else None for r in rs])
+    plot_steps(rows, critical, own.out / "steps_vs_batch.png")
+    plot_best_lr(rows, own.out / "best_lr_vs_batch.png")
+    for source in own.sources:
+        batches = sorted({r["batch_size"] for r in rows if r["source"] == source})
+        print(f"\nsteps to target, {source}, batch size:\n{'':<24}" + "".join(f"{b:>8}" for b in batches))
+        for m in MOMENTA:
+            rs = {r["batch_size"]: r for r in rows if r["source"] == source and r["momentum"] == m}
+            cells = "".join(f"{rs[b]['steps']:>8.0f}" if b in rs and rs[b]["steps"] != "" else f"{'-':>8}"
+                            for b in sorted(rs))
+            crit = critical.get((source, "plain SGD" if m == 0 else f"momentum {m:g}"))
+            print(f"{label({'momentum': m}):<24}{cells}   critical batch size "
+                  f"{f'{crit:.0f}' if crit else '-'}")
+    print(f"\nbatch_size.csv, steps_vs_batch.png and best_lr_vs_batch.png in {own.out}")
