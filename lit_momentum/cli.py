@@ -135,8 +135,10 @@ class MomentumCLI(LightningCLI):
         data = self.config.data
         self.model.data_config = {"class_path": data.class_path, "init_args": data.init_args.as_dict()}
         # the model summary's FLOPs column counts a forward pass on this: one batch of the data
+        # (in the precision the model computes in: Lightning converts the batches, not this)
         batch = getattr(self.datamodule, "batch_size", 1)
-        self.model.example_input_array = torch.zeros(batch if isinstance(batch, int) else 1, self.datamodule.dim)
+        example = torch.zeros(batch if isinstance(batch, int) else 1, self.datamodule.dim)
+        self.model.example_input_array = self.trainer.precision_plugin.convert_input(example)
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[L.Callback]) -> L.Trainer:
         if self.stage == "test":  # nothing to save: no checkpoint callback (it would warn of its directory)

@@ -55,14 +55,18 @@ class LineProgress(ProgressBar):
         self.start = self.last = time.monotonic()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        now, epoch = time.monotonic(), trainer.current_epoch + 1
-        if not self.enabled or (now - self.last < self.every and epoch < (trainer.max_epochs or 0)
-                                and not trainer.should_stop):
+        now, epoch, step = time.monotonic(), trainer.current_epoch + 1, trainer.global_step
+        last = (0 < (trainer.max_epochs or 0) <= epoch or 0 < (trainer.max_steps or 0) <= step
+                or trainer.should_stop)
+        if not self.enabled or (now - self.last < self.every and not last):
             return
         self.last = now
+        where = f"epoch {epoch}" + (f"/{trainer.max_epochs}" if (trainer.max_epochs or 0) > 0 else "")
+        if (trainer.max_steps or 0) > 0:
+            where += f", step {step}/{trainer.max_steps}"
         shown = {k: v for k, v in self.get_metrics(trainer, pl_module).items() if k != "v_num"}
         values = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
-        print(f"epoch {epoch}/{trainer.max_epochs} ({now - self.start:.0f} s): {values}", file=sys.stderr, flush=True)
+        print(f"{where} ({now - self.start:.0f} s): {values}", file=sys.stderr, flush=True)
 
 
 def is_terminal() -> bool:

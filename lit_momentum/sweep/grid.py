@@ -145,12 +145,9 @@ class GridMLP(EpochEndModule):
         stacked = [nn.Parameter(torch.stack([inits[p.seed][i] for p in self.points])) for i in range(len(net) + 1)]
         self.weights, self.biases = nn.ParameterList(stacked[0::2]), nn.ParameterList(stacked[1::2])
         n = len(self.points)
-        for axis in ("lr", "momentum", "dampening", "nesterov", "weight_decay"):  # (N,): set to 0 to freeze a point
-            vals = [float(getattr(p, axis)) for p in self.points]
-            if axis == "dampening":  # torch.optim.SGD ignores dampening at momentum 0
-                vals = [d if p.momentum else 0.0 for d, p in zip(vals, self.points)]
-            self.register_buffer(f"point_{axis}", torch.tensor(vals))
-        self.register_buffer("diverged_epoch", torch.full((n,), -1))  # -1: still training
+        self.register_buffer("diverged_epoch", torch.full((n,), -1))  # -1: still training (an int: no precision
+        # changes it); the per-point settings follow from it and the points, see ``settings``
+        self.point_settings: dict[str, Tensor] = {}
         self.history: list[list[float]] = []  # epoch losses, (epochs, N): summary.csv; saved in checkpoints
         self.history_steps: list[int] = []  # the training steps done at the end of each of those epochs
         self.val_history: list[tuple[int, int, list[float], list[float]]] = []  # (epoch, steps, val losses, accs)
@@ -253,9 +250,7 @@ class GridMLP(EpochEndModule):
         cannot reach the arithmetic and no step needs a mask; the others are not touched."""
         idx = torch.tensor(points, device=self.device)
         self.diverged_epoch[idx] = self.current_epoch
-        for t in [*self.parameters(), *self.trainer.optimizers[0].velocities(),
-                  self.point_lr, self.point_momentum, self.point_dampening, self.point_nesterov,
-                  self.point_weight_decay]:
+        for t in [*self.parameters(), *self.trainer.optimizers[0].velocities(), *self.point_settings.values()]:
             t[idx] = 0
 
     def log_curves(self, step_vals: list[float], epoch_vals: list[float], acc_vals: list[float],
@@ -286,20 +281,23 @@ class GridMLP(EpochEndModule):
         self.logger.save()
 
     def configure_optimizers(self) -> GridSGD:
-        """Settings every point shares are handed over as numbers: the terms no point needs are skipped, decided
-        here once rather than inside a step."""
-        pts = self.points
+        """Each point's settings as (N,) float64 tensors on the device, 0 for a diverged (frozen) point: made here,
+        from the points, after Lightning moved the model to its device and precision, so that no precision rounds
+        them (bf16 would turn momentum 0.9 into 0.8984); the arithmetic rounds them as it rounds the weights. Settings
+        every point shares are handed over as numbers: the terms no point needs are skipped, decided here once."""
+        pts, alive = self.points, (self.diverged_epoch < 0).to(torch.float64)
+        for axis in ("lr", "momentum", "dampening", "nesterov", "weight_decay"):
+            vals = [float(getattr(p, axis)) for p in pts]
+            if axis == "dampening":  # torch.optim.SGD ignores dampening at momentum 0
+                vals = [d if p.momentum else 0.0 for d, p in zip(vals, pts)]
+            self.point_settings[axis] = torch.tensor(vals, dtype=torch.float64, device=self.device) * alive
         nesterov = [p.nesterov for p in pts]
-        if all(nesterov) or not any(nesterov):
-            nesterov = all(nesterov)
-        else:
-            nesterov = self.point_nesterov
         settings = {
-            "lr": self.point_lr,
-            "momentum": self.point_momentum if any(p.momentum for p in pts) else 0.0,
-            "dampening": self.point_dampening if any(p.momentum and p.dampening for p in pts) else 0.0,
-            "nesterov": nesterov,
-            "weight_decay": self.point_weight_decay if any(p.weight_decay for p in pts) else 0.0,
+            "lr": self.point_settings["lr"],
+            "momentum": self.point_settings["momentum"] if any(p.momentum for p in pts) else 0.0,
+            "dampening": self.point_settings["dampening"] if any(p.momentum and p.dampening for p in pts) else 0.0,
+            "nesterov": all(nesterov) if all(nesterov) or not any(nesterov) else self.point_settings["nesterov"],
+            "weight_decay": self.point_settings["weight_decay"] if any(p.weight_decay for p in pts) else 0.0,
         }
         return GridSGD(list(self.parameters()), settings)
 
