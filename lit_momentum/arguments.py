@@ -49,6 +49,9 @@ def one_line(err: BaseException) -> str:
     if isinstance(cause, ValueError) and "compute_fn" in str(err):
         err = cause
     text = str(err)
+    choice = re.search(r'Parser key "([\w.]+)":\s*Expected a typing\.Literal\[(.*?)\]\.\s*Got value: (\S+)', text)
+    if choice:
+        return f"--{choice.group(1)} {choice.group(3)}: must be one of {choice.group(2)}"
     key = re.match(r'Parser key "(\w+)"', text)
     if key:
         group = key.group(1)

@@ -14,13 +14,14 @@ import sys
 import warnings
 from argparse import ArgumentError
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
@@ -89,6 +90,10 @@ class MomentumCLI(LightningCLI):
         parser.set_defaults({f"checkpoint.{k}": v for k, v in CHECKPOINT_DEFAULTS.items()})
         parser.add_argument("--ckpt_path", type=str | None, default=None,
                             help="Resume from this checkpoint (or test it), with the settings it was trained with.")
+        parser.add_argument("--float32_matmul_precision", type=Literal["highest", "high", "medium"],
+                            default=torch.get_float32_matmul_precision(),
+                            help="float32 matrix products on GPUs: highest (full float32, PyTorch's default), high "
+                                 "(TF32 where the GPU has it, about 3 times faster, 10 bits of mantissa), medium")
         if self.resume:  # a resumed run keeps its settings unless told otherwise (and then refuses, below)
             parser.set_defaults({f"model.{k}": v for k, v in self.resume.model_hparams.items() if k not in LINKED})
             parser.set_defaults({"data": {"class_path": self.resume.data_class or DEFAULT_DATA,
@@ -162,6 +167,10 @@ class MomentumCLI(LightningCLI):
         )
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
+        torch.set_float32_matmul_precision(self.config.float32_matmul_precision)
+        if torch.cuda.is_available():  # said where it matters: it decides whether float32 products use TF32
+            rank_zero_info(f"float32 matmul precision: {self.config.float32_matmul_precision} "
+                           "(--float32_matmul_precision)")
         if self.stage == "test":
             kwargs["logger"] = False  # a test prints its numbers and writes nothing
         elif self.config.trainer.logger in (None, True):  # not chosen by the user

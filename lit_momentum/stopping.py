@@ -32,6 +32,8 @@ class StopOnSignal(L.Callback):
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:  # the second signal: end now, the last checkpoint on disk is whole
+            os.write(2, f"\nstopped at once by a second {NAMES[signum]}; the last checkpoint on disk is whole\n"
+                     .encode())
             os._exit(EXIT_CODES[signum])
         self.signum = signum
 

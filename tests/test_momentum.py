@@ -1,5 +1,11 @@
 """The hand-written momentum against ``torch.optim.SGD``, step by step, over every flavour: for one run (a hook on a
-momentum-free SGD) and for a grid of runs stacked along dim 0 (``GridSGD``, one setting per point)."""
+momentum-free SGD) and for a grid of runs stacked along dim 0 (``GridSGD``, one setting per point), to the last bit
+(``torch.equal``), in float32 and float64.
+
+Bugs these exist to catch (each planted below, each must fail the comparison): dampening applied on the first step;
+weight decay kept out of the velocity; a rule that rounds twice (``y.add_(x * s)`` instead of one fused multiply-add);
+a grid point given another point's setting; the branch for buffers started on some parameters only.
+"""
 
 import itertools
 
@@ -12,7 +18,6 @@ from lit_momentum.momentum import BUFFER_KEY, GridSGD, HandWrittenMomentum, velo
 
 STEPS = 25
 LR = 0.05  # large enough that a wrong rule moves the weights visibly within a few steps
-TOL = {torch.float32: dict(rtol=1e-6, atol=1e-7), torch.float64: dict(rtol=1e-13, atol=1e-15)}
 
 FLAVOURS = [
     dict(momentum=m, dampening=d, weight_decay=wd, nesterov=False)
@@ -40,7 +45,7 @@ def make_pair(dtype: torch.dtype, flavour: dict) -> tuple[nn.Module, torch.optim
 
 
 def train_in_lockstep(dtype: torch.dtype, flavour: dict) -> None:
-    """Same batches for both; after every step, parameters and buffers must agree within ``TOL``."""
+    """Same batches for both; after every step, parameters and buffers must be equal to the bit."""
     ref, ref_opt, ours, our_opt = make_pair(dtype, flavour)
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(STEPS, 32, 16, generator=gen, dtype=dtype)
@@ -51,9 +56,9 @@ def train_in_lockstep(dtype: torch.dtype, flavour: dict) -> None:
             nn.functional.binary_cross_entropy(model(x[step]).squeeze(-1), y[step]).backward()
             opt.step()
         for p_ref, p_ours in zip(ref.parameters(), ours.parameters()):
-            torch.testing.assert_close(p_ours, p_ref, **TOL[dtype], msg=f"weights differ at step {step}")
+            assert torch.equal(p_ours, p_ref), f"weights differ at step {step}"
             buf_ref, buf_ours = ref_opt.state[p_ref]["momentum_buffer"], our_opt.state[p_ours][BUFFER_KEY]
-            torch.testing.assert_close(buf_ours, buf_ref, **TOL[dtype], msg=f"buffers differ at step {step}")
+            assert torch.equal(buf_ours, buf_ref), f"buffers differ at step {step}"
             assert buf_ours.data_ptr() != p_ours.grad.data_ptr(), "velocity aliases the gradient"
 
 
@@ -77,14 +82,24 @@ def decay_outside_buffer(params, grads, buffers, momentum, dampening=0.0, nester
     return directions, buffers
 
 
+def rounds_twice(ys, xs, s):
+    """Wrong, by one rounding: ``y += s * x`` as a product, then a sum (``torch.optim.SGD`` fuses the two)."""
+    for y, x in zip(ys, xs):
+        y.add_(x * (momentum_module.per_point(s, y) if isinstance(s, torch.Tensor) else s))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("rule, flavour", [
     (dampened_from_the_start, dict(momentum=0.9, dampening=0.3, weight_decay=0.0, nesterov=False)),
     (decay_outside_buffer, dict(momentum=0.9, dampening=0.0, weight_decay=1e-2, nesterov=False)),
-], ids=["dampening-on-step-1", "decay-outside-buffer"])
-def test_a_wrong_rule_fails_the_check(monkeypatch: pytest.MonkeyPatch, rule, flavour: dict) -> None:
-    monkeypatch.setattr(momentum_module, "velocity_step", rule)
+    (rounds_twice, dict(momentum=0.9, dampening=0.3, weight_decay=1e-2, nesterov=False)),
+], ids=["dampening-on-step-1", "decay-outside-buffer", "rounds-twice"])
+def test_a_wrong_rule_fails_the_check(monkeypatch: pytest.MonkeyPatch, rule, flavour: dict,
+                                      dtype: torch.dtype) -> None:
+    name = "add_scaled_" if rule is rounds_twice else "velocity_step"
+    monkeypatch.setattr(momentum_module, name, rule)
     with pytest.raises(AssertionError):
-        train_in_lockstep(torch.float64, flavour)
+        train_in_lockstep(dtype, flavour)
 
 
 def test_article_rule_by_hand() -> None:
@@ -158,3 +173,27 @@ def test_a_grid_point_given_another_points_setting_fails_the_check() -> None:
     settings["momentum"] = settings["momentum"].flip(0)
     with pytest.raises(AssertionError):
         grid_lockstep(torch.float64, GRID, settings)
+
+
+def test_a_buffer_started_on_some_parameters_only_matches_torch_sgd() -> None:
+    """A parameter that gets its first gradient a step later than the others (a layer unfrozen late): the rule's
+    branch for buffers started on some parameters only, against torch.optim.SGD, to the bit."""
+    flavour = dict(momentum=0.9, dampening=0.3, weight_decay=1e-2, nesterov=False)
+    gen = torch.Generator().manual_seed(3)
+    start = [torch.randn(4, 3, generator=gen), torch.randn(3, generator=gen)]
+    ref = [t.clone().requires_grad_() for t in start]
+    ours = [t.clone().requires_grad_() for t in start]
+    ref_opt = torch.optim.SGD(ref, lr=LR, **flavour)
+    our_opt = torch.optim.SGD(ours, lr=LR)
+    our_opt.register_step_pre_hook(HandWrittenMomentum(**flavour))
+    for step in range(6):
+        grads = [torch.randn(4, 3, generator=gen), torch.randn(3, generator=gen)]
+        for params, opt in ((ref, ref_opt), (ours, our_opt)):
+            for p, g in zip(params, grads):
+                p.grad = g.clone() if (step > 0 or p.dim() == 2) else None  # the bias joins at step 1
+            opt.step()
+        for p_ref, p_ours in zip(ref, ours):
+            assert torch.equal(p_ref, p_ours), f"step {step}"
+            if step > 0 or p_ref.dim() == 2:
+                assert torch.equal(ref_opt.state[p_ref]["momentum_buffer"], our_opt.state[p_ours][BUFFER_KEY])
+    assert BUFFER_KEY in our_opt.state[ours[1]]

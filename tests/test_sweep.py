@@ -259,3 +259,40 @@ def test_gpu_grid_keeps_everything_on_device_without_syncs(tmp_path: Path) -> No
     trainer.fit(model, datamodule=RandomDataModule(dim=64, num_samples=256))
     assert model.w1.is_cuda and all(v.is_cuda for v in trainer.optimizers[0].velocities())
     assert len(model.history) == 2
+
+
+def test_freezing_a_point_with_inf_and_nan_zeroes_it_and_leaves_the_others_bit_for_bit() -> None:
+    """``GridMLP.freeze`` on a point whose weights went inf and velocities nan: they come out 0, stay finite through
+    further steps, and the other points take exactly the steps they take without the bad neighbour."""
+    import lightning as L
+
+    from lit_momentum.sweep.grid import GridMLP
+
+    def grid_after(steps: int, poison: bool) -> GridMLP:
+        model = GridMLP(dim=8, lr=[0.1, 0.5, 0.2], momentum=[0.9])
+        trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+        model.trainer = trainer
+        opt = model.configure_optimizers()
+        trainer.strategy.optimizers = [opt]
+        gen = torch.Generator().manual_seed(0)
+        for step in range(steps):
+            x, y = torch.randn(16, 8, generator=gen), (torch.rand(16, generator=gen) > 0.5).float()
+            opt.zero_grad()
+            model.point_losses(model(x), y)[0].mean(1).sum().backward()
+            opt.step()
+            if step == 1 and poison:
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p[1] = torch.inf
+                    for v in opt.velocities():
+                        v[1] = torch.nan
+                model.freeze([1])
+                assert all(not p[1].any() for p in model.parameters())
+                assert all(not v[1].any() for v in opt.velocities())
+                assert model.point_settings["lr"][1] == 0 and model.diverged_epoch.tolist() == [-1, 0, -1]
+        return model
+
+    clean, frozen = grid_after(6, poison=False), grid_after(6, poison=True)
+    for a, b in zip(clean.parameters(), frozen.parameters()):
+        assert torch.equal(a[[0, 2]], b[[0, 2]])  # the neighbours, untouched to the bit
+        assert not b[1].any() and torch.isfinite(b).all()

@@ -160,6 +160,8 @@ class GridMLP(EpochEndModule):
         layout; ``x W^T`` with a transposed view made autograd copy it into place every step: 20-25 % of forward +
         backward at the article's size."""
         n = len(self.points)
+        if torch.is_autocast_enabled(x.device.type):  # cast the one batch before expanding it: autocast would cast
+            x = x.to(torch.get_autocast_dtype(x.device.type))  # the expanded view into N copies
         h = x.T.expand(n, *x.T.shape)  # (N, D, B): a view, the batch is never copied per point
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b.unsqueeze(2), w, h)  # (N, out, in) @ (N, in, B) -> (N, out, B)
