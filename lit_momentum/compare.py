@@ -13,6 +13,7 @@ import argparse
 import csv
 import functools
 import logging
+import math
 import sys
 import time
 from argparse import ArgumentError
@@ -30,6 +31,7 @@ from tqdm import tqdm  # noqa: E402
 from lit_momentum.arguments import expand_aliases, one_line  # noqa: E402
 from lit_momentum.cli import MomentumCLI  # noqa: E402
 from lit_momentum.curves import curve_stats  # noqa: E402
+from lit_momentum.model import NonFiniteLossError  # noqa: E402
 from lit_momentum.runs import check_place  # noqa: E402
 from lit_momentum.stopping import EXIT_CODES, NAMES, StopOnSignal  # noqa: E402
 from lit_momentum.terminal import is_terminal, quiet  # noqa: E402
@@ -37,7 +39,8 @@ from lit_momentum.terminal import is_terminal, quiet  # noqa: E402
 ADAM_LR = 1e-3  # Adam's usual step size (configs/adam.yaml); the SGD variants share the configured lr
 VARIANTS = ["sgd", "sgd_equiv", "manual", "builtin", "nesterov", "adam"]
 COLUMNS = ["variant", "run", "final_loss", "best_loss", "epoch_below_threshold", "ping_pong", "tv_over_net",
-           "wall_s", "val_loss", "best_val_acc", "epoch_best_val_acc", "seed", "test_loss", "test_acc"]
+           "wall_s", "val_loss", "best_val_acc", "epoch_best_val_acc", "seed", "test_loss", "test_acc",
+           "diverged_epoch"]
 
 
 def variant_args(variant: str, lr: float, momentum: float) -> list[str]:
@@ -81,14 +84,20 @@ def plot(curves: dict[str, list[float]], out: Path, window: int = 100) -> None:
         tail = losses[-window - 1:]
         first = len(losses) - len(tail) + 1
         change_ax.plot(range(first, len(losses)), [b - a for a, b in zip(tail, tail[1:])], lw=0.9, label=name)
-    for name, losses in curves.items():
+    shown = {k: v for k, v in curves.items() if any(math.isfinite(x) and x > 0 for x in v)}
+    for name, losses in shown.items():
         log_ax.plot(losses, lw=1, label=name)
     loss_ax.set(ylabel="train/loss (epoch mean)", title="SGD variants: same data, same initial weights")
     change_ax.axhline(0, c="k", lw=0.6)
     change_ax.set(ylabel="change from previous epoch", title=f"Ping-pong: last {window} epochs (above 0: worse)")
-    log_ax.set(xlabel="epoch", ylabel="train/loss", yscale="log", title="Every variant, log scale")
+    log_ax.set(xlabel="epoch", ylabel="train/loss", title="Every variant, log scale")
+    if shown:  # a variant that diverged in its first epoch has no point to draw
+        log_ax.set_yscale("log")
     for ax in (loss_ax, change_ax, log_ax):
-        ax.legend(fontsize=7, ncol=3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, ncol=3)
+        else:
+            ax.text(0.5, 0.5, "no finite loss to show: every variant diverged", ha="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
@@ -133,17 +142,23 @@ def run(cli: MomentumCLI, variant: str, seed: int, threshold: float) -> tuple[di
     """Train one variant; its summary row (with test metrics when the data has a test set) and epoch losses, or
     None when a signal stopped it."""
     start = time.perf_counter()
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    diverged = ""
+    try:
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    except NonFiniteLossError:  # the variant's loss went inf or nan: reported, and the others still run
+        diverged = cli.trainer.current_epoch
     wall = time.perf_counter() - start
     if cli.stopper.stopped_early(cli.trainer):
         return None
     losses, val = read_run(cli.trainer.logger.log_dir)
     test = {"test_loss": "", "test_acc": ""}
-    if is_overridden("test_dataloader", cli.datamodule, L.LightningDataModule):  # the final weights, reported
+    if not diverged and is_overridden("test_dataloader", cli.datamodule, L.LightningDataModule):  # final weights
         (result,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
         test = {"test_loss": result["test/loss"], "test_acc": result["test/acc"]}
-    row = dict(variant=variant, seed=seed, run=cli.model.run_name, wall_s=wall, **curve_stats(losses, threshold),
-               **val, **test)
+    stats = curve_stats(losses, threshold) if losses else dict.fromkeys(
+        ("final_loss", "best_loss", "epoch_below_threshold", "ping_pong", "tv_over_net"), "")
+    row = dict(variant=variant, seed=seed, run=cli.model.run_name, wall_s=wall, **stats, **val, **test,
+               diverged_epoch=diverged)
     return row, losses
 
 
@@ -162,8 +177,8 @@ def print_table(rows: list[dict]) -> None:
     for variant in dict.fromkeys(r["variant"] for r in rows):
         rs = [r for r in rows if r["variant"] == variant]
         mean = functools.partial(mean_of, rs)
-        cells = [f"{mean(k):>{w}.{d}f}" if mean(k) != "" else f"{'-':>{w}}" for k, w, d in (
-            ("final_loss", 9, 4), ("best_loss", 9, 4))]
+        cells = [f"{mean(k):>{w}.4g}" if mean(k) != "" else f"{'-':>{w}}" for k, w in (("final_loss", 9),
+                                                                                         ("best_loss", 9))]
         below = mean("epoch_below_threshold")
         cells.append(f"{below:>7.0f}" if below != "" else f"{'never':>7}")
         cells += [f"{mean(k):>{w}.{d}f}" if mean(k) != "" else f"{'-':>{w}}" for k, w, d in (
@@ -172,7 +187,9 @@ def print_table(rows: list[dict]) -> None:
         spread = ""
         if len(rs) > 1 and rs[0]["test_acc"] != "":
             spread = f"  {min(r['test_acc'] for r in rs):.4f}-{max(r['test_acc'] for r in rs):.4f}"
-        print(f"{variant:<10}{''.join(cells)}{spread}")
+        diverged = [str(r["diverged_epoch"]) for r in rs if r.get("diverged_epoch", "") != ""]
+        note = f"  diverged (epoch {', '.join(diverged)})" if diverged else ""
+        print(f"{variant:<10}{''.join(cells)}{spread}{note}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -234,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     job.restore()
     write(rows, curves, own.out)
     print_table(rows)
-    if "manual" in curves and "builtin" in curves:
+    if curves.get("manual") and curves.get("builtin"):
         gap = max(abs(a - b) for a, b in zip(curves["manual"], curves["builtin"]))
         print(f"largest |manual - builtin| epoch-loss difference: {gap:.3g}")
     print(f"\nloss_curves.png and summary.csv in {own.out}\nview with: tensorboard --logdir {own.out}")

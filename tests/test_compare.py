@@ -9,6 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from lit_momentum.compare import VARIANTS
+from lit_momentum.compare import main as compare_main
 from lit_momentum.curves import curve_stats
 from tests.conftest import CONFIGS, ROOT, run_dirs
 
@@ -49,3 +50,15 @@ def test_unknown_variant_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "rmsprop" in proc.stderr and "allowed: sgd, sgd_equiv" in proc.stderr
     assert not (tmp_path / "cmp").exists()
+
+
+def test_variants_that_diverge_are_reported_and_the_figure_still_drawn(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    compare_main(["--config", str(CONFIGS / "debug.yaml"), "--variants", "sgd", "manual", "--model.lr", "10",
+                  "--model.weight_decay", "100", "--max_epochs", "6", "--out", str(out),
+                  "--trainer.enable_progress_bar", "false"])
+    with open(out / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["variant"] for r in rows] == ["sgd", "manual"] and all(r["diverged_epoch"] for r in rows)
+    with Image.open(out / "loss_curves.png") as img:
+        assert img.width > 400

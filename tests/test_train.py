@@ -1,6 +1,7 @@
 """Training through the real entry point (``lit_momentum.cli.main``, in process): parity and resume."""
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
@@ -50,27 +51,42 @@ def test_resume_equals_straight_run(tiny: list[str], tmp_path: Path, variant: st
     assert scalars(whole)["train/loss_step"] == scalars(first)["train/loss_step"]
 
 
-class NoSyncInSteps(L.Callback):
-    """Turns any host-device synchronisation during a training step into an error (CUDA only)."""
+class OnDeviceWithoutSyncs(L.Callback):
+    """Checks the GPU path while it trains (CUDA only): every batch arrives on the device, the weights and optimizer
+    buffers live there, and no step, batch fetch or batch transfer synchronises with the host. The sync check is on
+    from each epoch's start to its last step's end, where the module's epoch end makes its one sync on purpose.
+    (Checked after ``fit`` instead, the placement would fail on a GPU even with correct code: Lightning's teardown
+    moves everything back to the CPU.)"""
 
-    def on_train_batch_start(self, *args: object) -> None:
+    def __init__(self) -> None:
+        self.batches = self.steps = 0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         torch.cuda.set_sync_debug_mode("error")
 
-    def on_train_batch_end(self, *args: object) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int) -> None:
+        assert all(t.is_cuda for t in batch) and all(p.is_cuda for p in pl_module.parameters())
+        self.batches += 1
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        assert all(t.is_cuda for state in trainer.optimizers[0].state.values() for t in state.values()
+                   if isinstance(t, torch.Tensor))
+        self.steps += 1
+        if args[-1] + 1 == trainer.num_training_batches:  # the module's epoch end comes next: one sync, wanted
+            torch.cuda.set_sync_debug_mode("default")
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         torch.cuda.set_sync_debug_mode("default")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 @pytest.mark.parametrize("variant", ["manual", "builtin"])
 def test_gpu_steps_keep_data_on_device_without_syncs(tmp_path: Path, variant: str) -> None:
-    dm = RandomDataModule(dim=64, num_samples=256)
-    model = MomentumMLP(dim=64, momentum_impl=variant)
+    probe = OnDeviceWithoutSyncs()
     trainer = L.Trainer(accelerator="gpu", devices=1, max_epochs=2, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, callbacks=[NoSyncInSteps()], default_root_dir=tmp_path)
-    trainer.fit(model, datamodule=dm)
-    assert trainer.train_dataloader.dataset.x.is_cuda  # the data lives on the device
-    assert all(s["momentum_buffer" if variant == "builtin" else "velocity"].is_cuda
-               for s in trainer.optimizers[0].state.values())
+                        enable_progress_bar=False, callbacks=[probe], default_root_dir=tmp_path)
+    trainer.fit(MomentumMLP(dim=64, momentum_impl=variant), datamodule=RandomDataModule(dim=64, num_samples=256))
+    assert probe.batches == probe.steps == 2 * 4  # the checks ran on every step
 
 
 def test_callbacks_can_monitor_the_epoch_loss(tiny: list[str], tmp_path: Path) -> None:
