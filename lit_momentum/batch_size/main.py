@@ -23,24 +23,24 @@ MNIST1D = ["--data", "MNIST1DDataModule", "--model.hidden", "[100,100]", "--mode
 LADDER = [2 ** k for k in range(4, 12)]  # 16 ... 2048
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "full": {  # under 30 minutes on a 2-core CPU
-        "mnist1d": dict(data=MNIST1D, batch=[*LADDER, 3600], lr=[0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
-                        seeds=[0, 1, 2], max_steps=2000, every=10, target=0.5, metric="val_acc"),
+        "mnist1d": dict(data=MNIST1D, batch=[*LADDER, 3600], lr=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
+                        seeds=[0, 1, 2], max_steps=3000, target=0.5, metric="val_acc"),
         "random": dict(data=["--data.dim", "64", "--data.num_samples", "512"], batch=[8, 16, 32, 64, 128, 256, 512],
-                       lr=[0.03, 0.1, 0.3, 1.0, 3.0, 10.0], seeds=[0, 1, 2], max_steps=4000, every=10, target=0.3,
+                       lr=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0], seeds=[0, 1, 2], max_steps=4000, target=0.3,
                        metric="train_loss"),
         "nqm": dict(dim=1000, batch=[2 ** k for k in range(0, 17)], lr=list(np.geomspace(1e-5, 4.0, 61)),
                     target=0.01),
     },
     "quick": {  # a first look, and the tests
         "mnist1d": dict(data=[*MNIST1D, "--data.num_samples", "600", "--model.hidden", "[32]"], batch=[16, 64, 256],
-                        lr=[0.03, 0.3, 3.0], seeds=[0, 1, 2], max_steps=150, every=5, target=0.3, metric="val_acc"),
+                        lr=[0.03, 0.3, 3.0], seeds=[0, 1, 2], max_steps=150, target=0.3, metric="val_acc"),
         "random": dict(data=["--data.dim", "16", "--data.num_samples", "64"], batch=[8, 16, 32, 64],
-                       lr=[0.1, 1.0, 10.0], seeds=[0, 1, 2], max_steps=300, every=5, target=0.5,
-                       metric="train_loss"),
+                       lr=[0.1, 1.0, 10.0], seeds=[0, 1, 2], max_steps=300, target=0.5, metric="train_loss"),
         "nqm": dict(dim=1000, batch=[2 ** k for k in range(0, 17)], lr=list(np.geomspace(1e-5, 4.0, 61)),
                     target=0.01),
     },
 }
+VAL_EVERY = 0.1  # of an epoch (and at least every step): a count good to a tenth of an epoch, or to the step
 MOMENTA = [0.0, 0.9, 0.99]
 
 
@@ -49,9 +49,11 @@ def measure(source: str, p: dict[str, Any], out: Path, extra: list[str], argv: l
     args = [*p["data"], "--lr", *map(str, p["lr"]), "--momentum", *map(str, MOMENTA), "--seeds",
             *map(str, p["seeds"]), "--data.batch_size", *map(str, p["batch"]), "--trainer.max_steps",
             str(p["max_steps"]), "--max_epochs", "-1", "--checkpoint.every_n_epochs", "50",
-            "--trainer.enable_model_summary", "false", "--out", str(out / source), *extra]
-    if p["metric"] == "val_acc":  # evaluate every few steps, across epoch ends: counts good to a few steps
-        args += ["--trainer.val_check_interval", str(p["every"]), "--trainer.check_val_every_n_epoch", "null"]
+            "--trainer.enable_model_summary", "false", "--out", str(out / source),
+            "--trainer.callbacks+=lit_momentum.batch_size.stop.StopWhenDecided",  # ends a grid once it is decided
+            f"--trainer.callbacks.target={p['target']}", f"--trainer.callbacks.metric={p['metric']}", *extra]
+    if p["metric"] == "val_acc":  # evaluate ten times an epoch (at least every step): counts good to 10 %
+        args += ["--trainer.val_check_interval", str(VAL_EVERY)]
     try:
         sweep_main(args)
     except SystemExit as stop:
