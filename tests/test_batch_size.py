@@ -7,8 +7,6 @@ a study that retrains finished grids when run again.
 """
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +15,8 @@ from PIL import Image
 
 from lit_momentum import nqm
 from lit_momentum.batch_size.main import COLUMNS
+from lit_momentum.batch_size.main import main as study_main
 from lit_momentum.batch_size.steps import best_lr, critical_batch_size, first_reached
-from tests.conftest import ROOT
 
 
 def test_steps_to_target_on_a_tiny_curve_by_hand() -> None:
@@ -71,11 +69,11 @@ def test_the_nqm_step_count_is_the_recursions_first_step_below_the_target() -> N
     assert np.isinf(nqm.steps_to_target(h, np.array([5.0]), np.array([0.0]), 1024, 0.3)[0])  # lr h > 2: diverges
 
 
-def test_the_quick_study_writes_its_table_and_figures_and_continues_without_retraining(tmp_path: Path) -> None:
+def test_the_quick_study_writes_its_table_and_figures_and_continues_without_retraining(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "study"
-    cmd = [sys.executable, "-m", "lit_momentum.batch_size", "--out", str(out), "--quick"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    args = ["--out", str(out), "--quick", "--trainer.enable_progress_bar", "false"]
+    study_main(args)
     with open(out / "batch_size.csv") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
@@ -92,11 +90,10 @@ def test_the_quick_study_writes_its_table_and_figures_and_continues_without_retr
     for figure in ("steps_vs_batch.png", "best_lr_vs_batch.png"):
         with Image.open(out / figure) as img:
             assert img.width > 1000 and img.height > 300
-    assert "critical batch size" in proc.stdout
+    assert "critical batch size" in capsys.readouterr().out
     trained = {p: p.stat().st_mtime_ns for p in out.glob("*/units/*/result.json")}
     assert len(trained) == 3 + 4  # a grid per batch size: 3 on MNIST-1D, 4 on random labels
     table = (out / "batch_size.csv").read_text()
-    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
+    study_main(args)
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/units/*/result.json")} == trained, "a grid was retrained"
     assert (out / "batch_size.csv").read_text() == table

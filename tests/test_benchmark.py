@@ -1,4 +1,8 @@
-"""The benchmark runs every contender on a tiny size and saves its numbers (no timing is asserted)."""
+"""The benchmark runs every contender on a tiny size and saves its numbers (no timing is asserted).
+
+Bugs these exist to catch: a contender that silently fails or measures nothing (zero seconds, missing sizes); a bad
+option that starts a long run.
+"""
 
 import json
 import subprocess

@@ -1,4 +1,8 @@
-"""``python train.py`` as a user runs it: a real process, real configs, real TensorBoard files read back."""
+"""``python train.py`` as a user runs it: a real process, real configs, real TensorBoard files read back.
+
+Bugs these exist to catch: a missing TensorBoard tag or step; a config or flag that does not take effect, or the
+wrong one winning when stacked; two runs sharing a directory; a GPU request that ends in a traceback.
+"""
 
 from pathlib import Path
 

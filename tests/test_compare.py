@@ -1,4 +1,8 @@
-"""``python -m lit_momentum.compare``: a tiny comparison writes every file, with numbers that make sense."""
+"""``python -m lit_momentum.compare``: a tiny comparison writes every file, with numbers that make sense.
+
+Bugs these exist to catch: a variant trained on other data or weights than the others (manual and builtin apart); a
+missing file or column; a diverging variant that crashes the job.
+"""
 
 import csv
 import math

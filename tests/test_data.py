@@ -1,5 +1,10 @@
 """The data modules: the article's data, MNIST-1D as its package makes it, a batch order fixed by (seed, epoch) alone,
-and the contract any data module is checked against."""
+and the contract any data module is checked against.
+
+Bugs these exist to catch: a batch order that depends on the global RNG, the world size or the resume point; a
+held-out set that changes the training data; MNIST-1D that is not the package's; a contract violation that goes
+unnoticed until training.
+"""
 
 import random
 

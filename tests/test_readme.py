@@ -1,7 +1,11 @@
 """The front door cannot rot: every ``python train.py`` and ``python -m lit_momentum.sweep`` command in the README's
 (and docs') ``bash`` blocks parses as written, through the real entry point with ``--print_config`` added (the
 resolved config is printed, nothing is trained or written). Commands with a placeholder (``...``, ``<...>``) are
-skipped; the README's resume command gets a real checkpoint at the path it names."""
+skipped; the README's resume command gets a real checkpoint at the path it names.
+
+Bugs these exist to catch: a documented command that no longer parses (a renamed option, a moved config, a
+checkpoint path the run does not write).
+"""
 
 import re
 import shlex

@@ -1,4 +1,9 @@
-"""Reliability: exact resume after a real kill, DDP on two processes, bad input, runaway losses."""
+"""Reliability: exact resume after a real kill, DDP on two processes, bad input, runaway losses.
+
+Bugs these exist to catch: a resumed run that differs from a straight one (lost optimizer state, repeated or skipped
+batches, duplicated TensorBoard points); a checkpoint that executes code when read; bad input that writes a
+directory; a runaway loss that leaves a bad last checkpoint.
+"""
 
 import json
 import os

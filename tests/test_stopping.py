@@ -1,6 +1,11 @@
 """Ctrl-C and SIGTERM, sent for real to real processes: the run stops after the current epoch, saves ``last.ckpt``,
 prints one line with the command that continues it, and exits 130 / 143; continued, it ends bit for bit where an
-uninterrupted run ends. A second Ctrl-C ends the process at once and leaves the checkpoint on disk whole."""
+uninterrupted run ends. A second Ctrl-C ends the process at once and leaves the checkpoint on disk whole.
+
+Bugs these exist to catch: a stop that loses the epoch or its checkpoint, exits 0, or prints a command that does not
+continue the run; a second Ctrl-C that is ignored; Lightning's SLURM requeue broken or deadlocked by the stop
+handling; a DDP rank left running.
+"""
 
 import csv
 import os

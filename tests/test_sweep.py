@@ -1,6 +1,10 @@
 """``python -m lit_momentum.sweep``: each grid point is the run it stands for; divergence, outputs, resume, DDP, errors.
 
 Grids train the real configuration shrunk by ``configs/debug.yaml`` (dim 64, 256 samples, 4 steps an epoch).
+
+Bugs these exist to catch: a grid point that is not its own train.py run (initial weights, batches, rule, loss); a
+diverging point that touches its neighbours or is not frozen; lost or duplicated curves after a resume; a figure
+that crashes on an empty panel.
 """
 
 import csv

@@ -1,6 +1,10 @@
 """What a run prints: the model summary with its FLOPs, one progress display, the closing lines, a user's own
 messages, and not the two messages nobody can act on (Lightning's cloud-logger tip, a deprecation warning raised
-inside Lightning). The control run, without the entry point's filter, shows that those two are really printed."""
+inside Lightning). The control run, without the entry point's filter, shows that those two are really printed.
+
+Bugs these exist to catch: noise filtered too widely (a user's own warnings gone) or not at all; a progress bar's
+redraws in a batch job's log; no bar at a terminal.
+"""
 
 import fcntl
 import os

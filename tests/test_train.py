@@ -1,4 +1,9 @@
-"""Training through the real entry point (``lit_momentum.cli.main``, in process): parity and resume."""
+"""Training through the real entry point (``lit_momentum.cli.main``, in process): parity and resume.
+
+Bugs these exist to catch: manual and builtin momentum apart; a resume that is not exact; metrics that a callback
+cannot monitor or that the bar shows an epoch late; on a GPU, data or buffers off the device or a host sync inside a
+step.
+"""
 
 from pathlib import Path
 from typing import Any

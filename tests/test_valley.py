@@ -1,4 +1,8 @@
-"""The valley toy: stop indices and crossings that follow from the rule, worked out by hand."""
+"""The valley toy: stop indices and crossings that follow from the rule, worked out by hand.
+
+Bugs these exist to catch: a ball whose stop or crossing does not follow from the rule written out by hand; a
+missing figure.
+"""
 
 import json
 import os
