@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lit_momentum import compare, quadratic, valley
+from lit_momentum.batch_size.main import main as study_main
 from lit_momentum.cli import main as train_main
 from lit_momentum.sweep.main import main as sweep_main
 from tests.conftest import CONFIGS, refusal
@@ -24,6 +25,7 @@ ENTRIES = {  # entry point -> its main, options that make it quick, the option t
     "compare": (compare.main, [*DEBUG, "--variants", "sgd"], "--out"),
     "quadratic": (quadratic.main, ["--kappa", "10"], "--out"),
     "valley": (valley.main, ["--no-gif"], "--out"),
+    "batch_size": (study_main, ["--quick", "--sources", "nqm"], "--out"),
 }
 
 
