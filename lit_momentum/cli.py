@@ -133,7 +133,7 @@ class MomentumCLI(LightningCLI):
         if self.resume:
             for key in LINKED:
                 now, saved = self.model.hparams[key], self.resume.model_hparams.get(key)
-                if now != saved:
+                if saved is not None and now != saved:  # (None: a checkpoint from before the option)
                     raise ValueError(f"data: the model in {self.resume.path} has {key} {saved}, this data module "
                                      f"{now}")
         # every checkpoint records the data (class and options), so that a continued or tested run gets it back

@@ -152,6 +152,10 @@ class MomentumMLP(EpochEndModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)  # (B, dim) -> (B, 1) or (B, C) logits
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # a checkpoint written before there was validation has no best validation accuracy yet
+        checkpoint["state_dict"].setdefault("val_acc_best.max_value", self.val_acc_best.max_value)
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch  # (B, dim), (B,)
         loss, preds = loss_and_predictions(self.net(x), y)

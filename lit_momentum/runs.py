@@ -139,8 +139,8 @@ def read_checkpoint(path: str) -> Checkpoint:
         ckpt = torch.load(file, map_location="cpu", weights_only=True)
         model_hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
         saved = ckpt.get("datamodule_hyper_parameters", {})  # where checkpoints before data_config had it
-        data = ckpt.get("data_config") or {"class_path": saved.get("_class_path"),
-                                           "init_args": {k: v for k, v in saved.items() if not k.startswith("_")}}
+        data = ckpt.get("data_config") or {"class_path": saved.get("_class_path"), "init_args": {
+            k: v for k, v in saved.items() if not k.startswith("_") and k != "num_workers"}}  # removed: always 0
         data_hparams = dict(data["init_args"])
         epoch, step = int(ckpt["epoch"]), int(ckpt["global_step"])
     except Exception as err:  # truncated, corrupt, foreign, or carrying pickled code: refused before training

@@ -163,3 +163,20 @@ def test_ddp_on_two_processes_matches_one(tiny: list[str], tmp_path: Path) -> No
     ckpt_one, ckpt_two = (load_ckpt(r / "checkpoints/last.ckpt") for r in (one, runs_two[0]))
     for key, value in ckpt_one["state_dict"].items():
         torch.testing.assert_close(ckpt_two["state_dict"][key], value, rtol=1e-5, atol=1e-7)
+
+
+def test_a_checkpoint_from_before_held_out_data_continues(tiny: list[str], tmp_path: Path) -> None:
+    """A checkpoint of the previous version (no data_config, no validation state, no num_classes or activation,
+    num_workers among the data's options) continues with the settings it was trained with."""
+    main([*tiny, "--max_epochs", "2"])
+    (run,) = run_dirs(tmp_path)
+    path = run / "checkpoints" / "last.ckpt"
+    ckpt = load_ckpt(path)
+    del ckpt["data_config"], ckpt["state_dict"]["val_acc_best.max_value"]
+    ckpt["hyper_parameters"] = {k: v for k, v in ckpt["hyper_parameters"].items()
+                                if k not in ("num_classes", "activation")}
+    ckpt["datamodule_hyper_parameters"] = {"dim": 64, "num_samples": 256, "batch_size": 64, "seed": 0,
+                                           "num_workers": 0}
+    torch.save(ckpt, path)
+    main([*tiny[2:], "--max_epochs", "3", "--ckpt_path", str(path)])  # no debug.yaml: the checkpoint's settings
+    assert load_ckpt(path)["epoch"] == 2 and len(scalars(run)["train/loss"]) == 3
