@@ -81,7 +81,7 @@ def steps_to_target(h: np.ndarray, lr: np.ndarray, m: np.ndarray, batch: float, 
         for j in range(MAX_POWER, -1, -1):  # the largest t with E L > target, bit by bit
             trial = np.einsum("...ij,...j->...i", powers[j], dev)
             above = loss(trial) > target
-            dev = np.where(above[..., None, None] if dev.ndim > above.ndim + 1 else above[..., None], trial, dev)
+            dev = np.where(above[..., None, None], trial, dev)  # (..., d, 3)
             t = t + np.where(above, 2 ** j, 0)
     return np.where(at_start, 0.0, np.where(reached, t + 1, np.inf))
 

@@ -12,10 +12,11 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from lit_momentum.cli import MomentumCLI
 from lit_momentum.mlp import hidden_widths, outputs
 from lit_momentum.sweep.figures import METRICS
-from lit_momentum.sweep.grid import AXES, GridMLP, check_options, make_grid
+from lit_momentum.sweep.grid import GridMLP
 from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, GridLogger
 from lit_momentum.sweep.memory import available_bytes, grid_bytes
 from lit_momentum.sweep.plan import GRID_OPTIONS, check_values, split_config
+from lit_momentum.sweep.points import AXES, check_options, make_grid
 
 OWN = {"--out": None, "--threshold": 0.69, "--metric": None, "--share": None}  # single values, with defaults
 FLAGS = ("--merge", "--help", "-h")

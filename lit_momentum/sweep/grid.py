@@ -8,90 +8,18 @@ own lr, momentum, dampening, nesterov and weight decay. A point whose epoch loss
 ``bound``, is marked diverged and frozen; the others train on untouched.
 """
 
-import itertools
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_momentum.mlp import ACTIVATIONS, hidden_widths, make_mlp
-from lit_momentum.model import EpochEndModule, check_settings
+from lit_momentum.mlp import hidden_widths, make_mlp
+from lit_momentum.model import EpochEndModule
 from lit_momentum.momentum import GridSGD
 from lit_momentum.sweep.memory import keep_freed_memory
-
-AXES = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "seeds")
-
-
-def num(v: float) -> str:
-    """A short exact spelling of a number for run names: 1e-05, 0.9, 0."""
-    return f"{v:g}" if float(f"{v:g}") == v else repr(v)
-
-
-@dataclass(frozen=True)
-class GridPoint:
-    lr: float
-    momentum: float
-    dampening: float
-    nesterov: bool
-    weight_decay: float
-    seed: int
-    prefix: str = ""  # the outer values of the grid it belongs to, e.g. ``batch_size32_``
-
-    @property
-    def setting(self) -> str:
-        """Everything but the seed, e.g. ``lr1e-05_m0.9_nesterov``: the seeds of one setting form a band."""
-        parts = [f"lr{num(self.lr)}", f"m{num(self.momentum)}", f"damp{num(self.dampening)}" if self.dampening else "",
-                 "nesterov" if self.nesterov else "", f"wd{num(self.weight_decay)}" if self.weight_decay else ""]
-        return self.prefix + "_".join(p for p in parts if p)
-
-    @property
-    def name(self) -> str:
-        """The point's TensorBoard run directory, e.g. ``lr1e-05_m0.9_seed0``."""
-        return f"{self.setting}_seed{self.seed}"
-
-
-def make_grid(prefix: str = "", only: list[str] | None = None, **axes: Any) -> list[GridPoint]:
-    """The Cartesian product of the axes (each a value or a list), every point checked as ``train.py`` checks a run;
-    with ``only``, the points of those settings (a part of the grid, for one process of several)."""
-    values = {}
-    for axis in AXES:
-        vals = list(axes[axis]) if isinstance(axes[axis], list | tuple) else [axes[axis]]
-        if not vals:
-            raise ValueError(f"model.{axis} (--{axis}) needs at least one value")
-        repeats = sorted({str(v) for v in vals if vals.count(v) > 1})
-        if repeats:
-            raise ValueError(f"model.{axis} (--{axis}) lists {', '.join(repeats)} more than once: each value once")
-        values[axis] = vals
-    for seed in values["seeds"]:
-        if not 0 <= seed < 2**32:
-            raise ValueError(f"model.seeds (--seeds) must be integers in [0, 2**32), got {seed}")
-    points = [GridPoint(*combo, prefix=prefix) for combo in itertools.product(*values.values())]
-    if only is not None:
-        unknown = sorted(set(only) - {p.setting for p in points})
-        if unknown:
-            raise ValueError(f"model.only names settings the grid does not have: {', '.join(unknown)}")
-        points = [p for p in points if p.setting in only]
-    for p in points:
-        try:
-            check_settings("sgd", "manual", p.lr, p.momentum, p.dampening, p.nesterov, p.weight_decay)
-        except ValueError as err:
-            raise ValueError(f"grid point {p.name}: {err}") from None
-    return points
-
-
-def check_options(optimizer: str, momentum_impl: str, bound: float, activation: str) -> None:
-    """The grid's options besides its axes, checked (also by the sweep before anything is built)."""
-    if optimizer != "sgd":
-        raise ValueError(f"model.optimizer: the sweep trains sgd (with or without momentum) only, got {optimizer}")
-    if momentum_impl not in ("builtin", "manual"):
-        raise ValueError(f"model.momentum_impl must be one of builtin, manual; got {momentum_impl!r}")
-    if not 0 < bound < math.inf:
-        raise ValueError(f"model.bound (--bound) must be > 0 and finite, got {bound}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"model.activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
+from lit_momentum.sweep.points import check_options, make_grid
 
 
 class GridMLP(EpochEndModule):
