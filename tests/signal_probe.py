@@ -14,8 +14,17 @@ from lit_momentum.stopping import StopOnSignal
 
 
 class HoldAfterSignal(L.Callback):
-    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+    """Holds after a step, and at the epoch's end before the stop handling (it comes before ``StopOnSignal`` among
+    the callbacks), so that a first signal landing between the last step and the epoch's end is held too."""
+
+    def hold(self, trainer: L.Trainer) -> None:
         stopper = next(c for c in trainer.callbacks if isinstance(c, StopOnSignal))
         if stopper.signum is not None:
             (Path(trainer.default_root_dir) / "signal_seen").touch()
             time.sleep(1.0)
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        self.hold(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.hold(trainer)
