@@ -1,11 +1,20 @@
 """The command line as text: short aliases, finding an option, the command that continues a run, and parse errors
 turned into one line that names the option and what is allowed."""
 
+import argparse
 import re
 import shlex
+import sys
 
 ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
 DATA_MODULES = "RandomDataModule, MNIST1DDataModule, or an import path such as my_pkg.MyDataModule"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line, ``error: ...``, without the usage block (``--help`` shows it)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.exit(f"error: {message}")
 
 
 def expand_aliases(argv: list[str]) -> list[str]:

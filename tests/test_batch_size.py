@@ -17,6 +17,7 @@ from lit_momentum import nqm
 from lit_momentum.batch_size.main import COLUMNS
 from lit_momentum.batch_size.main import main as study_main
 from lit_momentum.batch_size.steps import best_lr, critical_batch_size, first_reached
+from tests.conftest import refusal
 
 
 def test_steps_to_target_on_a_tiny_curve_by_hand() -> None:
@@ -97,3 +98,14 @@ def test_the_quick_study_writes_its_table_and_figures_and_continues_without_retr
     study_main(args)
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/units/*/result.json")} == trained, "a grid was retrained"
     assert (out / "batch_size.csv").read_text() == table
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "x", "--sources", "bogus"], "argument --sources: invalid choice: 'bogus'"),
+    ([], "the following arguments are required: --out"),
+])
+def test_bad_study_options_are_one_line(args: list[str], message: str, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert message in refusal(study_main, args)
+    assert not list(tmp_path.iterdir())

@@ -1,7 +1,6 @@
 """The command ``python -m lit_momentum.batch_size``: steps to a target against the batch size, measured with the grid
 engine on MNIST-1D and the article's random labels, and computed for the noisy quadratic model."""
 
-import argparse
 import csv
 import json
 import sys
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from lit_momentum import nqm
+from lit_momentum.arguments import OneLineParser
 from lit_momentum.batch_size.figures import label, plot_best_lr, plot_steps
 from lit_momentum.batch_size.steps import best_lr, critical_batch_size, first_reached
 from lit_momentum.runs import check_place
@@ -103,7 +103,7 @@ def theory(p: dict[str, Any]) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> None:
     quiet()
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m lit_momentum.batch_size", description=__doc__,
+    parser = OneLineParser(prog="python -m lit_momentum.batch_size", description=__doc__,
                                      epilog="Other options go to every sweep (e.g. --accelerator gpu).")
     parser.add_argument("--out", type=Path, required=True, help="where everything goes (the same again continues)")
     parser.add_argument("--quick", action="store_true", help="a small preset: a few minutes, for a first look")

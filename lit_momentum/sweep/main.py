@@ -173,7 +173,7 @@ def train_share(p: dict[str, Any], argv: list[str]) -> None:
 
 
 def missing_units(out: Path, units: list[str], shares: int) -> list[str]:
-    gone = [k for k, name in enumerate(units) if load_result(out if len(units) == 1 else out / "units" / name) is None]
+    gone = [k for k, name in enumerate(units) if load_result(unit_dir(out, name, units)) is None]
     return [f"{units[k]} (share {k % shares + 1}/{shares})" for k in gone]
 
 
@@ -189,7 +189,7 @@ def merge(out: Path, plan: dict[str, Any], metric: str | None, quiet_if_missing:
               f"process to finish, or --merge, builds summary.csv and the figures in {out}")
         return False
     with locked(out / ".merge.lock", "the merge", wait=True):  # two processes finishing at once merge in turn
-        rows = [r for name in names for r in load_result(out if len(names) == 1 else out / "units" / name)["rows"]]
+        rows = [r for name in names for r in load_result(unit_dir(out, name, names))["rows"]]
         figures = write_outputs(out, rows, outer, metric, experiment=len(names) > 1)
     print_table(rows)
     n_div = sum(r["diverged_epoch"] != "" for r in rows)

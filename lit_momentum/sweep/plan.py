@@ -145,9 +145,10 @@ def detect_share(explicit: str | None) -> tuple[int, int]:
     return task * world + rank, tasks * world
 
 
-def unit_dir(out: Path, unit: Unit, units: list[Unit]) -> Path:
-    """Where a unit keeps its checkpoint and result: the sweep's own directory when it is the only unit."""
-    return out if len(units) == 1 else out / "units" / unit.name
+def unit_dir(out: Path, unit: Unit | str, units: list[Unit] | list[str]) -> Path:
+    """Where a unit (or the unit of that name) keeps its checkpoint and result: the sweep's own directory when it is
+    the only unit."""
+    return out if len(units) == 1 else out / "units" / (unit if isinstance(unit, str) else unit.name)
 
 
 def claim_plan(out: Path, plan: dict[str, Any]) -> bool:
