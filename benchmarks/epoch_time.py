@@ -12,6 +12,7 @@ whose speed drifts within minutes still gives steady ratios. ``s/epoch`` is the 
 """
 
 import argparse
+import functools
 import json
 import statistics
 import tempfile
@@ -29,8 +30,9 @@ from torch.utils.data import DataLoader, Dataset
 from lit_momentum.arguments import expand_aliases
 from lit_momentum.cli import MomentumCLI
 from lit_momentum.data import MNIST1DDataModule, RandomDataModule, TensorDataModule
-from lit_momentum.mlp import loss_and_predictions
-from lit_momentum.model import MomentumMLP
+from lit_momentum.loss import loss_and_predictions
+from lit_momentum.model import MomentumModule
+from lit_momentum.nets import MLP
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 VARIANTS = ["sgd", "manual", "builtin"]
@@ -41,19 +43,20 @@ class Workload:
     """The data and the model every contender trains: the article's (random data, its MLP) or MNIST-1D's."""
 
     dm: TensorDataModule
-    model: dict[str, Any]  # MomentumMLP's options beside dim and num_classes
+    model: dict[str, Any]  # MomentumModule's options beside dim and num_classes
     args: list[str]  # the command-line options that give the same to train.py
 
     @staticmethod
     def make(mnist1d: bool, dim: int, batch_size: int) -> "Workload":
         if mnist1d:
-            return Workload(MNIST1DDataModule(batch_size=batch_size), dict(hidden=[100, 100], activation="relu"),
+            mlp = functools.partial(MLP, hidden=[100, 100], activation="relu")
+            return Workload(MNIST1DDataModule(batch_size=batch_size), dict(net=mlp),
                             ["--config", str(CONFIGS / "mnist1d.yaml"), "--data.batch_size", str(batch_size)])
         return Workload(RandomDataModule(dim=dim, batch_size=batch_size), {},
                         ["--data.dim", str(dim), "--data.batch_size", str(batch_size)])
 
-    def module(self, **options: Any) -> MomentumMLP:
-        return MomentumMLP(dim=self.dm.dim, num_classes=self.dm.num_classes, **self.model, **options)
+    def module(self, **options: Any) -> MomentumModule:
+        return MomentumModule(dim=self.dm.dim, num_classes=self.dm.num_classes, **self.model, **options)
 
 
 def mlp_and_sgd(w: Workload, device: torch.device) -> tuple[torch.nn.Module, torch.optim.SGD]:

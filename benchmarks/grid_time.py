@@ -32,7 +32,7 @@ from epoch_time import Bare, PairedClock, Workload  # noqa: E402
 from lit_momentum.arguments import expand_aliases  # noqa: E402
 from lit_momentum.cli import build  # noqa: E402
 from lit_momentum.sweep.cli import SweepCLI, split_args  # noqa: E402
-from lit_momentum.sweep.grid import GridMLP  # noqa: E402
+from lit_momentum.sweep.grid import GridModule  # noqa: E402
 
 
 def lrs(n: int) -> list[str]:
@@ -42,7 +42,7 @@ def lrs(n: int) -> list[str]:
 def grid_loop(w: Workload, device: torch.device, n: int, epochs: int, bare: Bare) -> list[tuple[float, float]]:
     """The batched model and GridSGD without Lightning: index batches, one sync per epoch, like ``Bare``."""
     dm = w.dm
-    model = GridMLP(dim=dm.dim, num_classes=dm.num_classes, **w.model, lr=[float(v) for v in lrs(n)],
+    model = GridModule(dim=dm.dim, num_classes=dm.num_classes, **w.model, lr=[float(v) for v in lrs(n)],
                     momentum=0.9).to(device)
     opt = model.configure_optimizers()
     x, y = (t.to(device) for t in dm.splits["train"])

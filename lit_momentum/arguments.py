@@ -7,7 +7,11 @@ import shlex
 import sys
 
 ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
-DATA_MODULES = "RandomDataModule, MNIST1DDataModule, or an import path such as my_pkg.MyDataModule"
+CLASSES = {  # what a class path names: (the kind, what to give, a name for it)
+    "data": ("LightningDataModule", "RandomDataModule, MNIST1DDataModule, or an import path such as "
+             "my_pkg.MyDataModule", "data module"),
+    "model.net": ("torch.nn.Module", "MLP, ConvNet1D, or an import path such as my_pkg.MyNet", "network"),
+}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -58,24 +62,42 @@ def one_line(err: BaseException) -> str:
     if isinstance(cause, ValueError) and "compute_fn" in str(err):
         err = cause
     text = str(err)
+    key = re.match(r'Parser key "(data|model\.net)"', text)
+    if key:
+        return class_path_error(key.group(1), text)
     choice = re.search(r'Parser key "([\w.]+)":\s*Expected a typing\.Literal\[(.*?)\]\.\s*Got value: (\S+)', text)
     if choice:
         return f"--{choice.group(1)} {choice.group(3)}: must be one of {choice.group(2)}"
-    key = re.match(r'Parser key "(\w+)"', text)
-    if key:
-        group = key.group(1)
-        given = re.search(r"Given value: (.*)", text)
-        value = given.group(1).strip() if given else ""
-        option = re.search(r"Option '(\w+)' is not accepted", text)
-        module = re.search(r"No module named '([\w.]+)'", text)
-        if option:
-            cls = re.search(r"class_path '([\w.]+)'", text)
-            return f"--{group}.{option.group(1)}: {cls.group(1) if cls else group} has no such option " \
-                   f"(python train.py --{group}.help {cls.group(1) if cls else 'CLASS'} lists them)"
-        if module:
-            return f"--{group} {value}: cannot import it: no module named {module.group(1)!r}"
-        if "does not correspond to a subclass" in text:
-            return f"--{group} {value}: not a LightningDataModule; give {DATA_MODULES}"
-        if "dot import path" in text or "not accessible or invalid" in text:
-            return f"--{group} {value}: no such {group} module; give {DATA_MODULES}"
+    moved = re.search(r"unrecognized arguments: --model\.(hidden|activation)\b", text)
+    if moved:
+        return f"--model.{moved.group(1)} is now --model.net.{moved.group(1)} (an option of the MLP network)"
+    return " ".join(text.split())
+
+
+def class_path_error(group: str, text: str) -> str:
+    """jsonargparse's error for a class given by path (``--data CLASS``, ``--model.net CLASS``) as one line: the
+    option and value at fault, and what is allowed."""
+    given = (re.search(r"Given value: (.*)", text) or re.search(r"Expected a path but (\S+)", text)
+             or re.search(r"Got value: (\S+)$", text))
+    value = given.group(1).strip() if given else ""
+    cls = re.search(r"class_path[ =]'([\w.]+)'", text)
+    name = cls.group(1) if cls else value
+    kind, valid, noun = CLASSES[group]
+    inner = re.search(r'Parser key "(\w+)":\s*Expected (a typing\.Literal\[(.*?)\]|.*?)\.\s*'
+                      r'Got value: (\S+?)\.?(?:\s|$)', text)
+    if inner:
+        expected = re.sub(r"^an? <class '(\w+)'>$", r"\1", inner.group(2))  # "a <class 'int'>" -> "int"
+        allowed = f"must be one of {inner.group(3)}" if inner.group(3) else f"must be {expected}"
+        return f"--{group}.{inner.group(1)} {inner.group(4)}: {allowed}"
+    option = re.search(r"Option '(\w+)' is not accepted", text)
+    if option:
+        return f"--{group}.{option.group(1)}: {name} has no such option (python train.py --{group}.help {name} " \
+               f"lists them)"
+    module = re.search(r"No module named '([\w.]+)'", text)
+    if module:
+        return f"--{group} {value}: cannot import it: no module named {module.group(1)!r}"
+    if "does not correspond to a subclass" in text or "to be a subclass of" in text:
+        return f"--{group} {name}: not a {kind}; give {valid}"
+    if "dot import path" in text or "not accessible or invalid" in text or "has no attribute" in text:
+        return f"--{group} {value}: no such {noun}; give {valid}"
     return " ".join(text.split())

@@ -1,8 +1,9 @@
-"""The command line: LightningCLI over ``MomentumMLP`` and any data module; ``python train.py`` trains.
+"""The command line: LightningCLI over ``MomentumModule``, any network and any data module; ``python train.py`` trains.
 
     python train.py                                           # the article's experiment (2000 epochs)
     python train.py --config configs/manual.yaml --config configs/debug.yaml
-    python train.py --data MNIST1DDataModule --model.hidden [100,100] --model.activation relu
+    python train.py --data MNIST1DDataModule --model.net.hidden [100,100] --model.net.activation relu
+    python train.py --config configs/cnn.yaml                 # --model.net ConvNet1D on MNIST-1D
     python train.py --accelerator gpu --max_epochs 300        # short aliases of --trainer.*
     python train.py --ckpt_path lightning_logs/<variant>/version_0/checkpoints/last.ckpt   # resume
     python train.py test --ckpt_path .../last.ckpt            # test/loss and test/acc of a checkpoint
@@ -27,7 +28,8 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_momentum.arguments import expand_aliases, find_option, one_line, resume_command
 from lit_momentum.data import check_contract
-from lit_momentum.model import MomentumMLP, NonFiniteLossError
+from lit_momentum.model import MomentumModule, NonFiniteLossError
+from lit_momentum.nets import same_net
 from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place, read_checkpoint
 from lit_momentum.stopping import EXIT_CODES, StopOnSignal
 from lit_momentum.terminal import progress_callbacks, quiet, report
@@ -47,13 +49,16 @@ LINKED = ("dim", "num_classes")  # model options set from the data module
 class MomentumCLI(LightningCLI):
     """LightningCLI plus ``--ckpt_path``, a ``--checkpoint.*`` callback and a run directory named for the variant.
 
+    The network is the model's ``net`` option, a class with its options (``--model.net ConvNet1D``,
+    ``--model.net.channels 8``); ``dim`` and ``num_classes`` come from the data module, for the model and its network.
+
     ``stage`` is ``fit`` (train, or continue a checkpoint's run) or ``test`` (evaluate a checkpoint: nothing is
     written). The data module is chosen by class path (``--data MNIST1DDataModule``, ``--data pkg.Class``) and
     checked against the contract of ``lit_momentum.data.contract`` before the model is built from it.
     """
 
     command = "python train.py"  # how the user runs it, for the line that says how to continue a stopped run
-    model_class: type[L.LightningModule] = MomentumMLP
+    model_class: type[L.LightningModule] = MomentumModule
     trains_grid = False  # the sweep's subclass trains a grid, and resumes only a grid's checkpoint
 
     def __init__(self, args: list[str], resume: Checkpoint | None, stage: str = "fit") -> None:
@@ -124,7 +129,12 @@ class MomentumCLI(LightningCLI):
             groups.append(("data", data.init_args, self.resume.data_hparams))
         for group, now, saved_values in groups:
             for key, value in saved_values.items():
-                if not (group == "model" and key in LINKED) and now.get(key) != value:
+                if group == "model" and key == "net":
+                    if not same_net(now.net, value):
+                        raise ValueError(f"model.net is {now.net.class_path} {now.net.init_args.as_dict()} here but "
+                                         f"{value['class_path']} {value['init_args']} in the checkpoint "
+                                         f"{self.resume.path}: a resumed run keeps its network; drop the option")
+                elif not (group == "model" and key in LINKED) and now.get(key) != value:
                     raise ValueError(f"{group}.{key} is {now.get(key)} here but {value} in the checkpoint "
                                      f"{self.resume.path}: a resumed run keeps its settings; drop the option")
 

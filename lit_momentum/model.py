@@ -1,9 +1,10 @@
-"""The MLP as a LightningModule, trained with plain SGD, hand-written momentum, built-in momentum or Adam; its
+"""Any network as a LightningModule, trained with plain SGD, hand-written momentum, built-in momentum or Adam; its
 training, validation and test metrics.
 
     python train.py --model.momentum_impl manual      # velocity buffers written by hand (lit_momentum/momentum.py)
     python train.py --model.momentum 0                # plain SGD
     python train.py --config configs/mnist1d.yaml     # two hidden layers of 100, relu, 10 classes; val/loss, val/acc
+    python train.py --config configs/cnn.yaml         # the MNIST-1D paper's CNN (--model.net ConvNet1D)
 """
 
 import math
@@ -14,8 +15,9 @@ import torch
 from torch import Tensor
 from torchmetrics import Accuracy, MaxMetric, MeanMetric
 
-from lit_momentum.mlp import ACTIVATIONS, hidden_widths, loss_and_predictions, make_mlp
+from lit_momentum.loss import loss_and_predictions
 from lit_momentum.momentum import HandWrittenMomentum
+from lit_momentum.nets import MLP, NetFactory, build_net, check_output, net_config, net_name
 
 
 class NonFiniteLossError(RuntimeError):
@@ -58,6 +60,11 @@ class EpochEndModule(L.LightningModule):
         self.seen: list[tuple[Tensor, ...]] = []  # this epoch's step values, still on the device
         self.data_config: dict[str, Any] | None = None  # the data module's class path and options (set by the CLI)
 
+    def save_net_config(self) -> None:
+        """Record the network as its class path and options (``hparams.net``): checkpoints and hparams.yaml hold
+        data, not code, and a continued or tested run rebuilds the network from them."""
+        self.hparams["net"] = net_config(self.hparams["net"])
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.data_config:  # so that a continued or tested run gets the same data back, whatever the data module
             checkpoint["data_config"] = self.data_config
@@ -83,14 +90,15 @@ class EpochEndModule(L.LightningModule):
         raise NotImplementedError
 
 
-class MomentumMLP(EpochEndModule):
-    """An MLP (the article's by default) trained on ``(x, y)`` batches; BCE for binary labels, else cross-entropy.
+class MomentumModule(EpochEndModule):
+    """A network (the article's MLP by default) trained on ``(x, y)`` batches; BCE for binary labels, else
+    cross-entropy.
 
     Args:
         dim: input width; set from the data module (``data.dim``) by the CLI.
         num_classes: 2 for binary labels (one logit, as in the article), k > 2 for k logits; set from the data.
-        hidden: hidden widths, an int or a list (several layers); ``dim // 2`` when not given (the article's).
-        activation: after every hidden layer: sigmoid (the article's), relu, tanh or gelu.
+        net: the network, built as ``net(dim, num_classes)``: a class with its options (``--model.net ConvNet1D
+            --model.net.channels 8``, or YAML ``class_path`` / ``init_args``); see ``lit_momentum.nets``.
         optimizer: ``sgd`` (with or without momentum) or ``adam`` (momentum is its beta1).
         momentum_impl: ``builtin`` hands the settings to ``torch.optim.SGD``; ``manual`` keeps velocity buffers by
             hand and hands them to a momentum-free SGD in place of the gradient.
@@ -105,8 +113,7 @@ class MomentumMLP(EpochEndModule):
         self,
         dim: int = 1000,
         num_classes: int = 2,
-        hidden: int | list[int] | None = None,
-        activation: Literal["sigmoid", "relu", "tanh", "gelu"] = "sigmoid",
+        net: NetFactory = MLP,
         optimizer: Literal["sgd", "adam"] = "sgd",
         momentum_impl: Literal["builtin", "manual"] = "builtin",
         lr: float = 1e-5,
@@ -117,12 +124,12 @@ class MomentumMLP(EpochEndModule):
     ) -> None:
         super().__init__()
         check_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay)
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"model.activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
         self.save_hyperparameters()
-        # the output sigmoid (softmax) is fused into the loss: the same function as sigmoid + BCELoss, but stable,
-        # autocast-safe, and a nan passes through to the epoch-end check instead of tripping an assert
-        self.net = make_mlp(dim, hidden_widths(dim, hidden), num_classes, activation)
+        self.save_net_config()
+        # the network gives logits: the output sigmoid (softmax) is fused into the loss, the same function as
+        # sigmoid + BCELoss but stable, autocast-safe, and a nan passes through to the epoch-end check
+        self.net = build_net(net, dim, num_classes)
+        check_output(self.net, dim, num_classes)
         self.automatic_optimization = momentum_impl == "builtin"
         # no input checks: they would sync with the device, and a nan must reach the check in end_epoch
         task = dict(task="binary") if num_classes == 2 else dict(task="multiclass", num_classes=num_classes)
@@ -147,10 +154,11 @@ class MomentumMLP(EpochEndModule):
             parts = [hp.momentum_impl, "nesterov" if hp.nesterov else "", f"m{hp.momentum:g}"]
             parts.append(f"damp{hp.dampening:g}" if hp.dampening else "")
         parts += [f"wd{hp.weight_decay:g}" if hp.weight_decay else "", f"lr{hp.lr:g}"]
-        return "_".join(p for p in parts if p)
+        name = net_name(hp.net)
+        return "_".join(p for p in [name if name != "MLP" else "", *parts] if p)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)  # (B, dim) -> (B, 1) or (B, C) logits
+        return self.net(x)  # (B, dim) -> (B, 1) or (B, K) logits
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # a checkpoint written before there was validation has no best validation accuracy yet

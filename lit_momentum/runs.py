@@ -130,6 +130,15 @@ class Checkpoint:
         return run if self.path.parent.name == "checkpoints" and (run / "hparams.yaml").is_file() else None
 
 
+def upgrade_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's model settings as today's options: before there was ``model.net`` the MLP's ``hidden`` and
+    ``activation`` were the model's own (its weights are laid out the same: ``MLP`` is an ``nn.Sequential``)."""
+    if "net" in hparams or not {"hidden", "activation"} & hparams.keys():
+        return hparams
+    mlp = {k: hparams.pop(k) for k in ("hidden", "activation") if k in hparams}
+    return {**hparams, "net": {"class_path": "lit_momentum.nets.mlp.MLP", "init_args": mlp}}
+
+
 def read_checkpoint(path: str) -> Checkpoint:
     """Load a checkpoint's metadata without executing anything stored in it (``weights_only``)."""
     file = Path(path)
@@ -137,7 +146,7 @@ def read_checkpoint(path: str) -> Checkpoint:
         raise ValueError(f"--ckpt_path {path}: no such file")
     try:
         ckpt = torch.load(file, map_location="cpu", weights_only=True)
-        model_hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
+        model_hparams = upgrade_hparams({k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")})
         saved = ckpt.get("datamodule_hyper_parameters", {})  # where checkpoints before data_config had it
         data = ckpt.get("data_config") or {"class_path": saved.get("_class_path"), "init_args": {
             k: v for k, v in saved.items() if not k.startswith("_") and k != "num_workers"}}  # removed: always 0

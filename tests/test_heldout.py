@@ -18,8 +18,8 @@ import yaml
 from lit_momentum.cli import main
 from lit_momentum.compare import main as compare_main
 from lit_momentum.data import MNIST1DDataModule
-from lit_momentum.mlp import loss_and_predictions
-from lit_momentum.model import MomentumMLP
+from lit_momentum.loss import loss_and_predictions
+from lit_momentum.model import MomentumModule
 from lit_momentum.sweep import main as sweep_main
 from tests.conftest import CONFIGS, assert_same_state, load_ckpt, refusal, run_dirs, run_train, scalars
 
@@ -41,7 +41,7 @@ def test_mnist1d_logs_validation_with_training_and_its_checkpoint_tests(tiny: li
     printed = {k: float(v) for k, v in re.findall(r"(test/\w+)\s+([\d.]+)", proc.stdout)}
     # the same numbers from the checkpoint's weights, evaluated here by hand
     state = load_ckpt(ckpt)
-    model = MomentumMLP(**{k: v for k, v in state["hyper_parameters"].items() if not k.startswith("_")})
+    model = MomentumModule(**{k: v for k, v in state["hyper_parameters"].items() if not k.startswith("_")})
     model.load_state_dict(state["state_dict"])
     x, y = MNIST1DDataModule(**state["data_config"]["init_args"]).splits["test"]
     with torch.no_grad():
@@ -87,7 +87,7 @@ def test_a_data_module_outside_the_package_trains_by_class_path(tiny: list[str],
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "my_data.py").write_text(textwrap.dedent(OWN_MODULE))
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # where the user's package is importable
-    run_train(*tiny, "--data", "my_data.Blobs", "--data.n", "600", "--model.hidden", "[16]", "--model.lr", "0.5",
+    run_train(*tiny, "--data", "my_data.Blobs", "--data.n", "600", "--model.net.hidden", "[16]", "--model.lr", "0.5",
               "--max_epochs", "6", cwd=tmp_path)
     (run,) = run_dirs(tmp_path)
     state = load_ckpt(run / "checkpoints" / "last.ckpt")
@@ -108,8 +108,8 @@ BAD_DATA = [
     (["--data", "MNIST1DDataModule", "--data.bogus", "1"], "--data.bogus", "MNIST1DDataModule has no such option"),
     (["--data", "tests.test_data.NoClasses"], "--data NoClasses", "num_classes"),
     (["--data", "MNIST1DDataModule", "--data.val_fraction", "1"], "data.val_fraction", "[0, 1)"),
-    (["--model.hidden", "[64, 0]"], "model.hidden", ">= 1"),
-    (["--model.activation", "swish"], "model.activation", "relu"),
+    (["--model.net.hidden", "[64, 0]"], "model.net.hidden", ">= 1"),
+    (["--model.net.activation", "swish"], "model.net.activation", "relu"),
     (["test"], "test", "--ckpt_path"),
 ]
 
@@ -169,4 +169,5 @@ def test_the_sweep_takes_the_data_options(capsys: pytest.CaptureFixture) -> None
     assert exit_.value.code in (0, None)
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["data"]["class_path"] == "lit_momentum.data.MNIST1DDataModule"
-    assert printed["data"]["init_args"]["iid_noise_scale"] == 0.1 and printed["model"]["hidden"] == [100, 100]
+    assert printed["data"]["init_args"]["iid_noise_scale"] == 0.1
+    assert printed["model"]["net"]["init_args"]["hidden"] == [100, 100]

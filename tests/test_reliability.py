@@ -97,7 +97,7 @@ BAD_INPUT = [
     (["--model.momentum", "-0.1"], "model.momentum", "[0, 1)"),
     (["--model.lr", "0"], "model.lr", "> 0"),
     (["--model.lr", "1e300"], "model.lr", "< 1e30"),
-    (["--model.hidden", "0"], "model.hidden", ">= 1"),
+    (["--model.net.hidden", "0"], "model.net.hidden", ">= 1"),
     (["--model.dampening", "1.5"], "model.dampening", "[0, 1]"),
     (["--model.nesterov", "true", "--model.dampening", "0.1"], "model.nesterov", "dampening 0"),
     (["--model.nesterov", "true", "--model.momentum", "0"], "model.nesterov", "momentum > 0"),
@@ -166,15 +166,15 @@ def test_ddp_on_two_processes_matches_one(tiny: list[str], tmp_path: Path) -> No
 
 
 def test_a_checkpoint_from_before_held_out_data_continues(tiny: list[str], tmp_path: Path) -> None:
-    """A checkpoint of the previous version (no data_config, no validation state, no num_classes or activation,
-    num_workers among the data's options) continues with the settings it was trained with."""
+    """A checkpoint of an earlier version (no data_config, no validation state, no num_classes, the MLP's hidden an
+    option of the model, not of model.net; num_workers among the data's options) continues with its settings."""
     main([*tiny, "--max_epochs", "2"])
     (run,) = run_dirs(tmp_path)
     path = run / "checkpoints" / "last.ckpt"
     ckpt = load_ckpt(path)
     del ckpt["data_config"], ckpt["state_dict"]["val_acc_best.max_value"]
-    ckpt["hyper_parameters"] = {k: v for k, v in ckpt["hyper_parameters"].items()
-                                if k not in ("num_classes", "activation")}
+    ckpt["hyper_parameters"] = {**{k: v for k, v in ckpt["hyper_parameters"].items()
+                                   if k not in ("num_classes", "net")}, "hidden": None}
     ckpt["datamodule_hyper_parameters"] = {"dim": 64, "num_samples": 256, "batch_size": 64, "seed": 0,
                                            "num_workers": 0}
     torch.save(ckpt, path)

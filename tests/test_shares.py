@@ -88,7 +88,7 @@ def test_units_split_combinations_first_then_settings() -> None:
     assert [u.name for u in make_units({"data.batch_size": [8, 16]}, settings, 2)] == ["batch_size8", "batch_size16"]
     parts = make_units({}, settings, 2)
     assert [u.settings for u in parts] == [("lr0.1_m0",), ("lr0.1_m0.9", "lr1_m0")]
-    assert Unit((("model.hidden", [64, 64]),)).prefix == "hidden64-64_"
+    assert Unit((("model.net.hidden", [64, 64]),)).prefix == "hidden64-64_"
     with pytest.raises(ValueError, match="4 processes for 3 units"):
         make_units({}, settings, 4)
 

@@ -254,11 +254,11 @@ def test_gpu_grid_keeps_everything_on_device_without_syncs(tmp_path: Path) -> No
     import lightning as L
 
     from lit_momentum.data import RandomDataModule
-    from lit_momentum.sweep.grid import GridMLP
+    from lit_momentum.sweep.grid import GridModule
     from tests.test_train import OnDeviceWithoutSyncs
 
     probe = OnDeviceWithoutSyncs()
-    model = GridMLP(dim=64, lr=[0.05, 0.5], momentum=[0, 0.9], nesterov=[False], seeds=[0, 1])
+    model = GridModule(dim=64, lr=[0.05, 0.5], momentum=[0, 0.9], nesterov=[False], seeds=[0, 1])
     trainer = L.Trainer(accelerator="gpu", devices=1, max_epochs=2, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, callbacks=[probe], default_root_dir=tmp_path)
     trainer.fit(model, datamodule=RandomDataModule(dim=64, num_samples=256))
@@ -266,14 +266,14 @@ def test_gpu_grid_keeps_everything_on_device_without_syncs(tmp_path: Path) -> No
 
 
 def test_freezing_a_point_with_inf_and_nan_zeroes_it_and_leaves_the_others_bit_for_bit() -> None:
-    """``GridMLP.freeze`` on a point whose weights went inf and velocities nan: they come out 0, stay finite through
+    """``GridModule.freeze`` on a point whose weights went inf and velocities nan: they come out 0, stay finite through
     further steps, and the other points take exactly the steps they take without the bad neighbour."""
     import lightning as L
 
-    from lit_momentum.sweep.grid import GridMLP
+    from lit_momentum.sweep.grid import GridModule
 
-    def grid_after(steps: int, poison: bool) -> GridMLP:
-        model = GridMLP(dim=8, lr=[0.1, 0.5, 0.2], momentum=[0.9])
+    def grid_after(steps: int, poison: bool) -> GridModule:
+        model = GridModule(dim=8, lr=[0.1, 0.5, 0.2], momentum=[0.9])
         trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
         model.trainer = trainer
         opt = model.configure_optimizers()

@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from lit_momentum.cli import main
 from lit_momentum.data import RandomDataModule
-from lit_momentum.model import MomentumMLP
+from lit_momentum.model import MomentumModule
 from tests.conftest import CONFIGS, assert_same_state, load_ckpt, run_dirs, scalars
 
 
@@ -90,7 +90,7 @@ def test_gpu_steps_keep_data_on_device_without_syncs(tmp_path: Path, variant: st
     probe = OnDeviceWithoutSyncs()
     trainer = L.Trainer(accelerator="gpu", devices=1, max_epochs=2, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, callbacks=[probe], default_root_dir=tmp_path)
-    trainer.fit(MomentumMLP(dim=64, momentum_impl=variant), datamodule=RandomDataModule(dim=64, num_samples=256))
+    trainer.fit(MomentumModule(dim=64, momentum_impl=variant), datamodule=RandomDataModule(dim=64, num_samples=256))
     assert probe.batches == probe.steps == 2 * 4  # the checks ran on every step
 
 
@@ -121,14 +121,14 @@ def test_progress_bar_shows_the_epoch_just_finished(tmp_path: Path) -> None:
     bar = BarMetrics()
     trainer = L.Trainer(max_epochs=4, logger=TensorBoardLogger(tmp_path, name="run"), callbacks=[bar],
                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
-    trainer.fit(MomentumMLP(dim=64, lr=0.1), datamodule=RandomDataModule(dim=64, num_samples=256))
+    trainer.fit(MomentumModule(dim=64, lr=0.1), datamodule=RandomDataModule(dim=64, num_samples=256))
     assert bar.losses == [v for _, v in scalars(Path(trainer.logger.log_dir))["train/loss"]]
 
 
 def test_an_epoch_cut_short_by_max_steps_still_logs_its_metrics(tmp_path: Path) -> None:
     trainer = L.Trainer(max_steps=6, logger=TensorBoardLogger(tmp_path, name="run"), enable_progress_bar=False,
                         enable_model_summary=False, enable_checkpointing=False, log_every_n_steps=1)
-    trainer.fit(MomentumMLP(dim=64), datamodule=RandomDataModule(dim=64, num_samples=256))  # 4 steps an epoch
+    trainer.fit(MomentumModule(dim=64), datamodule=RandomDataModule(dim=64, num_samples=256))  # 4 steps an epoch
     logged = scalars(Path(trainer.logger.log_dir))
     assert [s for s, _ in logged["train/loss_step"]] == list(range(6))
     assert [s for s, _ in logged["train/loss"]] == [3, 5]  # the full epoch, then the 2 steps of the cut one

@@ -19,7 +19,7 @@ from lit_momentum.terminal import quiet
 
 COLUMNS = ["source", "optimizer", "momentum", "batch_size", "best_lr", "steps", "steps_min", "steps_max", "target",
            "best_effective_lr", "best_lr_at_edge", "seeds"]
-MNIST1D = ["--data", "MNIST1DDataModule", "--model.hidden", "[100,100]", "--model.activation", "relu"]
+MNIST1D = ["--data", "MNIST1DDataModule", "--model.net.hidden", "[100,100]", "--model.net.activation", "relu"]
 LADDER = [2 ** k for k in range(4, 12)]  # 16 ... 2048
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "full": {  # under 30 minutes on a 2-core CPU
@@ -32,7 +32,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                     target=0.01),
     },
     "quick": {  # a first look, and the tests
-        "mnist1d": dict(data=[*MNIST1D, "--data.num_samples", "600", "--model.hidden", "[32]"], batch=[16, 64, 256],
+        "mnist1d": dict(data=[*MNIST1D, "--data.num_samples", "600", "--model.net.hidden", "[32]"], batch=[16, 64, 256],
                         lr=[0.03, 0.3, 3.0], seeds=[0, 1, 2], max_steps=150, target=0.3, metric="val_acc"),
         "random": dict(data=["--data.dim", "16", "--data.num_samples", "64"], batch=[8, 16, 32, 64],
                        lr=[0.1, 1.0, 10.0], seeds=[0, 1, 2], max_steps=300, target=0.5, metric="train_loss"),

@@ -15,7 +15,7 @@ from lit_momentum.batch_size.steps import best_lr, first_reached
 
 
 class StopWhenDecided(L.Callback):
-    """Stops a ``GridMLP``'s training once the best lr of every momentum is decided (see the module).
+    """Stops a ``GridModule``'s training once the best lr of every momentum is decided (see the module).
 
     Args:
         target: the value to reach: a validation accuracy (``metric`` ``val_acc``) or an epoch-mean training loss.

@@ -16,7 +16,7 @@ Writes to ``--out``: ``summary.csv`` (a row per grid point), ``phase.png`` and `
 run per point (``tensorboard --logdir OUT``: Scalars, HParams, and the seed bands under Custom Scalars),
 ``config.yaml`` and ``last.ckpt`` (the whole grid: weights, velocities, which points diverged, the curves so far).
 
-Modules: ``points`` (the product of the axes), ``grid`` (GridMLP: N runs as stacked parameters), ``logger`` (a
+Modules: ``points`` (the product of the axes), ``grid`` (GridModule: N runs as stacked parameters), ``logger`` (a
 TensorBoard run per point), ``memory`` (what a grid needs), ``plan`` (outer axes, units, shares), ``cli``, ``merge``,
 ``figures``, ``main`` (the command).
 """

@@ -1,5 +1,5 @@
 """The sweep's command line: its own options, the grid and outer axes, and ``SweepCLI`` (``MomentumCLI`` over
-``GridMLP``) that builds one unit's Trainer."""
+``GridModule``) that builds one unit's Trainer."""
 
 from pathlib import Path
 from typing import Any
@@ -10,11 +10,10 @@ from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_momentum.cli import MomentumCLI
-from lit_momentum.mlp import hidden_widths, outputs
 from lit_momentum.sweep.figures import METRICS
-from lit_momentum.sweep.grid import GridMLP
+from lit_momentum.sweep.grid import GridModule
 from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, GridLogger
-from lit_momentum.sweep.memory import available_bytes, grid_bytes
+from lit_momentum.sweep.memory import available_bytes, point_bytes
 from lit_momentum.sweep.plan import GRID_OPTIONS, check_values, split_config
 from lit_momentum.sweep.points import AXES, check_options, make_grid
 
@@ -35,7 +34,7 @@ grid axes (one value or several each; the grid is their product, trained as one 
 
 outer axes (one grid per combination of values):
   --data.OPTION V V [...]     any option of the data module, e.g. --data.batch_size 16 64 256
-  --model.OPTION V V [...]    any other model option, e.g. --model.hidden [64] [100,100]
+  --model.OPTION V V [...]    any other model option, e.g. --model.net.hidden [64] [100,100]
                               (in a config: a list where the option takes one value)
 
 sweep options:
@@ -50,7 +49,8 @@ sweep options:
   --trainer.strategy ddp      train replicas of one grid on several devices (data-parallel), not shares
 
 Every other option is train.py's and means the same (python train.py --help lists them): --config, --data CLASS,
---model.hidden, --trainer.*, --max_epochs, --accelerator, --devices, ...
+--model.net CLASS (any network: MLP, ConvNet1D, my_pkg.MyNet) and its --model.net.*, --trainer.*, --max_epochs,
+--accelerator, --devices, ...
 """.format(metrics=", ".join(METRICS))
 
 
@@ -142,13 +142,13 @@ class CheckedOnly(Exception):  # noqa: N818 (not an error: the check's normal en
 
 
 class SweepCLI(MomentumCLI):
-    """``MomentumCLI`` over ``GridMLP``: the same options, plus the grid's checks, logger and checkpoint place.
+    """``MomentumCLI`` over ``GridModule``: the same options, plus the grid's checks, logger and checkpoint place.
 
     ``out`` is the sweep's directory (its TensorBoard runs), ``home`` the unit's (its checkpoints), ``outer`` the
     unit's outer values (None: the sweep's only unit, which writes the root's HParams experiment itself; else the
     merge does)."""
 
-    model_class = GridMLP
+    model_class = GridModule
     trains_grid = True
     command = "python -m lit_momentum.sweep"
 
@@ -174,7 +174,7 @@ class SweepCLI(MomentumCLI):
             cfg.model.seeds = [cfg.seed_everything]
         super().before_instantiate_classes()
         self.points = make_grid(cfg.model.prefix, cfg.model.only, **{a: cfg.model[a] for a in AXES})
-        check_options(cfg.model.optimizer, cfg.model.momentum_impl, cfg.model.bound, cfg.model.activation)
+        check_options(cfg.model.optimizer, cfg.model.momentum_impl, cfg.model.bound)
         if str(cfg.trainer.precision) in ("16", "16-mixed"):
             raise ValueError("--trainer.precision 16-mixed: its one gradient scaler would skip every point's step when "
                              "one point overflows; use 32-true or bf16-mixed")
@@ -188,13 +188,13 @@ class SweepCLI(MomentumCLI):
     def check_fits(self, dm: L.LightningDataModule) -> None:
         """Refuse a grid that would not fit in memory, before it is allocated."""
         cfg = self.config
-        widths = [dm.dim, *hidden_widths(dm.dim, cfg.model.hidden), outputs(dm.num_classes)]
         batch = getattr(dm, "batch_size", 256)
         batches = (batch, getattr(dm, "eval_batch_size", batch))
-        need = grid_bytes(len(self.points), widths, batches, any(p.momentum for p in self.points))
+        per_point = point_bytes(cfg.model.net, dm.dim, dm.num_classes, batches, any(p.momentum for p in self.points))
+        need = len(self.points) * per_point
         free = available_bytes(str(cfg.trainer.accelerator), cfg.trainer.devices)
         if need > 0.8 * free:
-            fits = int(0.8 * free // grid_bytes(1, widths, batches, True))
+            fits = int(0.8 * free // per_point)
             raise ValueError(f"a grid of {len(self.points)} points needs about {need / 2**30:.1f} GiB (weights, "
                              f"gradients, velocities, activations) and {free / 2**30:.1f} GiB is free: at most {fits} "
                              f"points fit in one process")

@@ -1,32 +1,35 @@
-"""N runs of an MLP as one LightningModule: stacked weights, batched matmuls, one setting per run.
+"""N runs of one network as one LightningModule: stacked parameters, ``torch.func``, one setting per run.
 
     python -m lit_momentum.sweep --lr 1e-5 1e-4 --momentum 0 0.9 --seeds 0 1     # trains one of these (N = 8)
+    python -m lit_momentum.sweep --config configs/sweep_cnn.yaml                  # any network: the MNIST-1D CNN
 
-Grid point k starts from the weights ``python train.py --seed_everything <seed_k>`` starts from, sees the same batches
-(every point reads the one shared batch: the data is never copied per point), and is updated by ``GridSGD`` with its
-own lr, momentum, dampening, nesterov and weight decay. A point whose epoch loss turns inf or nan, or exceeds
-``bound``, is marked diverged and frozen; the others train on untouched.
+Grid point k starts from the weights ``python train.py --seed_everything <seed_k>`` starts from (its network is built
+the same way, under that seed), sees the same batches (every point reads the one shared batch: the data is never
+copied per point), and is updated by ``GridSGD`` with its own lr, momentum, dampening, nesterov and weight decay. A
+point whose epoch loss turns inf or nan, or exceeds ``bound``, is marked diverged and frozen; the others train on
+untouched.
 """
 
 import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from lit_momentum.mlp import hidden_widths, make_mlp
+from lit_momentum.loss import loss_and_predictions
 from lit_momentum.model import EpochEndModule
 from lit_momentum.momentum import GridSGD
+from lit_momentum.nets import MLP, NetFactory, build_net, check_output
+from lit_momentum.sweep.batched import BatchedNet
 from lit_momentum.sweep.memory import keep_freed_memory
 from lit_momentum.sweep.points import check_options, make_grid
 
 
-class GridMLP(EpochEndModule):
-    """``MomentumMLP``'s network N times over, as (N, ...) parameters trained by batched matrix products.
+class GridModule(EpochEndModule):
+    """``MomentumModule``'s network N times over, as one ``BatchedNet`` of stacked (N, ...) parameters.
 
     Args:
-        dim, num_classes, hidden, activation: as ``MomentumMLP`` (``dim`` and ``num_classes`` set from the data).
+        dim, num_classes, net: as ``MomentumModule`` (``dim`` and ``num_classes`` set from the data).
         lr, momentum, dampening, nesterov, weight_decay: one value or a list each; the grid is their product.
         seeds: initial-weight seeds, one or a list (the sweep's default is ``--seed_everything``).
         bound: an epoch loss above this (or inf/nan) marks a point diverged; the article's model starts at ln 2.
@@ -40,8 +43,7 @@ class GridMLP(EpochEndModule):
         self,
         dim: int = 1000,
         num_classes: int = 2,
-        hidden: int | list[int] | None = None,
-        activation: str = "sigmoid",
+        net: NetFactory = MLP,
         lr: float | list[float] = 1e-5,
         momentum: float | list[float] = 0.9,
         dampening: float | list[float] = 0.0,
@@ -55,23 +57,19 @@ class GridMLP(EpochEndModule):
         only: list[str] | None = None,
     ) -> None:
         super().__init__()
-        check_options(optimizer, momentum_impl, bound, activation)
+        check_options(optimizer, momentum_impl, bound)
         keep_freed_memory()
-        widths = hidden_widths(dim, hidden)
         self.points = make_grid(prefix, only, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                                 weight_decay=weight_decay, seeds=0 if seeds is None else seeds)
         self.save_hyperparameters()
-        inits = {}
+        self.save_net_config()
+        nets = {}
         with torch.random.fork_rng(devices=[]):  # the global generator is left as it was
             for seed in sorted({p.seed for p in self.points}):
-                torch.manual_seed(seed)
-                net = make_mlp(dim, widths, num_classes, activation)
-                inits[seed] = [t.detach() for t in net.parameters()]  # weight, bias of each Linear in turn
-        self.act = net[1] if len(net) > 1 else nn.Identity()
-        # layer l: weight (N, out_l, in_l), bias (N, out_l); point k's slices are exactly train.py's nn.Linear
-        # weights for seed_k
-        stacked = [nn.Parameter(torch.stack([inits[p.seed][i] for p in self.points])) for i in range(len(net) + 1)]
-        self.weights, self.biases = nn.ParameterList(stacked[0::2]), nn.ParameterList(stacked[1::2])
+                torch.manual_seed(seed)  # as seed_everything(seed) before train.py builds its network
+                nets[seed] = build_net(net, dim, num_classes)
+        check_output(nets[self.points[0].seed], dim, num_classes)
+        self.net = BatchedNet([nets[p.seed] for p in self.points], dim)  # point k's slices: seed_k's network
         n = len(self.points)
         self.register_buffer("diverged_epoch", torch.full((n,), -1))  # -1: still training (an int: no precision
         # changes it); the per-point settings follow from it and the points, see ``settings``
@@ -82,36 +80,20 @@ class GridMLP(EpochEndModule):
         self.val_sums: list[Tensor] = []  # this validation's (3, N) sums: loss, correct, samples
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits of every point for one shared batch: (B, D) -> (N, C, B) (C = 1 for binary labels), as ``W h``
-        per point from ``h = x^T`` (``nn.Linear`` computes the transpose, ``x W^T``: the same products, summed in
-        another order, equal to ~1 ulp). This way round the gradient of a weight comes out in its own (N, out, in)
-        layout; ``x W^T`` with a transposed view made autograd copy it into place every step: 20-25 % of forward +
-        backward at the article's size."""
-        n = len(self.points)
-        if torch.is_autocast_enabled(x.device.type):  # cast the one batch before expanding it: autocast would cast
-            x = x.to(torch.get_autocast_dtype(x.device.type))  # the expanded view into N copies
-        h = x.T.expand(n, *x.T.shape)  # (N, D, B): a view, the batch is never copied per point
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b.unsqueeze(2), w, h)  # (N, out, in) @ (N, in, B) -> (N, out, B)
-            if i + 1 < len(self.weights):
-                h = self.act(h)
-        return h
+        """Logits of every point for one shared batch: (B, ...) -> (N, B, K) (K = 1 for binary labels)."""
+        return self.net(x)
 
     @staticmethod
     def point_losses(out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """Per point and sample, the loss and whether the prediction is right: (N, C, B), (B,) -> (N, B), (N, B)."""
-        if out.shape[1] == 1:  # binary labels: one logit, BCE
-            logits = out.squeeze(1)  # (N, B)
-            target = y.to(logits.dtype).expand_as(logits)
-            return F.binary_cross_entropy_with_logits(logits, target, reduction="none"), (logits > 0) == target
-        target = y.long().expand(out.shape[0], -1)  # (N, B)
-        return F.cross_entropy(out, target, reduction="none"), out.argmax(1) == target
+        """Per point and sample, the loss and whether the prediction is right: (N, B, K), (B,) -> (N, B), (N, B)."""
+        losses, predictions = loss_and_predictions(out, y, reduction="none")
+        return losses, predictions == y
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch  # (B, D), (B,)
         losses, correct = self.point_losses(self(x), y)
         losses = losses.mean(1)  # (N,)
-        self.seen.append((losses.detach(), correct.sum(1), torch.tensor(len(y), device=y.device)))
+        self.seen.append((losses.detach(), correct.sum(1), len(y)))  # the count a number: no host-device copy
         return losses.sum()  # the gradient of a sum: each point's parameters get their own loss's gradient
 
     def end_epoch(self) -> None:
@@ -121,8 +103,9 @@ class GridMLP(EpochEndModule):
         n, steps = len(self.points), len(losses)
         reduce = self.trainer.strategy.reduce
         step_losses = reduce(torch.stack(losses), reduce_op="mean")  # (S, N), DDP mean
-        acc = reduce(torch.stack(correct).sum(0).double(), reduce_op="sum") / reduce(
-            torch.stack(counts).sum().double(), reduce_op="sum")  # (N,) over every rank's samples
+        samples = torch.tensor(float(sum(counts)), dtype=torch.float64, device=step_losses.device)
+        acc = reduce(torch.stack(correct).sum(0).double(), reduce_op="sum") / reduce(samples, reduce_op="sum")
+        # (N,) accuracy over every rank's samples
         epoch_loss = step_losses.mean(0)  # (N,) mean of the batch losses, as in the article
         host = torch.cat([step_losses.flatten().double(), epoch_loss.double(), acc]).tolist()  # one sync
         step_vals, epoch_vals, acc_vals = host[: steps * n], host[steps * n: steps * n + n], host[-n:]
@@ -176,11 +159,12 @@ class GridMLP(EpochEndModule):
 
     @torch.no_grad()
     def freeze(self, points: list[int]) -> None:
-        """Stop training these points: their settings, weights and velocity become 0, so the inf or nan they reached
-        cannot reach the arithmetic and no step needs a mask; the others are not touched."""
+        """Stop training these points: their settings, weights, buffers and velocity become 0, so the inf or nan they
+        reached cannot reach the arithmetic and no step needs a mask; the others are not touched."""
         idx = torch.tensor(points, device=self.device)
         self.diverged_epoch[idx] = self.current_epoch
-        for t in [*self.parameters(), *self.trainer.optimizers[0].velocities(), *self.point_settings.values()]:
+        for t in [*self.net.parameters(), *self.net.buffers(), *self.trainer.optimizers[0].velocities(),
+                  *self.point_settings.values()]:
             t[idx] = 0
 
     def log_curves(self, step_vals: list[float], epoch_vals: list[float], acc_vals: list[float],

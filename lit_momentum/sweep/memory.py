@@ -2,8 +2,11 @@
 
 import ctypes
 import os
+from typing import Any
 
 import torch
+
+from lit_momentum.nets import build_net
 
 
 def keep_freed_memory() -> None:
@@ -22,15 +25,29 @@ def keep_freed_memory() -> None:
     libc.mallopt(-1, 1 << 31)  # M_TRIM_THRESHOLD: keep up to 2 GiB of freed heap in the process
 
 
-def grid_bytes(n: int, widths: list[int], batch_sizes: tuple[int, int], velocity: bool) -> int:
-    """Memory a grid of ``n`` points of an MLP with layer ``widths`` (input, hidden..., outputs) needs while
-    training, in float32: weights, gradients and (with momentum) velocities, plus one more gradient-sized tensor (a
-    backward allocates the new gradient before the step), and the activations (N, width, B) autograd keeps for a
-    training batch, or two layers' worth for an evaluation batch. The data is shared by all points and not counted."""
-    params = sum(a * b + b for a, b in zip(widths, widths[1:]))
+def point_bytes(net: Any, dim: int, num_classes: int, batch_sizes: tuple[int, int], velocity: bool) -> int:
+    """Memory one grid point of network ``net`` (a factory or config) needs while training: weights, gradients and
+    (with momentum) velocities, plus one more gradient-sized tensor (a backward allocates the new gradient before
+    the step), and the larger of the activations autograd keeps for a training batch and twice the largest layer
+    output of an evaluation batch. Measured on a copy on the ``meta`` device (shapes only, nothing allocated); the
+    data, shared by all points, is not counted."""
     train, evaluate = batch_sizes
-    activations = max(4 * train * sum(widths[1:]), 2 * evaluate * max(widths[1:]))
-    return 4 * n * (params * (3 + velocity) + activations)
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        model = build_net(net, dim, num_classes)
+        params = sum(p.numel() * p.element_size() for p in model.parameters())
+        buffers = sum(b.numel() * b.element_size() for b in model.buffers())
+        saved = []  # what autograd keeps of a training batch for the backward
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel() * t.element_size()) or t,
+                                                      lambda t: t):
+            model(torch.zeros(train, dim))
+        outputs = []  # every layer's output for an evaluation batch
+        hooks = [m.register_forward_hook(lambda m, i, o: outputs.append(o.numel() * o.element_size())
+                                         if isinstance(o, torch.Tensor) else None) for m in model.modules()]
+        with torch.no_grad():
+            model.eval()(torch.zeros(evaluate, dim))
+        for hook in hooks:
+            hook.remove()
+    return params * (3 + velocity) + buffers + max(sum(saved), 2 * max(outputs, default=0))
 
 
 def available_bytes(accelerator: str, devices: object = None) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from lit_momentum.curves import curve_stats
 from lit_momentum.sweep.figures import plot_effective_lr, plot_outer, plot_phase
-from lit_momentum.sweep.grid import GridMLP
+from lit_momentum.sweep.grid import GridModule
 from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, write_experiment
 from lit_momentum.sweep.plan import value_name
 
@@ -21,7 +21,7 @@ RESULT = "result.json"  # a finished unit's rows, in its directory
 Row = dict[str, Any]
 
 
-def summarize(model: GridMLP, threshold: float, outer: dict[str, Any]) -> list[Row]:
+def summarize(model: GridModule, threshold: float, outer: dict[str, Any]) -> list[Row]:
     """One row per grid point: its settings and the statistics of its epoch-loss curve (as ``compare`` defines them).
     A diverged point's statistics cover the epochs before it diverged; its final loss is the one that tripped it."""
     rows = []
@@ -44,7 +44,7 @@ def summarize(model: GridMLP, threshold: float, outer: dict[str, Any]) -> list[R
     return rows
 
 
-def curves(model: GridMLP) -> dict[str, dict[str, list[float]]]:
+def curves(model: GridModule) -> dict[str, dict[str, list[float]]]:
     """Every point's curves against training steps, up to where it diverged: the epoch-mean training loss
     (``train_step``, ``train_loss``) and the validation accuracy (``val_step``, ``val_acc``); for studies that count
     the steps to a target (``python -m lit_momentum.batch_size``)."""

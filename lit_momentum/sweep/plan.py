@@ -1,7 +1,7 @@
 """What a sweep trains and who trains it: outer axes, units and shares.
 
 The grid axes (lr, momentum, dampening, nesterov, weight decay, seeds) live inside one batched model. Any other
-option given several values is an **outer axis** (``--data.batch_size 32 128``, ``--model.hidden [64] [100,100]``,
+option given several values is an **outer axis** (``--data.batch_size 32 128``, ``--model.net.hidden [64] [100,100]``,
 or a list in a config where the option takes one value): the sweep trains one grid per combination of outer values.
 A **unit** is what one Trainer trains: a combination's whole grid, or a part of it (whole settings with all their
 seeds) when there are more processes than combinations. A **share** is the units one process trains: unit k goes to
@@ -25,7 +25,7 @@ import yaml
 from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
 GRID_OPTIONS = {"lr", "momentum", "dampening", "nesterov", "weight_decay", "seeds", "bound", "prefix", "only"}
-LIST_OPTIONS = {"model.hidden"}  # options whose single value is itself a list: their axis is a list of lists
+LIST_OPTIONS = {"model.net.hidden"}  # options whose single value is itself a list: their axis is a list of lists
 PLAN_FILE = "plan.json"
 
 

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from lit_momentum.mlp import ACTIVATIONS
 from lit_momentum.model import check_settings
 
 AXES = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "seeds")
@@ -69,7 +68,7 @@ def make_grid(prefix: str = "", only: list[str] | None = None, **axes: Any) -> l
     return points
 
 
-def check_options(optimizer: str, momentum_impl: str, bound: float, activation: str) -> None:
+def check_options(optimizer: str, momentum_impl: str, bound: float) -> None:
     """The grid's options besides its axes, checked (also by the sweep before anything is built)."""
     if optimizer != "sgd":
         raise ValueError(f"model.optimizer: the sweep trains sgd (with or without momentum) only, got {optimizer}")
@@ -77,5 +76,3 @@ def check_options(optimizer: str, momentum_impl: str, bound: float, activation: 
         raise ValueError(f"model.momentum_impl must be one of builtin, manual; got {momentum_impl!r}")
     if not 0 < bound < math.inf:
         raise ValueError(f"model.bound (--bound) must be > 0 and finite, got {bound}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"model.activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
