@@ -1,5 +1,6 @@
 """Shared fixtures: the real entry point with the real configs, shrunk (``configs/debug.yaml``) to run in seconds."""
 
+import csv
 import os
 import signal
 import subprocess
@@ -40,6 +41,15 @@ def run_train(*args: str, cwd: Path, check: bool = True, cmd: Callable[..., list
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def run_sweep(tiny: list[str], out: Path, *args: str) -> list[dict[str, str]]:
+    """Run a sweep in this process; its summary.csv rows."""
+    from lit_momentum.sweep import main as sweep_main
+
+    sweep_main([*tiny, "--out", str(out), *args])
+    with open(out / "summary.csv") as f:
+        return list(csv.DictReader(f))
 
 
 def kill_after_checkpoint(cmd: list[str], ckpt: Path, epoch: int) -> None:

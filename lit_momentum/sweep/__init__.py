@@ -10,13 +10,13 @@ given). ``--bound`` (100): an epoch loss above it, or inf/nan, marks a point div
 loss for the ``epoch_below_threshold`` column. ``--metric``: what the figures show (``final_loss``, ``best_loss``,
 ``val_loss`` or ``best_val_acc``; default: ``best_val_acc`` where there is validation data). ``--out DIR``: where
 everything goes (default: a new ``lightning_logs/sweep/version_<n>``). Every other option is ``train.py``'s and means
-the same: ``--data MNIST1DDataModule``, ``--model.hidden``, ``--config configs/mnist1d.yaml``, ...
+the same: ``--data MNIST1DDataModule``, ``--model.net ConvNet1D``, ``--config configs/mnist1d.yaml``, ...
 
 Writes to ``--out``: ``summary.csv`` (a row per grid point), ``phase.png`` and ``effective_lr.png``, one TensorBoard
 run per point (``tensorboard --logdir OUT``: Scalars, HParams, and the seed bands under Custom Scalars),
 ``config.yaml`` and ``last.ckpt`` (the whole grid: weights, velocities, which points diverged, the curves so far).
 
-Modules: ``points`` (the product of the axes), ``grid`` (GridModule: N runs as stacked parameters), ``logger`` (a
+Modules: ``points`` (the product of the axes), ``grid`` (GridModule: N runs as one module), ``batched`` (N copies of any network under torch.func), ``logger`` (a
 TensorBoard run per point), ``memory`` (what a grid needs), ``plan`` (outer axes, units, shares), ``cli``, ``merge``,
 ``figures``, ``main`` (the command).
 """

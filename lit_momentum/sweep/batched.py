@@ -48,10 +48,6 @@ class BatchedNet(nn.Module):
         object.__setattr__(self, "base", base)  # not a submodule: never moved, saved or counted
         self.check(nets[0], dim)
 
-    def train(self, mode: bool = True) -> "BatchedNet":
-        self.base.train(mode)  # BatchNorm and the like follow the grid's mode
-        return super().train(mode)
-
     def stacked(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """The (N, ...) parameters and buffers by the network's own names."""
         buffers = {n: getattr(self, f"buffer{i}") for i, n in enumerate(self.buffer_names)}
@@ -61,6 +57,8 @@ class BatchedNet(nn.Module):
         return functional_call(self.base, (params, buffers), (x,))  # one network: (B, ...) -> (B, K)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.base.training != self.training:  # BatchNorm and the like follow the grid's mode (Lightning sets a
+            self.base.train(self.training)  # module's ``training`` flag directly, so no ``train()`` hook would do)
         params, buffers = self.stacked()
         return vmap(self.call, in_dims=(0, 0, None))(params, buffers, x)  # (B, ...) -> (N, B, K)
 
@@ -90,7 +88,7 @@ class BatchedNet(nn.Module):
             raise ValueError(f"--model.net {name}: the grid cannot batch it with torch.func.vmap{where(err)}: "
                              f"{message}") from None
         finally:
-            self.base.train(self.training)
+            self.base.train(True)
 
 
 def where(err: BaseException) -> str:

@@ -5,11 +5,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 import yaml
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_momentum.cli import MomentumCLI
+from lit_momentum.nets import build_net, check_output
+from lit_momentum.sweep.batched import BatchedNet
 from lit_momentum.sweep.figures import METRICS
 from lit_momentum.sweep.grid import GridModule
 from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, GridLogger
@@ -198,7 +201,11 @@ class SweepCLI(MomentumCLI):
             raise ValueError(f"a grid of {len(self.points)} points needs about {need / 2**30:.1f} GiB (weights, "
                              f"gradients, velocities, activations) and {free / 2**30:.1f} GiB is free: at most {fits} "
                              f"points fit in one process")
-        if self.check_only:
+        if self.check_only:  # the network, as the grid will build and batch it: one line if it cannot
+            with torch.random.fork_rng(devices=[]):
+                net = build_net(cfg.model.net, dm.dim, dm.num_classes)
+            check_output(net, dm.dim, dm.num_classes)
+            BatchedNet([net, net], dm.dim)
             raise CheckedOnly(self)
 
     def has_validation(self) -> bool:

@@ -36,15 +36,18 @@ def point_bytes(net: Any, dim: int, num_classes: int, batch_sizes: tuple[int, in
         model = build_net(net, dim, num_classes)
         params = sum(p.numel() * p.element_size() for p in model.parameters())
         buffers = sum(b.numel() * b.element_size() for b in model.buffers())
-        saved = []  # what autograd keeps of a training batch for the backward
-        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel() * t.element_size()) or t,
-                                                      lambda t: t):
-            model(torch.zeros(train, dim))
-        outputs = []  # every layer's output for an evaluation batch
+        saved, outputs = [], []  # what autograd keeps of a training batch; every layer's output for an evaluation one
         hooks = [m.register_forward_hook(lambda m, i, o: outputs.append(o.numel() * o.element_size())
-                                         if isinstance(o, torch.Tensor) else None) for m in model.modules()]
-        with torch.no_grad():
-            model.eval()(torch.zeros(evaluate, dim))
+                                         if isinstance(o, torch.Tensor) and not m.training else None)
+                 for m in model.modules()]
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel() * t.element_size()) or t,
+                                                          lambda t: t):
+                model(torch.zeros(train, dim))
+            with torch.no_grad():
+                model.eval()(torch.zeros(evaluate, dim))
+        except Exception:  # noqa: BLE001 (a forward that needs real values, e.g. .item(): refused by the grid's own
+            pass  # check right after this one; the weights alone are still counted)
         for hook in hooks:
             hook.remove()
     return params * (3 + velocity) + buffers + max(sum(saved), 2 * max(outputs, default=0))

@@ -1,0 +1,57 @@
+"""Networks for the tests of ``--model.net``: one the grid batches with buffers it updates in place (BatchNorm), and
+the kinds it must refuse (dropout, data-dependent control flow) or that break the contract (output shape, type)."""
+
+from torch import Tensor, nn
+
+
+class BatchNormMLP(nn.Module):
+    """Linear - BatchNorm1d - relu - Linear: running statistics updated in place by every training forward."""
+
+    def __init__(self, dim: int, num_classes: int, width: int = 16) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, width), nn.BatchNorm1d(width), nn.ReLU(),
+                                 nn.Linear(width, 1 if num_classes == 2 else num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class DropoutMLP(nn.Module):
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, 8), nn.Dropout(0.5), nn.Linear(8, 1 if num_classes == 2 else
+                                                                               num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class Branchy(nn.Module):
+    """Takes a Python branch on a value computed from its weights: fine in one run, impossible to batch with vmap
+    (each point would take its own branch)."""
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.a = nn.Linear(dim, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.a(x)
+        if h.mean() > 0:
+            return h
+        return -h
+
+
+class TwoLogits(nn.Module):
+    """Always two logits: wrong for binary labels (one logit) and for ten classes."""
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(dim, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.lin(x)
+
+
+class NotANetwork:
+    def __init__(self, dim: int, num_classes: int) -> None:
+        self.dim = dim

@@ -1,0 +1,204 @@
+"""``--model.net``: the shipped networks, a user's own, checkpoints that rebuild them, the grid of any network (each
+point its own train.py run), what the grid refuses, and bad input.
+
+MNIST-1D runs are shrunk to 500 signals (360 training, 40 validation: six steps an epoch).
+
+Bugs these exist to catch: a grid point of a network other than the MLP that is not its own train.py run (initial
+weights, batches, buffers, evaluation mode); buffers shared between points; a checkpoint that does not rebuild its
+network; a network class that only works inside the package; the default network changed (its weights, so the
+article's numbers); dropout or data-dependent branches trained silently wrong in a grid; bad input that trains,
+writes or prints a traceback.
+"""
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from lit_momentum.cli import main as train_main
+from lit_momentum.model import MomentumModule
+from lit_momentum.sweep import main as sweep_main
+from tests.conftest import CONFIGS, ROOT, load_ckpt, refusal, run_dirs, run_sweep, run_train, scalars
+
+SMALL_MNIST1D = ["--config", str(CONFIGS / "mnist1d.yaml"), "--data.num_samples", "500"]
+
+
+def test_the_default_network_is_the_articles_mlp_with_the_same_weights() -> None:
+    """MomentumModule's default network, under seed s, is nn.Sequential(Linear(1000, 500), Sigmoid, Linear(500, 1))
+    built under seed s: the same layers, names and initial weights as before networks were an option."""
+    torch.manual_seed(3)
+    ours = MomentumModule().net
+    torch.manual_seed(3)
+    article = nn.Sequential(nn.Linear(1000, 500), nn.Sigmoid(), nn.Linear(500, 1))
+    assert [type(m) for m in ours] == [type(m) for m in article]
+    assert ours.state_dict().keys() == article.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), article.state_dict().values()))
+
+
+def test_the_cnn_trains_validates_and_its_checkpoint_is_tested_without_naming_it(tiny: list[str], tmp_path: Path,
+                                                                                 capsys: pytest.CaptureFixture
+                                                                                 ) -> None:
+    train_main([*tiny, "--config", str(CONFIGS / "cnn.yaml"), "--data.num_samples", "500", "--model.net.channels",
+                "8", "--max_epochs", "4"])
+    (run,) = run_dirs(tmp_path)
+    assert run.parent.name.startswith("ConvNet1D_")
+    ckpt = load_ckpt(run / "checkpoints" / "last.ckpt")
+    assert ckpt["hyper_parameters"]["net"] == {"class_path": "lit_momentum.nets.ConvNet1D",
+                                               "init_args": {"channels": 8}}
+    assert ckpt["state_dict"]["net.conv1.weight"].shape == (8, 1, 5)
+    logged = scalars(run)
+    assert len(logged["val/acc"]) == 4 and logged["train/loss"][-1][1] < logged["train/loss"][0][1]
+    capsys.readouterr()
+    train_main(["test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.enable_progress_bar",
+                "false"])  # neither the config nor the network named: the checkpoint's
+    acc = re.search(r"test/acc\s+│?\s*([\d.]+)", capsys.readouterr().out)
+    assert acc and 0.1 < float(acc.group(1)) <= 1
+    message = refusal(train_main, [*tiny, "--config", str(CONFIGS / "cnn.yaml"), "--data.num_samples", "500",
+                                   "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    assert "model.net" in message and "channels" in message and "drop the option" in message
+
+
+def test_a_linear_model_has_no_hidden_layer(tiny: list[str], tmp_path: Path) -> None:
+    train_main([*tiny, *SMALL_MNIST1D, "--model.net.hidden", "[]", "--max_epochs", "2"])
+    state = load_ckpt(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")["state_dict"]
+    assert [k for k in state if k.startswith("net.")] == ["net.0.weight", "net.0.bias"]
+    assert state["net.0.weight"].shape == (10, 64)  # debug.yaml: signals of 64
+
+
+def parity(tiny: list[str], tmp_path: Path, grid: list[str], compared: list[str], base: list[str],
+           epochs: int = 6, tol: float = 1e-5) -> None:
+    """Every ``compared`` point of the sweep equals its own ``train.py --model.momentum_impl manual`` run: train
+    loss, val loss and val accuracy at every epoch, within ``tol``; and it trained."""
+    rows = {r["run"]: r for r in run_sweep([*tiny, *base], tmp_path / "grid", *grid, "--max_epochs", str(epochs))}
+    for name in compared:
+        r = rows[name]
+        root = tmp_path / "single" / name
+        train_main([*tiny, *base, "--trainer.default_root_dir", str(root), "--max_epochs", str(epochs),
+                    "--model.momentum_impl", "manual", "--seed_everything", r["seed"], "--model.lr", r["lr"],
+                    "--model.momentum", r["momentum"]])
+        single, point = scalars(run_dirs(root)[0]), scalars(tmp_path / "grid" / name)
+        for tag in ("train/loss", "val/loss", "val/acc"):
+            assert [s for s, _ in single[tag]] == [s for s, _ in point[tag]] and len(point[tag]) == epochs
+            assert max(abs(a - b) for (_, a), (_, b) in zip(single[tag], point[tag])) <= tol, (name, tag)
+        assert point["train/loss"][0][1] - point["train/loss"][-1][1] > 1e-2, f"{name} did not train"
+
+
+def test_each_cnn_grid_point_equals_its_own_train_py_run(tiny: list[str], tmp_path: Path) -> None:
+    parity(tiny, tmp_path, ["--lr", "0.1", "0.3", "--momentum", "0", "0.9", "--seeds", "0", "1"],
+           ["lr0.1_m0.9_seed1", "lr0.3_m0_seed0"],
+           [*SMALL_MNIST1D, "--model.net", "ConvNet1D", "--model.net.channels", "6"])
+
+
+def test_batchnorm_points_keep_their_own_running_statistics_and_equal_their_runs(tiny: list[str],
+                                                                                  tmp_path: Path) -> None:
+    """BatchNorm updates its running mean and variance in place in every training forward; in the grid they are
+    stacked per point, and validation (evaluation mode: the running statistics) matches each point's single run."""
+    parity(tiny, tmp_path, ["--lr", "0.05", "0.2", "--momentum", "0.9", "--seeds", "0", "1"],
+           ["lr0.2_m0.9_seed0", "lr0.05_m0.9_seed1"], [*SMALL_MNIST1D, "--model.net", "tests.probe_nets.BatchNormMLP"])
+    state = load_ckpt(tmp_path / "grid" / "last.ckpt")["state_dict"]
+    means = [t for k, t in state.items() if k.startswith("net.buffer") and t.is_floating_point()][0]  # (N, width)
+    assert means.shape[0] == 4 and len({tuple(m.tolist()) for m in means}) == 4  # four points, four statistics
+
+
+def docs_code(page: str) -> tuple[str, list[str]]:
+    """The Python module and the shell commands of a docs page's example (its ```python and ```bash blocks)."""
+    text = (ROOT / "docs" / page).read_text()
+    module = re.search(r"```python\n(# my_nets\.py\n.*?)```", text, re.S).group(1)
+    commands = [line for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.splitlines()
+                if "my_nets" in line]
+    return module, commands
+
+
+def test_the_docs_own_network_trains_and_sweeps_outside_the_package(tiny: list[str], tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/networks.md's module and commands as written, shrunk: train.py in a fresh process (the module found
+    on the user's PYTHONPATH), then a sweep whose points equal their single runs."""
+    module, commands = docs_code("networks.md")
+    (tmp_path / "my_nets.py").write_text(module)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    train, sweep = commands
+    args = train.split()[2:]  # python train.py ...
+    run_train(*tiny, *[a.replace("configs/", f"{CONFIGS}/") for a in args], "--data.num_samples", "500",
+              "--max_epochs", "2", cwd=tmp_path)
+    (run,) = run_dirs(tmp_path)
+    ckpt = load_ckpt(run / "checkpoints" / "last.ckpt")
+    assert ckpt["hyper_parameters"]["net"] == {"class_path": "my_nets.ResidualMLP", "init_args": {"width": 64}}
+    assert ckpt["state_dict"]["net.mid.weight"].shape == (64, 64)
+    grid = sweep.split()[3:]  # python -m lit_momentum.sweep ...
+    assert grid[:4] == ["--config", "configs/mnist1d.yaml", "--model.net", "my_nets.ResidualMLP"]
+    parity(tiny, tmp_path, grid[4:], ["lr0.1_m0.9_seed0", "lr0.01_m0_seed0"],
+           [*SMALL_MNIST1D, "--model.net", "my_nets.ResidualMLP", "--model.net.width", "16"], epochs=4)
+
+
+REFUSED = [
+    (["--model.net", "tests.probe_nets.DropoutMLP"], "train.py", ["Dropout at 'net.1'", "random masks"]),
+    (["--model.net", "tests.probe_nets.Branchy"], "train.py", ["cannot batch it", "probe_nets.py:", "in forward",
+                                                               "data-dependent control flow"]),
+]
+
+
+@pytest.mark.parametrize("args, single, words", REFUSED, ids=["dropout", "branch"])
+def test_what_vmap_cannot_batch_is_refused_in_one_line_before_training(tiny: list[str], tmp_path: Path,
+                                                                       args: list[str], single: str,
+                                                                       words: list[str]) -> None:
+    """The same network trains in train.py (where it is one run) and is refused by the sweep, naming why."""
+    message = refusal(sweep_main, [*tiny, "--out", str(tmp_path / "out"), "--lr", "0.1", "0.2", *args])
+    assert all(w in message for w in words), message
+    assert not (tmp_path / "out").exists()
+    train_main([*tiny, *args, "--max_epochs", "1"])
+    assert len(scalars(run_dirs(tmp_path)[0])["train/loss"]) == 1
+
+
+BAD_NETS = [
+    (["--model.net", "nosuch_pkg.Net"], "--model.net nosuch_pkg.Net: cannot import it"),
+    (["--model.net", "lit_momentum.nets.Nope"], "no such network"),
+    (["--model.net", "tests.probe_nets.NotANetwork"], "not a torch.nn.Module"),
+    (["--model.net", "lit_momentum.data.RandomDataModule"], "not a torch.nn.Module"),
+    (["--model.net", "ConvNet1D", "--model.net.width", "3"], "--model.net.width: lit_momentum.nets.ConvNet1D has no "
+                                                             "such option"),
+    (["--model.net", "ConvNet1D", "--model.net.channels", "x"], "--model.net.channels x: must be int"),
+    (["--model.net", "tests.probe_nets.TwoLogits"], "gives logits (2, 2) for a batch (2, 64); the data has 2 classes"),
+    (["--model.hidden", "[8]"], "--model.hidden is now --model.net.hidden"),
+    (["--model.net", "ConvNet1D", "--model.net.channels", "30000", "--lr", "0.1", "0.2"], "points fit"),
+]
+
+
+@pytest.mark.parametrize("args, words", BAD_NETS, ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+@pytest.mark.parametrize("entry", ["train.py", "sweep"])
+def test_a_bad_network_is_one_line_and_writes_nothing(tiny: list[str], tmp_path: Path, args: list[str], words: str,
+                                                      entry: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "--lr" in args and entry == "train.py":
+        pytest.skip("the grid's memory check")
+    monkeypatch.chdir(tmp_path)
+    args = [a for a in args if entry == "sweep" or a not in ("--lr", "0.1", "0.2")]
+    main, out = (sweep_main, ["--out", str(tmp_path / "out")]) if entry == "sweep" else (train_main, [])
+    message = refusal(main, [*tiny, *out, *args])
+    assert words in message, message
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_readme_and_docs_name_no_model_option_that_moved() -> None:
+    """The MLP's options moved under --model.net: no page or config may still give --model.hidden / activation."""
+    pages = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("configs/*.yaml")]
+    stale = [p.name for p in pages if re.search(r"--model\.(hidden|activation)|^  (hidden|activation):",
+                                                p.read_text(), re.M)]
+    assert not stale, stale
+
+
+def test_a_users_module_builds_in_process_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``MomentumModule(net=...)`` with a class or a class with options bound records the network as data."""
+    import functools
+
+    from lit_momentum.nets import ConvNet1D
+
+    model = MomentumModule(dim=40, num_classes=10, net=functools.partial(ConvNet1D, channels=3))
+    assert model.hparams.net == {"class_path": "lit_momentum.nets.conv.ConvNet1D", "init_args": {"channels": 3}}
+    assert model(torch.zeros(5, 40)).shape == (5, 10)
+    module, _ = docs_code("networks.md")
+    namespace: dict = {}
+    exec(textwrap.dedent(module), namespace)  # noqa: S102 (the docs' own example)
+    assert MomentumModule(dim=8, num_classes=2, net=namespace["ResidualMLP"])(torch.zeros(3, 8)).shape == (3, 1)
