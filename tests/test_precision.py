@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from lit_momentum.cli import main as train_main
+from lit_momentum.nets import ConvNet1D
 from lit_momentum.sweep.grid import GridModule
 from lit_momentum.sweep.main import main as sweep_main
 from tests.conftest import assert_same_state, load_ckpt, refusal, run_dirs, scalars
@@ -73,16 +74,25 @@ def test_float64_manual_and_builtin_momentum_end_identical(tiny: list[str], tmp_
     assert_same_state(manual, builtin)
 
 
-def test_under_autocast_the_grid_reads_one_copy_of_the_batch() -> None:
-    """The batch reaches the first layer's product once, in the autocast dtype, for every point: never N copies (the
-    tensors autograd saves of a batch's shape are (B, D), not (N, B, D), and one of them is the bf16 batch)."""
-    model = GridModule(dim=64, lr=[0.1, 0.2, 0.3], momentum=0.9)
-    saved = []
+def saved_under_bf16_autocast(model: GridModule, x: torch.Tensor) -> list[torch.Tensor]:
+    saved: list[torch.Tensor] = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            model(torch.randn(32, 64))
-    assert not [t for t in saved if t.shape[-2:] in ((32, 64), (64, 32)) and t.dim() > 2], [t.shape for t in saved]
-    assert [t for t in saved if t.shape in ((32, 64), (64, 32)) and t.dtype == torch.bfloat16]
+            model(x)
+    return saved
+
+
+def test_under_autocast_the_grid_reads_one_copy_of_the_batch() -> None:
+    """The batch reaches the first product once for every point, never as N copies. The MLP (products batched by
+    hand): the expanded batch is a view, stride 0 over the points, in the autocast dtype (cast first; expanded
+    first, autocast would make N real copies every step). Any other network (vmap): the batch is not batched."""
+    mlp = GridModule(dim=64, lr=[0.1, 0.2, 0.3], momentum=0.9)
+    batch = [t for t in saved_under_bf16_autocast(mlp, torch.randn(32, 64)) if t.shape == (3, 64, 32)]
+    assert batch and all(t.stride()[0] == 0 and t.dtype == torch.bfloat16 for t in batch), [t.stride() for t in batch]
+    cnn = GridModule(dim=40, num_classes=10, net=ConvNet1D, lr=[0.1, 0.2, 0.3], momentum=0.9)
+    saved = saved_under_bf16_autocast(cnn, torch.randn(32, 40))
+    assert [t for t in saved if t.shape == (32, 1, 40)] and not [t for t in saved if t.shape[:2] == (3, 32)
+                                                                 and t.shape[-1] == 40]
 
 
 def test_float32_matmul_precision_is_an_option_with_pytorchs_default(tiny: list[str], tmp_path: Path,

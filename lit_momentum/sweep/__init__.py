@@ -16,9 +16,9 @@ Writes to ``--out``: ``summary.csv`` (a row per grid point), ``phase.png`` and `
 run per point (``tensorboard --logdir OUT``: Scalars, HParams, and the seed bands under Custom Scalars),
 ``config.yaml`` and ``last.ckpt`` (the whole grid: weights, velocities, which points diverged, the curves so far).
 
-Modules: ``points`` (the product of the axes), ``grid`` (GridModule: N runs as one module), ``batched`` (N copies of any network under torch.func), ``logger`` (a
-TensorBoard run per point), ``memory`` (what a grid needs), ``plan`` (outer axes, units, shares), ``cli``, ``merge``,
-``figures``, ``main`` (the command).
+Modules: ``points`` (the product of the axes), ``grid`` (GridModule: N runs as one module), ``batched`` (N copies
+of any network under torch.func), ``logger`` (a TensorBoard run per point), ``memory`` (what a grid needs), ``plan``
+(outer axes, units, shares), ``cli``, ``merge``, ``figures``, ``main`` (the command).
 """
 
 from lit_momentum.sweep.main import main
