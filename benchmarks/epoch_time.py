@@ -4,6 +4,7 @@
     python benchmarks/epoch_time.py --accelerator gpu --json bench.json
     python benchmarks/epoch_time.py --scaling               # dim {250, 1000, 2000} x batch {64, 256}
     python benchmarks/epoch_time.py --mnist1d               # configs/mnist1d.yaml's MLP (40-100-100-10) on MNIST-1D
+    python benchmarks/epoch_time.py --cnn                   # configs/cnn.yaml's CNN on MNIST-1D
 
 Every contender trains the same MLP on the same data for the same number of steps, in this one process. A bare epoch
 runs right after each of a contender's epochs; ``x bare`` is the median of those paired ratios, so a shared machine
@@ -32,7 +33,7 @@ from lit_momentum.cli import MomentumCLI
 from lit_momentum.data import MNIST1DDataModule, RandomDataModule, TensorDataModule
 from lit_momentum.loss import loss_and_predictions
 from lit_momentum.model import MomentumModule
-from lit_momentum.nets import MLP
+from lit_momentum.nets import MLP, ConvNet1D
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 VARIANTS = ["sgd", "manual", "builtin"]
@@ -40,18 +41,20 @@ VARIANTS = ["sgd", "manual", "builtin"]
 
 @dataclass
 class Workload:
-    """The data and the model every contender trains: the article's (random data, its MLP) or MNIST-1D's."""
+    """The data and the model every contender trains: the article's (random data, its MLP), or on MNIST-1D
+    configs/mnist1d.yaml's MLP (``mnist1d``) or configs/cnn.yaml's CNN (``cnn``)."""
 
     dm: TensorDataModule
     model: dict[str, Any]  # MomentumModule's options beside dim and num_classes
     args: list[str]  # the command-line options that give the same to train.py
 
     @staticmethod
-    def make(mnist1d: bool, dim: int, batch_size: int) -> "Workload":
-        if mnist1d:
-            mlp = functools.partial(MLP, hidden=[100, 100], activation="relu")
-            return Workload(MNIST1DDataModule(batch_size=batch_size), dict(net=mlp),
-                            ["--config", str(CONFIGS / "mnist1d.yaml"), "--data.batch_size", str(batch_size)])
+    def make(kind: str, dim: int, batch_size: int) -> "Workload":
+        """``kind``: ``article`` (at width ``dim``), ``mnist1d`` or ``cnn``."""
+        nets = {"mnist1d": functools.partial(MLP, hidden=[100, 100], activation="relu"), "cnn": ConvNet1D}
+        if kind in nets:
+            return Workload(MNIST1DDataModule(batch_size=batch_size), dict(net=nets[kind]),
+                            ["--config", str(CONFIGS / f"{kind}.yaml"), "--data.batch_size", str(batch_size)])
         return Workload(RandomDataModule(dim=dim, batch_size=batch_size), {},
                         ["--data.dim", str(dim), "--data.batch_size", str(batch_size)])
 
@@ -202,6 +205,7 @@ def main() -> None:
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--scaling", action="store_true", help="repeat over dim {250, 1000, 2000} x batch {64, 256}")
     parser.add_argument("--mnist1d", action="store_true", help="configs/mnist1d.yaml's model on MNIST-1D (not --dim)")
+    parser.add_argument("--cnn", action="store_true", help="configs/cnn.yaml's CNN on MNIST-1D (not --dim)")
     parser.add_argument("--json", help="save the numbers here")
     args = parser.parse_args()
     for option, value, least in (("--dim", args.dim, 2), ("--batch-size", args.batch_size, 1)):
@@ -215,9 +219,11 @@ def main() -> None:
     shapes = [(d, b) for d in (250, 1000, 2000) for b in (64, 256)] if args.scaling else [(args.dim, args.batch_size)]
     results = []
     for dim, batch in shapes:
-        workload = Workload.make(args.mnist1d, dim, batch)
+        kind = "cnn" if args.cnn else "mnist1d" if args.mnist1d else "article"
+        workload = Workload.make(kind, dim, batch)
         contenders = measure(workload, args.epochs, args.warmup, device)
-        kept, what = args.epochs - args.warmup, "MNIST-1D, 40-100-100-10" if args.mnist1d else f"dim {dim}"
+        what = {"cnn": "MNIST-1D, ConvNet1D", "mnist1d": "MNIST-1D, 40-100-100-10", "article": f"dim {dim}"}[kind]
+        kept = args.epochs - args.warmup
         print_table(contenders, f"{what}, batch {batch}, {device.type}, median of {kept} epochs")
         results.append(dict(dim=workload.dm.dim, batch_size=batch, device=device.type, contenders=contenders))
     if args.scaling:

@@ -3,11 +3,13 @@
     python benchmarks/grid_time.py                              # N = 1, 8, 32 at dim 1000 and 250, CPU
     python benchmarks/grid_time.py --accelerator gpu --json grid.json
     python benchmarks/grid_time.py --vs-train 300               # a 16-point sweep against 16 train.py runs, wall time
-    python benchmarks/grid_time.py --dims mnist1d --n 1 8 32 128   # configs/mnist1d.yaml's MLP on MNIST-1D
+    python benchmarks/grid_time.py --dims mnist1d cnn --n 8 32 128  # configs/mnist1d.yaml's MLP, configs/cnn.yaml's CNN
 
 Contenders, each on the same data, for the same epochs:
 - ``grid/sweep``: the grid exactly as the sweep builds it (``SweepCLI``: its TensorBoard runs, checkpoint, bar);
-- ``grid/loop``: the same batched model and ``GridSGD`` in a plain loop, no Lightning: what is the grid's own cost.
+- ``grid/loop``: the same batched model (``GridModule``'s network: hand-batched products for the MLP, ``torch.func``
+  for any other) and ``GridSGD`` in a plain loop, no Lightning, with the same per-step loss and accuracy sums and
+  the same validation every epoch where the data has a validation split: what is the grid's own cost.
 After every epoch of a contender a bare single-model epoch runs (``epoch_time.Bare``); ``x bare per model`` is the
 median of ``(grid epoch / N) / bare epoch`` over those pairs. Every (dim, N) runs in a fresh process, so its peak
 memory (RSS on CPU, ``max_memory_allocated`` on a GPU, above the bare loop's) is its own; ``MB per point`` is the
@@ -40,24 +42,36 @@ def lrs(n: int) -> list[str]:
 
 
 def grid_loop(w: Workload, device: torch.device, n: int, epochs: int, bare: Bare) -> list[tuple[float, float]]:
-    """The batched model and GridSGD without Lightning: index batches, one sync per epoch, like ``Bare``."""
+    """The batched model and GridSGD without Lightning: index batches, one sync per epoch (and per validation)."""
     dm = w.dm
     model = GridModule(dim=dm.dim, num_classes=dm.num_classes, **w.model, lr=[float(v) for v in lrs(n)],
-                    momentum=0.9).to(device)
+                       momentum=0.9).to(device)
     opt = model.configure_optimizers()
     x, y = (t.to(device) for t in dm.splits["train"])
+    val = [t.to(device) for t in dm.splits["val"]] if "val" in dm.splits else None
     pairs = []
     for epoch in range(epochs):
         start = time.perf_counter()
-        total = torch.zeros(n, device=device)
+        total, right = torch.zeros(n, device=device), torch.zeros(n, device=device, dtype=torch.long)
         gen = torch.Generator().manual_seed(epoch)
         for idx in torch.randperm(len(x), generator=gen).to(device).split(dm.batch_size):
-            losses = model.point_losses(model(x[idx]), y[idx])[0].mean(1)  # (N,)
+            losses, correct = model.point_losses(model(x[idx]), y[idx])
+            losses = losses.mean(1)  # (N,)
             opt.zero_grad()
             losses.sum().backward()
             opt.step()
             total += losses.detach()
-        total.tolist()
+            right += correct.sum(1)
+        torch.cat([total, right.double()]).tolist()
+        if val is not None:  # as the sweep validates: every point over the shared batches, summed on the device
+            model.eval()
+            sums = []
+            with torch.no_grad():
+                for vx, vy in zip(val[0].split(dm.eval_batch_size), val[1].split(dm.eval_batch_size)):
+                    losses, correct = model.point_losses(model(vx), vy)
+                    sums.append(torch.stack([losses.sum(1), correct.sum(1).to(losses.dtype)]))  # (2, N)
+            torch.stack(sums).sum(0).tolist()
+            model.train()
         pairs.append((time.perf_counter() - start, bare.epoch()))
     return pairs
 
@@ -80,9 +94,9 @@ CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop}
 
 
 def one(dim: str, n: int, name: str, epochs: int, warmup: int, device: torch.device) -> dict:
-    """One contender at one size (``dim``: the article's model at that width, or ``mnist1d``), alone in this
+    """One contender at one size (``dim``: the article's model at that width, ``mnist1d`` or ``cnn``), alone in this
     process: its paired ratios and its peak memory above the bare loop's (RSS on CPU, allocated memory on a GPU)."""
-    w = Workload.make(dim == "mnist1d", 0 if dim == "mnist1d" else int(dim), 64)
+    w = Workload.make(dim if dim in ("mnist1d", "cnn") else "article", int(dim) if dim.isdigit() else 0, 64)
     bare = Bare(w, device)
     bare.epoch()
     base = (torch.cuda.max_memory_allocated() if device.type == "cuda"
@@ -125,7 +139,8 @@ def vs_train(epochs: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dims", nargs="+", default=["1000", "250"],
-                        help="the article's model at these widths, and/or mnist1d (configs/mnist1d.yaml's)")
+                        help="the article's model at these widths, and/or mnist1d (configs/mnist1d.yaml's MLP), "
+                             "cnn (configs/cnn.yaml's CNN)")
     parser.add_argument("--n", type=int, nargs="+", default=[1, 8, 32], help="grid sizes")
     parser.add_argument("--epochs", type=int, default=25, help="epochs per contender, warm-up included")
     parser.add_argument("--warmup", type=int, default=5)
@@ -136,8 +151,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 <= args.warmup < args.epochs:
         parser.error(f"--warmup must be >= 0 and below --epochs; got --warmup {args.warmup} --epochs {args.epochs}")
-    if min(args.n) < 1 or not all(d == "mnist1d" or d.isdigit() and int(d) >= 2 for d in args.dims):
-        parser.error("--n must be >= 1 and --dims integers >= 2 or mnist1d")
+    if min(args.n) < 1 or not all(d in ("mnist1d", "cnn") or d.isdigit() and int(d) >= 2 for d in args.dims):
+        parser.error("--n must be >= 1 and --dims integers >= 2, mnist1d or cnn")
     if args.accelerator == "gpu" and not torch.cuda.is_available():
         parser.error("--accelerator gpu: no GPU is available here (allowed: cpu)")
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")

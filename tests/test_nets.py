@@ -202,3 +202,20 @@ def test_a_users_module_builds_in_process_too(tmp_path: Path, monkeypatch: pytes
     namespace: dict = {}
     exec(textwrap.dedent(module), namespace)  # noqa: S102 (the docs' own example)
     assert MomentumModule(dim=8, num_classes=2, net=namespace["ResidualMLP"])(torch.zeros(3, 8)).shape == (3, 1)
+
+
+def test_networks_as_an_outer_axis_on_the_command_line_and_in_a_config(tiny: list[str], tmp_path: Path) -> None:
+    """``--model.net MLP ConvNet1D``: one grid per network, each row the network's own run (equal to the sweep of
+    that network alone); a list of lists under ``model.net.init_args`` in a config is an outer axis too."""
+    from lit_momentum.sweep.plan import split_config
+
+    rows = run_sweep([*tiny, *SMALL_MNIST1D], tmp_path / "both", "--model.net", "MLP", "ConvNet1D", "--lr", "0.1",
+                     "--max_epochs", "2")
+    alone = run_sweep([*tiny, *SMALL_MNIST1D], tmp_path / "cnn", "--model.net", "ConvNet1D", "--lr", "0.1",
+                      "--max_epochs", "2")
+    assert [r["run"] for r in rows] == ["netMLP_lr0.1_m0.9_seed0", "netConvNet1D_lr0.1_m0.9_seed0"]
+    assert rows[1]["final_loss"] == alone[0]["final_loss"] and rows[0]["final_loss"] != rows[1]["final_loss"]
+    text = ("model:\n  net:\n    class_path: MLP\n    init_args:\n      hidden: [[64], [100, 100]]\n"
+            "      activation: relu\n")
+    axes, rest = split_config(text, "config")
+    assert axes == {"model.net.hidden": [[64], [100, 100]]} and "hidden" not in rest and "relu" in rest

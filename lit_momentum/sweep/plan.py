@@ -38,16 +38,17 @@ def outer_axis(option: str, value: Any) -> bool:
 
 
 def split_config(text: str, where: str) -> tuple[dict[str, list], str]:
-    """A config's outer axes (``data.X`` / ``model.X`` given as lists), and the config without them."""
+    """A config's outer axes (``data.X`` / ``model.X`` / ``model.net.X`` given as lists), and the config without
+    them."""
     config = yaml.safe_load(text) or {}
     axes: dict[str, list] = {}
-    for group in ("data", "model"):
-        options = config.get(group)
+    net = (config.get("model") or {}).get("net") if isinstance(config.get("model"), dict) else None
+    for group, options in (("data", config.get("data")), ("model", config.get("model")), ("model.net", net)):
         if not isinstance(options, dict):
             continue
         inner = options.get("init_args") if isinstance(options.get("init_args"), dict) else options
         for key in list(inner):
-            if key == "class_path" or (group == "model" and key in GRID_OPTIONS):
+            if key in ("class_path", "net") or (group == "model" and key in GRID_OPTIONS):
                 continue
             if outer_axis(f"{group}.{key}", inner[key]):
                 axes[f"{group}.{key}"] = check_values(f"{group}.{key}", inner.pop(key), where)
@@ -98,7 +99,7 @@ class Unit:
 
     def args(self) -> list[str]:
         """The options that make a SweepCLI train this unit."""
-        out = [f"--{key}={json.dumps(value)}" for key, value in self.combo]
+        out = [f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in self.combo]
         if self.prefix:
             out.append(f"--model.prefix={self.prefix}")
         if self.settings is not None:
