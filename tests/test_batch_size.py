@@ -2,8 +2,10 @@
 of the same model, and the small preset end to end through the real command (figures, table, continuing).
 
 Bugs these exist to catch: a count off by one step or one evaluation; a best lr chosen from seeds that never reached
-the target; an NQM recursion with a wrong term (noise on the velocity, the step's sign), which sampling exposes;
-a study that retrains finished grids when run again.
+the target; an early stop that ends a grid before its answer is decided (without its ``seeds x`` factor, or counting
+a validation of a point's diverging epoch that the study does not count); a validation recorded at the wrong step;
+an NQM recursion with a wrong term (noise on the velocity, the step's sign), which sampling exposes; a study that
+retrains finished grids when run again.
 """
 
 import csv
@@ -17,7 +19,10 @@ from lit_momentum import nqm
 from lit_momentum.batch_size.main import COLUMNS
 from lit_momentum.batch_size.main import main as study_main
 from lit_momentum.batch_size.steps import best_lr, critical_batch_size, first_reached
-from tests.conftest import refusal
+from lit_momentum.batch_size.stop import StopWhenDecided
+from lit_momentum.sweep.merge import curves
+from lit_momentum.sweep.points import GridPoint
+from tests.conftest import refusal, run_sweep
 
 
 def test_steps_to_target_on_a_tiny_curve_by_hand() -> None:
@@ -28,6 +33,54 @@ def test_steps_to_target_on_a_tiny_curve_by_hand() -> None:
     best = best_lr({0.1: [30, 50], 0.3: [20, None], 1.0: [40, 40]})  # 0.3 is fastest but one seed never got there
     assert (best.lr, best.steps, best.low, best.high, best.at_edge) == (0.1, 40, 30, 50, True)
     assert best_lr({0.1: [None]}).lr is None
+
+
+class ConstructedGrid:
+    """What StopWhenDecided and the study read of a grid, made by hand: momentum 0.9, lr 0.1 and 0.3 (two seeds
+    each) and lr 1.0 (one seed), validated every 5 steps; lr 1.0 reaches the target at step 5, in the epoch it
+    diverges in (epoch 0, steps 1-10), so neither count may take it."""
+
+    def __init__(self, global_step: int) -> None:
+        import torch
+
+        self.points = [GridPoint(lr, 0.9, 0.0, False, 0.0, seed) for lr, seed in
+                       ((0.1, 0), (0.1, 1), (0.3, 0), (0.3, 1), (1.0, 0))]
+        self.diverged_epoch = torch.tensor([-1, -1, -1, -1, 0])
+        accs = {5: [0.1, 0.1, 0.1, 0.1, 0.9], 10: [0.5, 0.1, 0.2, 0.2, 0.0], 15: [0.5, 0.1, 0.2, 0.2, 0.0],
+                20: [0.6, 0.5, 0.2, 0.2, 0.0]}  # lr 0.1 reaches 0.5 at steps 10 and 20 (mean 15); lr 0.3 never
+        self.val_history = [((step - 1) // 10, step, [0.0] * 5, acc) for step, acc in accs.items()]
+        self.history = [[1.0] * 5, [1.0] * 5]
+        self.history_steps = [10, 20]
+        self.global_step = global_step
+
+
+def test_the_early_stop_waits_seeds_times_the_best_mean_and_ignores_a_diverging_epoch() -> None:
+    """Decided once no lr can beat the best: at step seeds x 15 = 30, not before (without the seeds factor it
+    would stop at 15); lr 1.0 reached the target only in the epoch it diverged in, which the study does not count,
+    so it must not decide anything either."""
+    stop = StopWhenDecided(target=0.5, metric="val_acc")
+    assert stop.decided(ConstructedGrid(global_step=30))
+    counted = curves(ConstructedGrid(global_step=30))  # what the study counts on
+    assert counted["lr1_m0.9_seed0"]["val_step"] == [] and counted["lr0.1_m0.9_seed1"]["val_step"] == [5, 10, 15, 20]
+    # the bugs this catches: without the seeds factor it decides at 15; counting lr 1.0's step 5 makes it the best
+    # (mean 5) and decides at 2 x 5 = 10
+    assert not any(stop.decided(ConstructedGrid(global_step=step)) for step in (10, 15, 29))
+
+
+def test_validations_are_recorded_at_the_step_they_were_made(tiny: list[str], tmp_path: Path) -> None:
+    """Validation every 2 of an epoch's 4 steps, as the study validates several times an epoch: the curves the
+    study counts on hold steps 2, 4, 6, 8 (steps done when each validation ran), and TensorBoard has them at the
+    step of the last training step before them (1, 3, 5, 7), where the train curves put that step."""
+    import json
+
+    from tests.conftest import scalars
+
+    out = tmp_path / "grid"
+    run_sweep([*tiny, "--data.val_samples", "64"], out, "--lr", "0.1", "--trainer.val_check_interval", "2",
+              "--trainer.max_steps", "8", "--max_epochs", "-1")
+    curve = json.loads((out / "result.json").read_text())["curves"]["lr0.1_m0.9_seed0"]
+    assert curve["val_step"] == [2, 4, 6, 8] and curve["train_step"] == [4, 8]
+    assert [s for s, _ in scalars(out / "lr0.1_m0.9_seed0")["val/acc"]] == [1, 3, 5, 7]
 
 
 def test_the_critical_batch_size_is_where_perfect_scaling_ends() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from lit_momentum import nqm
 from lit_momentum.arguments import OneLineParser
 from lit_momentum.batch_size.figures import label, plot_best_lr, plot_steps
-from lit_momentum.batch_size.steps import best_lr, critical_batch_size, first_reached
+from lit_momentum.batch_size.steps import best_lr, critical_batch_size, steps_to_target
 from lit_momentum.runs import check_place
 from lit_momentum.sweep.main import main as sweep_main
 from lit_momentum.terminal import quiet
@@ -65,14 +65,10 @@ def measure(source: str, p: dict[str, Any], out: Path, extra: list[str], argv: l
                       file=sys.stderr)
             raise
     results = [json.loads(f.read_text()) for f in sorted((out / source).glob("units/*/result.json"))]
-    higher = p["metric"] == "val_acc"
     by: dict[tuple[float, int], dict[float, list[int | None]]] = {}
     for result in results:
         for r in result["rows"]:
-            curve = result["curves"][r["run"]]
-            steps, values = (curve["val_step"], curve["val_acc"]) if higher else (curve["train_step"],
-                                                                                 curve["train_loss"])
-            reached = first_reached(steps, values, p["target"], higher)
+            reached = steps_to_target(result["curves"][r["run"]], p["metric"], p["target"])
             by.setdefault((r["momentum"], r["data.batch_size"]), {}).setdefault(r["lr"], []).append(reached)
     return [row(source, m, b, best_lr(lrs), p["target"], len(p["seeds"])) for (m, b), lrs in sorted(by.items())]
 

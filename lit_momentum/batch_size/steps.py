@@ -14,6 +14,16 @@ def first_reached(steps: Sequence[int], values: Sequence[float], target: float, 
     return None
 
 
+def steps_to_target(curve: dict[str, list], metric: str, target: float) -> int | None:
+    """The training steps one grid point took to reach ``target``, from its curves as the sweep keeps them
+    (``lit_momentum.sweep.merge.curves``: nothing from the epoch it diverged in on): ``val_acc`` (the step each
+    validation was made at) or ``train_loss`` (the step at each epoch's end). The study's count, and the early
+    stop's."""
+    if metric == "val_acc":
+        return first_reached(curve["val_step"], curve["val_acc"], target, higher=True)
+    return first_reached(curve["train_step"], curve["train_loss"], target, higher=False)
+
+
 @dataclass
 class Best:
     """The best lr of one (optimizer, batch size): the mean steps over seeds there, and their range."""

@@ -11,7 +11,8 @@ from typing import Any
 
 import lightning as L
 
-from lit_momentum.batch_size.steps import best_lr, first_reached
+from lit_momentum.batch_size.steps import best_lr, steps_to_target
+from lit_momentum.sweep.merge import curves
 
 
 class StopWhenDecided(L.Callback):
@@ -28,15 +29,10 @@ class StopWhenDecided(L.Callback):
         self.target, self.metric = target, metric
 
     def decided(self, model: Any) -> bool:
-        if self.metric == "val_acc":
-            steps = [h[1] for h in model.val_history]
-            curves = [[h[3][k] for h in model.val_history] for k in range(len(model.points))]
-        else:
-            steps = model.history_steps
-            curves = [[h[k] for h in model.history] for k in range(len(model.points))]
+        """Whether every momentum's best lr is known and no other lr can still beat it (see the module)."""
         by: dict[float, dict[float, list[int | None]]] = {}
-        for k, p in enumerate(model.points):
-            reached = first_reached(steps, curves[k], self.target, higher=self.metric == "val_acc")
+        for p, curve in zip(model.points, curves(model).values()):  # the very curves the study counts on
+            reached = steps_to_target(curve, self.metric, self.target)
             by.setdefault(p.momentum, {}).setdefault(p.lr, []).append(reached)
         bests = [best_lr(lrs) for lrs in by.values()]
         if any(b.steps is None for b in bests):

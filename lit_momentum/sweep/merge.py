@@ -48,9 +48,9 @@ def curves(model: GridModule) -> dict[str, dict[str, list[float]]]:
     """Every point's curves against training steps, up to where it diverged: the epoch-mean training loss
     (``train_step``, ``train_loss``) and the validation accuracy (``val_step``, ``val_acc``); for studies that count
     the steps to a target (``python -m lit_momentum.batch_size``)."""
-    out = {}
+    out, diverged_at = {}, model.diverged_epoch.tolist()  # one host sync
     for k, p in enumerate(model.points):
-        diverged = int(model.diverged_epoch[k])
+        diverged = diverged_at[k]
         keep = len(model.history) if diverged < 0 else diverged
         val = [(step, acc[k]) for epoch, step, _, acc in model.val_history if diverged < 0 or epoch < diverged]
         out[p.name] = {"train_step": model.history_steps[:keep], "train_loss": [h[k] for h in model.history[:keep]],
