@@ -52,9 +52,9 @@ def run_sweep(tiny: list[str], out: Path, *args: str) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def kill_after_checkpoint(cmd: list[str], ckpt: Path, epoch: int) -> None:
+def kill_after_checkpoint(cmd: list[str], ckpt: Path, epoch: int, env: dict[str, str] | None = None) -> None:
     """Start ``cmd``, SIGKILL it once ``ckpt`` holds ``epoch`` or later, and check it really died early."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         while proc.poll() is None:
             if ckpt.is_file() and load_ckpt(ckpt)["epoch"] >= epoch:  # safe: checkpoints are written atomically

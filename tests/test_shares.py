@@ -5,7 +5,8 @@ merge, and the inputs refused.
 Bugs these exist to catch: a grid point whose result depends on how the sweep was split (other batches, other
 points in its batched model); units trained twice or never; a merge that writes a partial summary as if whole; a
 continued multi-grid sweep that retrains, skips or forgets a grid; Lightning's DDP rules applied to independent
-shares; an outer axis that silently takes one value.
+shares; an outer axis that silently takes one value; a resubmitted task (another process count) that cannot continue
+the sweep; two shares with different row options (threshold, precision, ...) merged into one summary.
 """
 
 import csv
@@ -128,19 +129,59 @@ def test_two_shares_merge_to_the_one_process_sweep_bit_for_bit(tiny: list[str], 
     assert sum("grid points" in d.stdout for d in done) >= 1  # whoever finished last merged
 
 
-def test_a_slurm_job_array_by_its_variables_and_a_merge_that_waits_for_every_share(tiny: list[str],
-                                                                                  tmp_path: Path) -> None:
-    args = [*tiny, *GRID, *BATCHES, "--max_epochs", "3", "--out", str(tmp_path / "array")]
+def test_a_slurm_job_array_by_its_variables_a_killed_task_resubmitted_and_a_merge_that_waits(tiny: list[str],
+                                                                                             tmp_path: Path) -> None:
+    """Task 0 of a 2-task array is killed in the second unit (it takes any unit nobody holds once its own is done);
+    --merge then lists what is missing and writes nothing; task 1 resubmitted alone (SLURM then says it is task 0 of
+    1) continues the killed unit from its checkpoint and merges: summary.csv is the one-process sweep's."""
+    args = [*tiny, *GRID, *BATCHES, "--max_epochs", "30", "--checkpoint.every_n_epochs", "1"]
+    out = tmp_path / "array"
+    run_train(*args, "--out", str(tmp_path / "one"), cwd=tmp_path, cmd=sweep_cmd)
     first = env_with(SLURM_ARRAY_TASK_ID="0", SLURM_ARRAY_TASK_COUNT="2", SLURM_ARRAY_TASK_MIN="0")
-    proc = subprocess.run(sweep_cmd(*args), cwd=ROOT, env=first, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0 and "1 of 2 finished" in proc.stdout, proc.stderr[-2000:]
-    message = refusal(sweep_main, ["--merge", "--out", str(tmp_path / "array")])
+    kill_after_checkpoint(sweep_cmd(*args, "--out", str(out)), out / "units" / "batch_size128" / "last.ckpt", 3,
+                          env=first)
+    assert (out / "units" / "batch_size32" / "result.json").is_file()
+    message = refusal(sweep_main, ["--merge", "--out", str(out)])
     assert "1 of 2 units have not finished: batch_size128 (share 2/2)" in message
-    assert not (tmp_path / "array" / "summary.csv").exists()
-    second = env_with(SLURM_ARRAY_TASK_ID="1", SLURM_ARRAY_TASK_COUNT="2", SLURM_ARRAY_TASK_MIN="0")
-    proc = subprocess.run(sweep_cmd(*args), cwd=ROOT, env=second, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0 and "8 grid points" in proc.stdout  # the last to finish merged
-    assert len(rows(tmp_path / "array")) == 8
+    assert not (out / "summary.csv").exists()
+    again = env_with(SLURM_ARRAY_TASK_ID="1", SLURM_ARRAY_TASK_COUNT="1", SLURM_ARRAY_TASK_MIN="1")  # --array=1
+    proc = subprocess.run(sweep_cmd(*args, "--out", str(out)), cwd=ROOT, env=again, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0 and "8 grid points" in proc.stdout, proc.stderr[-2000:]  # it merged
+    assert (out / "summary.csv").read_text() == (tmp_path / "one" / "summary.csv").read_text()
+
+
+def test_processes_that_come_later_or_in_other_numbers_continue_the_same_sweep(tiny: list[str],
+                                                                               tmp_path: Path) -> None:
+    """Share 1 of 4 writes the plan (one grid in four parts) and, its own part done, trains every part nobody holds:
+    a part held by another process is skipped, not waited for; two processes then finish it. The units stay the
+    plan's, each trained once, merged as the one-process sweep's. A share with another --threshold is refused in
+    one line naming it, before it writes anything."""
+    # two seeds: parts of two points (a batched product of one point may round in another order: docs/cluster.md)
+    args = [*tiny, "--lr", "0.05", "0.5", "--momentum", "0", "0.9", "--seeds", "0", "1", "--max_epochs", "3"]
+    run_train(*args, "--out", str(tmp_path / "one"), cwd=tmp_path, cmd=sweep_cmd)
+    out = tmp_path / "queue"
+    holder = tmp_path / "hold.py"  # takes the last part's lock once the plan exists, as a process training it would
+    holder.write_text("import fcntl, os, sys, time\nout = sys.argv[1]\n"
+                      "while not os.path.exists(out + '/plan.json'): time.sleep(0.01)\n"
+                      "os.makedirs(out + '/units/grid_part4of4', exist_ok=True)\n"
+                      "f = open(out + '/units/grid_part4of4/.lock', 'w')\nfcntl.flock(f, fcntl.LOCK_EX)\n"
+                      "print('held', flush=True)\ntime.sleep(600)\n")
+    held = subprocess.Popen([sys.executable, str(holder), str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        proc = run_train(*args, "--out", str(out), "--share", "1/4", cwd=tmp_path, cmd=sweep_cmd)
+        assert held.stdout.readline().strip() == "held"
+        assert "3 of 4 finished" in proc.stdout, proc.stdout[-2000:]
+    finally:
+        held.kill()
+    names = [u["name"] for u in json.loads((out / "plan.json").read_text())["units"]]
+    assert names == [f"grid_part{k}of4" for k in (1, 2, 3, 4)]
+    message = refusal(sweep_main, [*args, "--out", str(out), "--share", "2/2", "--threshold", "0.6"])
+    assert "holds another sweep (threshold: 0.69 there, 0.6 here)" in message
+    together([sweep_cmd(*args, "--out", str(out), "--share", f"{k}/2") for k in (1, 2)], [env_with()] * 2)
+    assert (out / "summary.csv").read_text() == (tmp_path / "one" / "summary.csv").read_text()
+    trained = [json.loads((out / "units" / n / "result.json").read_text())["share"] for n in names]
+    assert trained[:3] == ["1/4"] * 3 and trained[3] in ("1/2", "2/2")
 
 
 @pytest.mark.slow

@@ -1,14 +1,14 @@
 """The command ``python -m lit_momentum.sweep``: plan the units, train this process's share, merge the results.
 
 Every process of a sweep runs the same command. Each checks every unit's settings before anything is written, finds
-(or writes) the sweep's plan in ``--out``, and trains its share of the units one after the other, each continuing
-from its newest checkpoint if it has one. The process that finds every unit finished builds the combined outputs
-(``--merge`` does it on demand). Under ``--trainer.strategy ddp`` the processes are replicas of one grid instead.
+(or writes) the sweep's plan in ``--out``, and trains units one after the other, its own share first, then any unit
+nobody has finished or holds, each continuing from its newest checkpoint if it has one. The process that finds every
+unit finished builds the combined outputs (``--merge`` does it on demand). Under ``--trainer.strategy ddp`` the
+processes are replicas of one grid instead.
 """
 
 import fcntl
 import gc
-import json
 import os
 import sys
 from argparse import ArgumentError
@@ -34,7 +34,19 @@ from lit_momentum.sweep.merge import (
     summarize,
     write_outputs,
 )
-from lit_momentum.sweep.plan import PLAN_FILE, claim_plan, detect_share, make_units, read_plan, unit_dir
+from lit_momentum.sweep.plan import (
+    PLAN_FILE,
+    claim_plan,
+    detect_share,
+    foreign_files,
+    identity_difference,
+    make_units,
+    plan_units,
+    read_plan,
+    sweep_identity,
+    unit_dir,
+    unit_record,
+)
 from lit_momentum.terminal import quiet
 
 __all__ = ["COLUMNS", "main"]
@@ -72,14 +84,16 @@ def newest_checkpoint(home: Path) -> Path | None:
 
 
 @contextmanager
-def locked(path: Path, what: str, wait: bool = False) -> Iterator[None]:
-    """Hold an exclusive lock on ``path``: wait for it (the merge), or refuse if another process holds it (a unit)."""
+def locked(path: Path, wait: bool = False) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` (released when the process ends, however it ends): wait for it (the
+    merge), or yield False at once if another process holds it (a unit it is training)."""
     with open(path, "w") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            sys.exit(f"error: {what} is being trained by another process right now (lock {path})")
-        yield
+            yield False
+            return
+        yield True
 
 
 def prepare(argv: list[str]) -> dict[str, Any]:
@@ -107,10 +121,8 @@ def prepare(argv: list[str]) -> dict[str, Any]:
     combos = make_units(outer, ["all"], 1)
     checked = [check([*rest, *unit.args()], dict(unit.combo) or None) for unit in combos]
     settings = list(dict.fromkeys(p.setting.removeprefix(combos[0].prefix) for p in checked[0].points))
-    units = make_units(outer, settings, shares)
     cfg = checked[0].config
-    identity = {"units": [u.name for u in units], "model": json.loads(json.dumps(cfg.model.as_dict(), default=str)),
-                "data": json.loads(json.dumps(cfg.data.as_dict(), default=str))}
+    identity = sweep_identity(cfg, own["--threshold"], own["--metric"])
     out = Path(own["--out"]) if own["--out"] else None
     if ckpt:
         home = sweep_home(ckpt)
@@ -124,12 +136,12 @@ def prepare(argv: list[str]) -> dict[str, Any]:
             raise ValueError(f"{shares} processes share one sweep: give them its directory, --out DIR")
         out = next_version_dir(Path(cfg.trainer.default_root_dir or ".") / "lightning_logs" / "sweep")
     check_place(out, "--out")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and rank_zero_only.rank == 0:
-        plan = read_plan(out) if out.is_dir() else None
-        if plan is None or plan["identity"] != identity:
-            raise ValueError(f"--out {out} is not empty: it holds another sweep or other files; choose a new "
-                             f"directory, or continue the sweep there with its own command and --ckpt_path "
-                             f"{out / 'last.ckpt'}")
+    plan = read_plan(out) if out.is_dir() else None
+    units = plan_units(plan) if plan else make_units(outer, settings, shares)  # fixed once the plan is written
+    if foreign_files(out) and rank_zero_only.rank == 0:
+        if plan is None:
+            raise ValueError(f"--out {out} is not empty: it holds other files, no sweep; choose a new directory")
+        check_same_sweep(out, plan, identity)
         for unit in units:  # the same sweep: unfinished units continue; finished ones are not trained again unasked
             done = load_result(unit_dir(out, unit, units))
             if done and done["budget"] != budget(cfg) and not ckpt:
@@ -143,17 +155,38 @@ def prepare(argv: list[str]) -> dict[str, Any]:
                 identity=identity, replicas=replicas)
 
 
+def check_same_sweep(out: Path, plan: dict[str, Any], identity: dict[str, Any]) -> None:
+    """Refuse, in one line naming the option, a process whose sweep is not the one in ``out``: one place for every
+    entry (a share starting, a share joining a plan written a moment ago, a continued sweep)."""
+    differs = identity_difference(plan["identity"], identity)
+    if differs:
+        raise ValueError(f"--out {out} holds another sweep ({differs}): every process of a sweep needs the same "
+                         f"options; choose a new directory, or continue that sweep with its own command")
+
+
+def work_order(units: list[Any], share: int, shares: int) -> list[Any]:
+    """The units in the order this process tries them: its own share first (unit k is share k mod K's), then the
+    others (a process that finds one unfinished and free trains it: a resubmitted or extra process continues)."""
+    mine = units[share::shares]
+    return [*mine, *(u for u in units if u not in mine)]
+
+
 def train_share(p: dict[str, Any], argv: list[str]) -> None:
-    """Train this process's units, each from its newest checkpoint if it has one, and save each one's rows."""
+    """Train every unit nobody has finished or holds, this process's share first, each from its newest checkpoint if
+    it has one, and save each one's rows."""
     out, units, length = p["out"], p["units"], budget(p["cfg"])
-    mine = units[p["share"]::p["shares"]]
-    for unit in mine:
+    for unit in work_order(units, p["share"], p["shares"]):
         home = unit_dir(out, unit, units)
         home.mkdir(parents=True, exist_ok=True)
         done = load_result(home)
         if done and done["budget"] == length:
             continue
-        with locked(home / ".lock", f"unit {unit.name}") if rank_zero_only.rank == 0 else nullcontext():
+        with locked(home / ".lock") if rank_zero_only.rank == 0 else nullcontext(True) as mine:
+            if not mine:  # another process trains it right now
+                continue
+            done = load_result(home)  # it may have finished between the look above and the lock
+            if done and done["budget"] == length:
+                continue
             ckpt = newest_checkpoint(home)  # every DDP replica finds the same: none is written before training
             args = [*p["rest"], *unit.args(), *(["--ckpt_path", str(ckpt)] if ckpt else [])]
             cli, resume = build(SweepCLI, args, out=out, home=home, outer=dict(unit.combo) or None,
@@ -173,13 +206,14 @@ def train_share(p: dict[str, Any], argv: list[str]) -> None:
 
 
 def missing_units(out: Path, units: list[str], shares: int) -> list[str]:
+    """The unfinished units, each with the share that tries it first."""
     gone = [k for k, name in enumerate(units) if load_result(unit_dir(out, name, units)) is None]
     return [f"{units[k]} (share {k % shares + 1}/{shares})" for k in gone]
 
 
 def merge(out: Path, plan: dict[str, Any], metric: str | None, quiet_if_missing: bool = False) -> bool:
     """Build the combined outputs if every unit has finished; say what is missing otherwise."""
-    names, outer = plan["identity"]["units"], list(plan["outer"])
+    names, outer = [u["name"] for u in plan["units"]], list(plan["outer"])
     missing = missing_units(out, names, plan["shares"])
     if missing:
         if not quiet_if_missing:
@@ -188,7 +222,7 @@ def merge(out: Path, plan: dict[str, Any], metric: str | None, quiet_if_missing:
         print(f"\nthis process's units are done; {len(names) - len(missing)} of {len(names)} finished. The last "
               f"process to finish, or --merge, builds summary.csv and the figures in {out}")
         return False
-    with locked(out / ".merge.lock", "the merge", wait=True):  # two processes finishing at once merge in turn
+    with locked(out / ".merge.lock", wait=True):  # two processes finishing at once merge in turn
         rows = [r for name in names for r in load_result(unit_dir(out, name, names))["rows"]]
         figures = write_outputs(out, rows, outer, metric, experiment=len(names) > 1)
     print_table(rows)
@@ -220,9 +254,15 @@ def main(argv: list[str] | None = None) -> None:
     if rank_zero_only.rank == 0:
         if not out.exists() and out.name.startswith("version_"):
             out = p["out"] = claim_dir(out)  # atomically: a sweep started at the same moment gets the next version
-        plan = {"identity": p["identity"], "outer": p["outer"], "shares": p["shares"]}
-        if not claim_plan(out, plan) and read_plan(out)["identity"] != p["identity"]:
-            sys.exit(f"error: --out {out} holds another sweep, started a moment ago")
+        plan = {"identity": p["identity"], "outer": p["outer"], "shares": p["shares"],
+                "units": [unit_record(u) for u in p["units"]]}
+        if not claim_plan(out, plan):  # another process wrote the plan first (a moment ago, or before)
+            plan = read_plan(out)
+            try:
+                check_same_sweep(out, plan, p["identity"])
+            except ValueError as err:
+                sys.exit(f"error: {err}")
+            p["units"] = plan_units(plan)
     if p["replicas"]:
         os.environ[OUT_ENV] = str(out)  # for the DDP replicas Lightning launches with this same command
     train_share(p, argv)

@@ -4,9 +4,12 @@ The grid axes (lr, momentum, dampening, nesterov, weight decay, seeds) live insi
 option given several values is an **outer axis** (``--data.batch_size 32 128``, ``--model.net.hidden [64] [100,100]``,
 or a list in a config where the option takes one value): the sweep trains one grid per combination of outer values.
 A **unit** is what one Trainer trains: a combination's whole grid, or a part of it (whole settings with all their
-seeds) when there are more processes than combinations. A **share** is the units one process trains: unit k goes to
-process k mod K. Every point sees the same batches and the same arithmetic whatever the split, so its result does
-not depend on it.
+seeds) when there are more processes than combinations. The units are fixed when the sweep's plan is written
+(``plan.json``, by the first process to start) and never change after. A **share** is where a process starts: unit k
+is first tried by process k mod K; then every process takes any unit nobody has finished or holds (a per-unit lock),
+so a resubmitted array task, a second ``torchrun`` with another process count, or a single process continue the same
+sweep. Every point sees the same batches and the same arithmetic whatever the split, so its result does not depend
+on it.
 
 Processes learn their share from ``--share I/K``, or from their launcher: a SLURM job array
 (``SLURM_ARRAY_TASK_ID`` of ``SLURM_ARRAY_TASK_COUNT``), tasks started by ``srun`` (``SLURM_PROCID`` of
@@ -27,6 +30,10 @@ from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElastic
 GRID_OPTIONS = {"lr", "momentum", "dampening", "nesterov", "weight_decay", "seeds", "bound", "prefix", "only"}
 LIST_OPTIONS = {"model.net.hidden"}  # options whose single value is itself a list: their axis is a list of lists
 PLAN_FILE = "plan.json"
+TMP_PREFIX = f".{PLAN_FILE}."  # the plan as it is written, before it appears whole
+# the Trainer's options that change a row of summary.csv (besides the model's and the data's, and the budget)
+ROW_OPTIONS = ("accelerator", "precision", "val_check_interval", "check_val_every_n_epoch", "limit_train_batches",
+               "limit_val_batches", "accumulate_grad_batches", "gradient_clip_val", "deterministic", "callbacks")
 
 
 def outer_axis(option: str, value: Any) -> bool:
@@ -152,11 +159,48 @@ def unit_dir(out: Path, unit: Unit | str, units: list[Unit] | list[str]) -> Path
     return out if len(units) == 1 else out / "units" / (unit if isinstance(unit, str) else unit.name)
 
 
+def sweep_identity(cfg: Any, threshold: float, metric: str | None) -> dict[str, Any]:
+    """Everything that decides a row of ``summary.csv`` and the figures drawn from the rows: the model's and data's
+    options, the Trainer's ``ROW_OPTIONS``, the seed, the matmul precision, ``--threshold`` and ``--metric``. Every
+    process of one sweep must have the same; the budget (epochs, steps) is checked per unit (see ``main``)."""
+    def plain(value: Any) -> Any:
+        return json.loads(json.dumps(value.as_dict() if hasattr(value, "as_dict") else value, default=str))
+
+    return {"model": plain(cfg.model), "data": plain(cfg.data),
+            "trainer": {k: plain(cfg.trainer.get(k)) for k in ROW_OPTIONS}, "seed_everything": cfg.seed_everything,
+            "float32_matmul_precision": cfg.get("float32_matmul_precision"), "threshold": threshold, "metric": metric}
+
+
+def identity_difference(there: dict[str, Any], here: dict[str, Any], path: str = "") -> str | None:
+    """The first option on which two sweep identities differ, as ``option: X there, Y here``; None if they agree."""
+    for key in sorted(set(there) | set(here), key=str):
+        a, b = there.get(key), here.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = identity_difference(a, b, f"{path}{key}.")
+            if found:
+                return found
+        elif a != b:
+            return f"{path}{key}: {json.dumps(a)} there, {json.dumps(b)} here"
+    return None
+
+
+def unit_record(unit: Unit) -> dict[str, Any]:
+    """A unit as plan.json keeps it."""
+    return {"name": unit.name, "combo": [list(kv) for kv in unit.combo], "part": unit.part, "parts": unit.parts,
+            "settings": None if unit.settings is None else list(unit.settings)}
+
+
+def plan_units(plan: dict[str, Any]) -> list[Unit]:
+    """The sweep's units, as its plan fixed them."""
+    return [Unit(tuple((k, v) for k, v in r["combo"]), r["part"], r["parts"],
+                 None if r["settings"] is None else tuple(r["settings"])) for r in plan["units"]]
+
+
 def claim_plan(out: Path, plan: dict[str, Any]) -> bool:
     """Write ``plan`` as the sweep's in ``out``, or check it is the one there; True if this process wrote it.
     Several processes may start at once: the file appears whole or not at all (a link, which fails if it exists)."""
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{PLAN_FILE}.{os.getpid()}"
+    tmp = out / f"{TMP_PREFIX}{os.getpid()}"  # never taken for another sweep's file (``foreign_files``)
     tmp.write_text(json.dumps(plan, indent=1))
     try:
         os.link(tmp, out / PLAN_FILE)
@@ -170,3 +214,8 @@ def claim_plan(out: Path, plan: dict[str, Any]) -> bool:
 def read_plan(out: Path) -> dict[str, Any] | None:
     path = out / PLAN_FILE
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def foreign_files(out: Path) -> bool:
+    """Whether ``out`` holds anything but a plan being written by a process starting this moment."""
+    return out.exists() and (not out.is_dir() or any(not p.name.startswith(TMP_PREFIX) for p in out.iterdir()))
