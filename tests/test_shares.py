@@ -12,9 +12,11 @@ the sweep; two shares with different row options (threshold, precision, ...) mer
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -218,20 +220,51 @@ def slurm() -> bool:
     return shutil.which("sbatch") is not None and subprocess.run(["sinfo", "-h"], capture_output=True).returncode == 0
 
 
+def docs_array_script(tmp_path: Path, args: list[str]) -> Path:
+    """docs/cluster.md's job-array script as written, with only the sizes changed: 3 tasks of one core, the
+    sweep's options the test's; its paths (runs/bs, runs/bs-logs) relative to ``tmp_path``, where it is run."""
+    text = (ROOT / "docs" / "cluster.md").read_text()
+    script = re.search(r"## A SLURM job array\n\n```bash\n(.*?)```", text, re.S).group(1)
+    sizes = {"--array=0-3": "--array=0-2", "--cpus-per-task=4": "--cpus-per-task=1",
+             "--time=02:00:00": "--time=00:20:00",
+             "--config configs/sweep_mnist1d.yaml --data.batch_size 16 64 256 1024": " ".join(args)}
+    for old, new in sizes.items():
+        assert old in script, old
+        script = script.replace(old, new)
+    (tmp_path / "sweep.sh").write_text(script)
+    return tmp_path / "sweep.sh"
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not slurm(), reason="needs a running SLURM (.ci/slurm.sh starts a one-node one)")
-def test_a_real_slurm_job_array_trains_the_shares_and_merges(tiny: list[str], tmp_path: Path) -> None:
-    args = [*tiny, *GRID, *BATCHES, "--max_epochs", "3"]
+def test_the_docs_job_array_with_a_task_cancelled_and_resubmitted_merges_the_one_process_sweep(
+        tiny: list[str], tmp_path: Path) -> None:
+    """The docs' script and commands on a real SLURM: a 3-task array (one grid per batch size); task 1 cancelled with
+    scancel once its unit has a checkpoint; resubmitted as the docs say (sbatch --array=1 sweep.sh); summary.csv is
+    the one-process sweep's byte for byte, and the logs (beside --out) hold plain progress lines."""
+    args = [*tiny, *GRID, "--data.batch_size", "32", "64", "128", "--max_epochs", "40", "--checkpoint.every_n_epochs",
+            "1", "--trainer.enable_progress_bar", "true"]
     run_train(*args, "--out", str(tmp_path / "one"), cwd=tmp_path, cmd=sweep_cmd)
-    shown = [*args, "--trainer.enable_progress_bar", "true"]  # progress on, as users have it
-    command = " ".join(sweep_cmd(*shown, "--out", str(tmp_path / "array")))
-    job = subprocess.run(["sbatch", "--parsable", "--wait", "--array=0-1", f"--output={tmp_path}/task-%a.log",
-                          f"--chdir={ROOT}", f"--export=ALL,PYTHONPATH={ROOT}", "--wrap", command],
-                         capture_output=True, text=True, timeout=900)
-    logs = "\n".join(p.read_text() for p in sorted(tmp_path.glob("task-*.log")))
-    assert job.returncode == 0, job.stderr + logs[-3000:]
-    assert (tmp_path / "array" / "summary.csv").read_text() == (tmp_path / "one" / "summary.csv").read_text()
-    assert "\r" not in logs and "epoch 3/3" in logs  # a batch job's log: plain progress lines, no bar
+    script = docs_array_script(tmp_path, args)
+    (tmp_path / "runs" / "bs-logs").mkdir(parents=True)  # the docs' mkdir -p runs/bs-logs
+    env = env_with()
+    first = subprocess.Popen(["sbatch", "--parsable", "--wait", str(script)], cwd=tmp_path, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    job = first.stdout.readline().strip().split(";")[0]
+    ckpt = tmp_path / "runs" / "bs" / "units" / "batch_size64" / "last.ckpt"
+    deadline = time.time() + 300
+    while not (ckpt.is_file() and load_ckpt(ckpt)["epoch"] >= 2) and time.time() < deadline:
+        time.sleep(0.05)
+    subprocess.run(["scancel", f"{job}_1"], check=True)
+    first.wait(timeout=600)
+    again = subprocess.run(["sbatch", "--parsable", "--wait", "--array=1", str(script)], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=600)
+    logs = "\n".join(p.read_text() for p in sorted((tmp_path / "runs" / "bs-logs").glob("*.log")))
+    assert again.returncode == 0, again.stderr + logs[-3000:]
+    assert "CANCELLED" in logs  # the task was really cancelled mid-run
+    out = tmp_path / "runs" / "bs"
+    assert (out / "summary.csv").read_text() == (tmp_path / "one" / "summary.csv").read_text(), logs[-3000:]
+    assert "\r" not in logs and "epoch 40/40" in logs  # a batch job's log: plain progress lines, no bar
 
 
 @pytest.mark.skipif(not slurm(), reason="needs a running SLURM (.ci/slurm.sh starts a one-node one)")
