@@ -65,6 +65,10 @@ def one_line(err: BaseException) -> str:
     key = re.match(r'Parser key "(data|model\.net)"', text)
     if key:
         return class_path_error(key.group(1), text)
+    failed = re.match(r"Does not validate against any of the Union subtypes.*?Errors:\s*- (.*?)\n\s*- .*"
+                      r"Given value: Namespace\(class_path='([\w.]+)'", text, re.S)
+    if failed:  # the data module's __init__ raised: its own message
+        return f"--data {failed.group(2).rpartition('.')[2]}: it failed to start: {' '.join(failed.group(1).split())}"
     choice = re.search(r'Parser key "([\w.]+)":\s*Expected a typing\.Literal\[(.*?)\]\.\s*Got value: (\S+)', text)
     if choice:
         return f"--{choice.group(1)} {choice.group(3)}: must be one of {choice.group(2)}"

@@ -27,7 +27,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_momentum.arguments import expand_aliases, find_option, one_line, resume_command
-from lit_momentum.data import check_contract
+from lit_momentum.data import check_batches, check_contract
 from lit_momentum.model import MomentumModule, NonFiniteLossError
 from lit_momentum.nets import same_net
 from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place, read_checkpoint
@@ -105,8 +105,14 @@ class MomentumCLI(LightningCLI):
                                           "init_args": self.resume.data_hparams}})
 
     def input_width(self, dm: L.LightningDataModule) -> int:
-        """The data module's ``dim``, once it is checked to meet the contract (before the model is built)."""
-        check_contract(dm)
+        """The data module's ``dim``, once it is checked to meet the contract, on one real batch of each split the run
+        uses (before the model is built, before anything is written)."""
+        try:
+            check_contract(dm)
+            check_batches(dm, self.stage, float64=str(self.config.trainer.precision).startswith("64"))
+        except ValueError as err:  # raised after the link (jsonargparse would print the data module, which may fail)
+            self.data_error = err
+            return 1
         self.check_fits(dm)
         return dm.dim
 
@@ -139,7 +145,15 @@ class MomentumCLI(LightningCLI):
                                      f"{self.resume.path}: a resumed run keeps its settings; drop the option")
 
     def instantiate_classes(self) -> None:
-        super().instantiate_classes()
+        self.data_error: ValueError | None = None  # set by input_width: the data module broke the contract
+        try:
+            super().instantiate_classes()
+        except Exception:
+            if self.data_error:  # the model could not be built from the data: the data's error is the one
+                raise self.data_error from None
+            raise
+        if self.data_error:
+            raise self.data_error
         if self.resume:
             for key in LINKED:
                 now, saved = self.model.hparams[key], self.resume.model_hparams.get(key)

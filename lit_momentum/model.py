@@ -21,7 +21,8 @@ from lit_momentum.nets import MLP, NetFactory, build_net, check_output, net_conf
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became inf or nan: training stops (checked once per epoch, from the step losses)."""
+    """The loss became inf or nan, or negative (which BCE and cross-entropy cannot be): training stops (checked once
+    per epoch, from the step losses)."""
 
 
 def check_settings(optimizer: str, momentum_impl: str, lr: float, momentum: float, dampening: float,
@@ -191,10 +192,13 @@ class MomentumModule(EpochEndModule):
         # per-step losses, averaged over DDP ranks (each holds a slice of the global batch): one sync per epoch
         step_losses = self.trainer.strategy.reduce(losses, reduce_op="mean").tolist()
         first, every = self.global_step - len(step_losses), self.trainer.log_every_n_steps
-        bad = next((i for i, v in enumerate(step_losses) if not math.isfinite(v)), None)
+        bad = next((i for i, v in enumerate(step_losses) if not math.isfinite(v) or v < 0), None)
         if bad is not None:  # raised before this epoch's checkpoint: the last one on disk is still a good one
-            raise NonFiniteLossError(f"train/loss is {step_losses[bad]} at epoch {self.current_epoch}, step "
-                                     f"{first + bad} (lr {self.hparams.lr:g}): the run stopped; lower --model.lr")
+            value, where = step_losses[bad], f"at epoch {self.current_epoch}, step {first + bad}"
+            raise NonFiniteLossError(
+                f"train/loss is {value} {where} (lr {self.hparams.lr:g}): the run stopped; lower --model.lr"
+                if not value < 0 else f"train/loss is {value:g} {where}, and BCE or cross-entropy cannot be "
+                f"negative: labels outside 0 .. num_classes - 1 (see lit_momentum/data/contract.py)")
         if self.logger is not None:
             # written and flushed here, before this epoch's checkpoint: a run killed after the checkpoint has all
             # its points on disk, so the resumed run continues the curve without a gap

@@ -3,10 +3,11 @@ and the contract any data module is checked against.
 
 Bugs these exist to catch: a batch order that depends on the global RNG, the world size or the resume point; a
 held-out set that changes the training data; MNIST-1D that is not the package's; a contract violation that goes
-unnoticed until training.
+unnoticed until training, ends in a traceback, writes files first, or trains silently to a negative loss.
 """
 
 import random
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -14,7 +15,10 @@ import pytest
 import torch
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
+from lit_momentum.cli import main as train_main
 from lit_momentum.data import EpochBatches, MNIST1DDataModule, RandomDataModule, check_contract
+from lit_momentum.sweep import main as sweep_main
+from tests.conftest import refusal
 
 
 def epoch_indices(sampler: EpochBatches, epoch: int) -> list[torch.Tensor]:
@@ -131,3 +135,130 @@ def test_the_contract_names_what_a_data_module_lacks(dm: L.LightningDataModule, 
     with pytest.raises(ValueError, match=missing):
         check_contract(dm)
     assert check_contract(RandomDataModule(dim=4, num_samples=10)).dim == 4
+
+
+BAD_MODULES = '''
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class Own(L.LightningDataModule):
+    """32 samples of dim 4, labels 0/1; each subclass breaks one thing of the contract."""
+
+    dim, num_classes = 4, 2
+
+    def __init__(self, n: int = 32):
+        super().__init__()
+        gen = torch.Generator().manual_seed(0)
+        self.x, self.y = torch.randn(n, 4, generator=gen), torch.arange(n) % 2
+
+    def batches(self):
+        return DataLoader(TensorDataset(self.x, self.y), batch_size=8, shuffle=True)
+
+    def train_dataloader(self):
+        return self.batches()
+
+
+class WrongDim(Own):
+    dim = 5
+
+class ImageShaped(Own):
+    dim = 64
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(torch.zeros(32, 8, 8), self.y), batch_size=8)
+
+class Float64(Own):
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(self.x.double(), self.y), batch_size=8)
+
+class Dicts(Own):
+    def train_dataloader(self):
+        return [{"x": self.x[:8], "y": self.y[:8]}]
+
+class OneToTen(Own):
+    num_classes = 10
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(self.x, torch.arange(32) % 10 + 1), batch_size=32)
+
+class DigitsAsBinary(Own):
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(self.x, torch.arange(32) % 10), batch_size=32)
+
+class PlusMinusOne(Own):
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(self.x, (self.y * 2 - 1).float()), batch_size=8)
+
+class BadValidation(Own):
+    def val_dataloader(self):
+        return DataLoader(TensorDataset(self.x, self.y + 0.5), batch_size=8)
+
+class Empty(Own):
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(self.x[:0], self.y[:0]), batch_size=8)
+
+class SetupFails(Own):
+    def setup(self, stage):
+        raise RuntimeError("no data at /nowhere")
+
+class InitFails(Own):
+    def __init__(self):
+        raise FileNotFoundError("/data/signals.npy is missing")
+
+class LaterLabelsOutOfRange(Own):
+    """Labels 0/1 in the first batch (the one checked), 0/3 after: only the loss can tell."""
+    def train_dataloader(self):
+        late = torch.where(torch.arange(32) >= 8, self.y * 3, self.y).float()
+        return DataLoader(TensorDataset(self.x, late), batch_size=8)
+'''
+
+BAD_BATCHES = [
+    ("WrongDim", "the train batches have inputs x of shape (8, 4); the data module says dim 5"),
+    ("ImageShaped", "inputs x of shape (8, 8, 8); the data module says dim 64, so x must be (B, 64)"),
+    ("Float64", "inputs of dtype torch.float64; the model computes in float32"),
+    ("Dicts", "must be pairs (x, y) of tensors; got a dict"),
+    ("OneToTen", "labels from 1 to 10; with num_classes 10 they must be in 0 .. 9"),
+    ("DigitsAsBinary", "labels from 0 to 9; with num_classes 2 they must be in 0 .. 1"),
+    ("PlusMinusOne", "(binary labels: 0 and 1, not -1 and 1)"),
+    ("BadValidation", "the val batches have labels that are not whole numbers"),
+    ("Empty", "the training set is empty"),
+    ("SetupFails", "its setup('fit') failed: RuntimeError: no data at /nowhere"),
+    ("InitFails", "/data/signals.npy is missing"),
+]
+
+
+@pytest.mark.parametrize("cls, words", BAD_BATCHES, ids=[c for c, _ in BAD_BATCHES])
+@pytest.mark.parametrize("entry", ["train.py", "sweep"])
+def test_a_data_module_is_checked_on_a_real_batch_in_one_line_before_anything_is_written(
+        cls: str, words: str, entry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bad_data.py").write_text(BAD_MODULES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    main, out = (sweep_main, ["--out", str(tmp_path / "out"), "--lr", "0.1", "0.2"]) if entry == "sweep" else (
+        train_main, [])
+    message = refusal(main, ["--data", f"bad_data.{cls}", "--model.net.hidden", "[4]", "--max_epochs", "1", *out])
+    assert f"--data {cls}" in message and words in message, message
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "__pycache__") == ["bad_data.py"]
+
+
+def test_a_float64_batch_trains_in_float64(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bad_data.py").write_text(BAD_MODULES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    train_main(["--data", "bad_data.Float64", "--precision", "64-true", "--max_epochs", "1", "--model.net.hidden",
+                "[4]", "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"])
+    assert (tmp_path / "lightning_logs").is_dir()
+
+
+@pytest.mark.parametrize("entry", ["train.py", "sweep"])
+def test_a_negative_loss_stops_the_run_like_a_non_finite_one(entry: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Labels out of range after the first batch: BCE with a target of 3 goes negative as the model fits it."""
+    (tmp_path / "bad_data.py").write_text(BAD_MODULES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    args = ["--data", "bad_data.LaterLabelsOutOfRange", "--model.net.hidden", "[4]", "--max_epochs", "50",
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]
+    if entry == "sweep":
+        message = refusal(sweep_main, [*args, "--lr", "1", "2", "--out", str(tmp_path / "out")])
+    else:
+        message = refusal(train_main, [*args, "--model.lr", "1"])
+    assert "cannot be negative: labels outside 0 .. num_classes - 1" in message, message

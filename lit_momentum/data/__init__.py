@@ -5,10 +5,10 @@
     python train.py --data my_pkg.MyDataModule        # any LightningDataModule with dim and num_classes
 """
 
-from lit_momentum.data.contract import check_contract
+from lit_momentum.data.contract import check_batches, check_contract
 from lit_momentum.data.mnist1d import MNIST1DDataModule
 from lit_momentum.data.random_labels import RandomDataModule
 from lit_momentum.data.tensors import EpochBatches, TensorBatches, TensorDataModule
 
 __all__ = ["EpochBatches", "MNIST1DDataModule", "RandomDataModule", "TensorBatches", "TensorDataModule",
-           "check_contract"]
+           "check_batches", "check_contract"]

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from lit_momentum.loss import loss_and_predictions
-from lit_momentum.model import EpochEndModule
+from lit_momentum.model import EpochEndModule, NonFiniteLossError
 from lit_momentum.momentum import GridSGD
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output
 from lit_momentum.sweep.batched import BatchedNet
@@ -109,6 +109,10 @@ class GridModule(EpochEndModule):
         epoch_loss = step_losses.mean(0)  # (N,) mean of the batch losses, as in the article
         host = torch.cat([step_losses.flatten().double(), epoch_loss.double(), acc]).tolist()  # one sync
         step_vals, epoch_vals, acc_vals = host[: steps * n], host[steps * n: steps * n + n], host[-n:]
+        if any(v < 0 for v in step_vals):  # every point sees the same labels: not a point's divergence
+            raise NonFiniteLossError(f"train/loss is {min(step_vals):g} at epoch {self.current_epoch}, and BCE or "
+                                     f"cross-entropy cannot be negative: labels outside 0 .. num_classes - 1 (see "
+                                     f"lit_momentum/data/contract.py)")
         was_active = self.active()
         bound = self.hparams.bound
         newly = [k for k in range(n) if was_active[k] and not (math.isfinite(epoch_vals[k]) and
