@@ -9,7 +9,9 @@ Contenders, each on the same data, for the same epochs:
 - ``grid/sweep``: the grid exactly as the sweep builds it (``SweepCLI``: its TensorBoard runs, checkpoint, bar);
 - ``grid/loop``: the same batched model (``GridModule``'s network: hand-batched products for the MLP, ``torch.func``
   for any other) and ``GridSGD`` in a plain loop, no Lightning, with the same per-step loss and accuracy sums and
-  the same validation every epoch where the data has a validation split: what is the grid's own cost.
+  the same validation every epoch where the data has a validation split: what is the grid's own cost;
+- ``grid/vmap``: that loop with the MLP run through ``torch.func`` like any other network (for the CNN it is the
+  loop): what the MLP's hand-batched products save.
 After every epoch of a contender a bare single-model epoch runs (``epoch_time.Bare``); ``x bare per model`` is the
 median of ``(grid epoch / N) / bare epoch`` over those pairs. Every (dim, N) runs in a fresh process, so its peak
 memory (RSS on CPU, ``max_memory_allocated`` on a GPU, above the bare loop's) is its own; ``MB per point`` is the
@@ -41,11 +43,14 @@ def lrs(n: int) -> list[str]:
     return [f"{1e-5 * (k + 1):.6g}" for k in range(n)]  # N distinct points, all well-behaved
 
 
-def grid_loop(w: Workload, device: torch.device, n: int, epochs: int, bare: Bare) -> list[tuple[float, float]]:
-    """The batched model and GridSGD without Lightning: index batches, one sync per epoch (and per validation)."""
+def grid_loop(w: Workload, device: torch.device, n: int, epochs: int, bare: Bare,
+              vmap: bool = False) -> list[tuple[float, float]]:
+    """The batched model and GridSGD without Lightning: index batches, one sync per epoch (and per validation).
+    ``vmap``: the MLP through torch.func like any other network, not by its hand-batched products."""
     dm = w.dm
     model = GridModule(dim=dm.dim, num_classes=dm.num_classes, **w.model, lr=[float(v) for v in lrs(n)],
                        momentum=0.9).to(device)
+    model.net.mlp = model.net.mlp and not vmap
     opt = model.configure_optimizers()
     x, y = (t.to(device) for t in dm.splits["train"])
     val = [t.to(device) for t in dm.splits["val"]] if "val" in dm.splits else None
@@ -90,7 +95,11 @@ def grid_sweep(w: Workload, device: torch.device, n: int, epochs: int, bare: Bar
     return clock.pairs
 
 
-CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop}
+def grid_loop_vmap(w: Workload, device: torch.device, n: int, epochs: int, bare: Bare) -> list[tuple[float, float]]:
+    return grid_loop(w, device, n, epochs, bare, vmap=True)
+
+
+CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop, "grid/vmap": grid_loop_vmap}
 
 
 def one(dim: str, n: int, name: str, epochs: int, warmup: int, device: torch.device) -> dict:
@@ -136,6 +145,18 @@ def vs_train(epochs: int) -> dict:
                 ratio=statistics.mean(sweeps) / sum(runs))
 
 
+def print_ratios(results: list[dict]) -> None:
+    """Per size: the sweep's cost per model over the plain loop's (what Lightning and the sweep's logging add), and
+    the MLP's loop through vmap over its hand-batched loop (what the hand-batched products save)."""
+    cost = {(r["dim"], r["n"], r["contender"]): r["x_bare_per_model"] for r in results}
+    print(f"\n{'dim':>7}{'N':>5}{'sweep / loop':>14}{'vmap / loop':>13}")
+    for dim, n in dict.fromkeys((r["dim"], r["n"]) for r in results):
+        loop = cost.get((dim, n, "grid/loop"))
+        ratios = [cost[dim, n, c] / loop if loop and (dim, n, c) in cost else float("nan")
+                  for c in ("grid/sweep", "grid/vmap")]
+        print(f"{dim!s:>7}{n:>5}{ratios[0]:>14.2f}{ratios[1]:>13.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dims", nargs="+", default=["1000", "250"],
@@ -171,7 +192,7 @@ def main() -> None:
         print(f"{'dim':>7}{'N':>4}{'contender':>12}{'x bare per model':>18}{'bare s/epoch':>14}{'peak MB':>9}"
               f"{'MB per point':>14}")
         for dim in args.dims:
-            for name in CONTENDERS:
+            for name in [c for c in CONTENDERS if not (c == "grid/vmap" and dim == "cnn")]:  # the CNN's loop is vmap
                 first = None
                 for n in args.n:
                     cmd = [sys.executable, __file__, "--one", str(dim), str(n), name, "--epochs", str(args.epochs),
@@ -185,6 +206,7 @@ def main() -> None:
                     print(f"{dim:>7}{n:>4}{name:>12}{r['x_bare_per_model']:>18.2f}{r['bare_seconds']:>14.4f}"
                           f"{r['peak_mb']:>9.0f}{growth:>14.1f}", flush=True)
                     results.append(r)
+        print_ratios(results)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

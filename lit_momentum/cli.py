@@ -32,7 +32,7 @@ from lit_momentum.model import MomentumModule, NonFiniteLossError
 from lit_momentum.nets import same_net
 from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place, read_checkpoint
 from lit_momentum.stopping import EXIT_CODES, StopOnSignal
-from lit_momentum.terminal import progress_callbacks, quiet, report
+from lit_momentum.terminal import progress_callbacks, quiet, quiet_lightning, report
 
 TRAINER_DEFAULTS = {
     "max_epochs": 2000,
@@ -262,10 +262,15 @@ def fit(cli: MomentumCLI, resume: Checkpoint | None, argv: list[str]) -> None:
 
 
 def test(cli: MomentumCLI) -> None:
-    """Evaluate the checkpoint's weights on the data module's test set; Lightning prints the table."""
+    """Evaluate the checkpoint's weights on the data module's test set; print where from and the metrics, rounded as
+    the progress bar rounds them, and nothing else (nothing is written)."""
     if not is_overridden("test_dataloader", cli.datamodule, L.LightningDataModule):
         sys.exit(f"error: test: {type(cli.datamodule).__name__} has no test set")
-    cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path, weights_only=True)
+    (results,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path,
+                                  weights_only=True, verbose=False)
+    print(f"tested {cli.config.ckpt_path} on {type(cli.datamodule).__name__}'s test set")
+    for name, value in sorted(results.items()):
+        print(f"{name:<10} {value:.4g}")
 
 
 def main(args: list[str] | None = None) -> None:
@@ -274,6 +279,8 @@ def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else args
     stage = argv[0] if argv[:1] in (["fit"], ["test"]) else "fit"
     argv = argv[1:] if argv[:1] == [stage] else argv
+    if stage == "test":  # prints its numbers only: Lightning's notes on seeds, devices and restoring states go
+        quiet_lightning()
     cli, resume = build(MomentumCLI, expand_aliases(argv), stage)
     if stage == "test":
         test(cli)

@@ -16,10 +16,10 @@ LINE_EVERY_SECONDS = 30.0  # where the output is a file: a line at most this oft
 
 
 class DropCloudTip(logging.Filter):
-    """Drops Lightning's advertisement for its cloud logger (printed at every run), nothing else."""
+    """Drops Lightning's advertisements for its cloud services (printed at every run), nothing else."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in str(record.msg)
+        return not any(ad in str(record.msg) for ad in ("litlogger", "litmodels"))
 
 
 def quiet() -> None:
@@ -35,6 +35,15 @@ def quiet() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropCloudTip) for f in logger.filters):
             logger.addFilter(DropCloudTip())
+
+
+def quiet_lightning() -> None:
+    """Lightning's notes (``Seed set to 0``, the devices, restoring a checkpoint's states) off: for a command whose
+    output is its result. Its warnings still show, but for the one that a tested checkpoint was written with
+    callbacks the test does not need (it writes nothing)."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to create")
 
 
 class LineProgress(ProgressBar):

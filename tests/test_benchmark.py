@@ -45,7 +45,7 @@ def test_grid_benchmark_measures_both_contenders_per_size(tmp_path: Path) -> Non
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(out.read_text())
-    assert [(r["n"], r["contender"]) for r in results] == [(1, "grid/sweep"), (3, "grid/sweep"), (1, "grid/loop"),
-                                                           (3, "grid/loop")]
+    assert [(r["n"], r["contender"]) for r in results] == [(n, c) for c in ("grid/sweep", "grid/loop", "grid/vmap")
+                                                           for n in (1, 3)]
     assert all(r["x_bare_per_model"] > 0 and r["seconds"] > 0 and r["dim"] == 32 for r in results)
-    assert "x bare per model" in proc.stdout
+    assert "x bare per model" in proc.stdout and "sweep / loop" in proc.stdout

@@ -38,6 +38,9 @@ def test_mnist1d_logs_validation_with_training_and_its_checkpoint_tests(tiny: li
     before = sorted(tmp_path.rglob("*"))
     proc = run_train("test", *tiny, *MNIST1D, "--ckpt_path", str(ckpt), cwd=tmp_path)
     assert sorted(tmp_path.rglob("*")) == before, "a test wrote files"
+    lines = proc.stdout.splitlines()  # where from, then the metrics rounded as the bar rounds them; nothing else
+    assert lines[0] == f"tested {ckpt} on MNIST1DDataModule's test set" and len(lines) == 3, proc.stdout
+    assert proc.stderr == "", proc.stderr
     printed = {k: float(v) for k, v in re.findall(r"(test/\w+)\s+([\d.]+)", proc.stdout)}
     # the same numbers from the checkpoint's weights, evaluated here by hand
     state = load_ckpt(ckpt)
@@ -46,8 +49,8 @@ def test_mnist1d_logs_validation_with_training_and_its_checkpoint_tests(tiny: li
     x, y = MNIST1DDataModule(**state["data_config"]["init_args"]).splits["test"]
     with torch.no_grad():
         loss, preds = loss_and_predictions(model(x), y)
-    assert printed["test/acc"] == pytest.approx((preds == y).float().mean().item(), abs=1e-6)
-    assert printed["test/loss"] == pytest.approx(loss.item(), rel=1e-5)
+    assert printed["test/acc"] == pytest.approx((preds == y).float().mean().item(), rel=5e-4)  # 4 digits
+    assert printed["test/loss"] == pytest.approx(loss.item(), rel=5e-4)
 
 
 def test_random_labels_are_memorised_and_held_out_accuracy_stays_at_chance(tiny: list[str], tmp_path: Path) -> None:

@@ -56,12 +56,12 @@ def test_the_cnn_trains_validates_and_its_checkpoint_is_tested_without_naming_it
     capsys.readouterr()
     train_main(["test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.enable_progress_bar",
                 "false"])  # neither the config nor the network named: the checkpoint's
-    acc = re.search(r"test/acc\s+│?\s*([\d.]+)", capsys.readouterr().out)
+    acc = re.search(r"test/acc\s+([\d.]+)", capsys.readouterr().out)
     net = ConvNet1D(64, 10, channels=8)  # the trained network, rebuilt here by hand: the test's number is its own
     net.load_state_dict({k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
     x, y = MNIST1DDataModule(num_samples=500, dim=64).splits["test"]
     with torch.no_grad():
-        assert acc and float(acc.group(1)) == pytest.approx((net(x).argmax(1) == y).float().mean().item(), abs=1e-6)
+        assert acc and float(acc.group(1)) == pytest.approx((net(x).argmax(1) == y).float().mean().item(), rel=5e-4)
     message = refusal(train_main, [*tiny, "--config", str(CONFIGS / "cnn.yaml"), "--data.num_samples", "500",
                                    "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
     assert "model.net" in message and "channels" in message and "drop the option" in message

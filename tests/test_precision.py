@@ -111,3 +111,15 @@ def test_float32_matmul_precision_is_an_option_with_pytorchs_default(tiny: list[
     with pytest.raises(SystemExit):
         train_main(["--print_config"])
     assert f"float32_matmul_precision: {before}" in capsys.readouterr().out  # unless told: PyTorch's own setting
+
+
+def test_validation_counts_are_exact_in_bf16() -> None:
+    """The grid's validation sums correct predictions per point: in bf16 a count above 256 would be rounded (to a
+    multiple of 8 near 2000); summed in float64 it is the exact count."""
+    torch.manual_seed(0)
+    model = GridModule(dim=8, lr=[0.1, 0.2, 0.3], seeds=[0, 1, 2]).to(torch.bfloat16)
+    x, y = torch.randn(2000, 8).bfloat16(), (torch.rand(2000) > 0.5).float()
+    model.validation_step((x, y), 0)
+    exact = model.point_losses(model(x), y)[1].sum(1)  # int64 counts, (N,)
+    assert torch.equal(model.val_sums[-1][1], exact.double()) and (exact % 8 != 0).any()
+    assert model.val_sums[-1].dtype == torch.float64 and model.val_sums[-1][2].tolist() == [2000.0] * 9

@@ -309,12 +309,22 @@ def test_bad_sweep_input_is_one_line_and_writes_nothing(tiny: list[str], tmp_pat
     assert not (tmp_path / "out").exists() and not (tmp_path / "lightning_logs").exists()
 
 
+def test_a_plan_being_written_is_not_another_sweep(tiny: list[str], tmp_path: Path) -> None:
+    """A process that starts while another writes the plan sees only the plan's temporary file: not a reason to
+    refuse the directory (it is written whole, then linked into place)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".plan.json.4242").write_text("{")  # another process's plan, half written
+    sweep_main([*tiny, "--lr", "0.1", "--max_epochs", "1", "--out", str(out)])
+    assert (out / "summary.csv").is_file()
+
+
 def test_another_sweep_into_the_same_directory_is_refused(tiny: list[str], tmp_path: Path) -> None:
     out = tmp_path / "out"
     sweep_main([*tiny, "--lr", "0.1", *BATCHES, "--max_epochs", "1", "--out", str(out)])
     before = sorted(out.rglob("*"))
     message = refusal(sweep_main, [*tiny, "--lr", "0.2", *BATCHES, "--max_epochs", "1", "--out", str(out)])
-    assert "holds another sweep" in message
+    assert "holds another sweep (model.lr: [0.1] there, [0.2] here)" in message
     message = refusal(sweep_main, [*tiny, "--lr", "0.1", *BATCHES, "--max_epochs", "2", "--out", str(out)])
     assert "finished at 1 epochs" in message and "--ckpt_path" in message
     assert sorted(out.rglob("*")) == before

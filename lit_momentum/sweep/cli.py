@@ -47,7 +47,8 @@ sweep options:
   --bound X                   an epoch loss above X, or inf/nan, marks a point diverged (default 100)
   --threshold X               the loss for summary.csv's epoch_below_threshold (default 0.69)
   --metric NAME               what the figures show: {metrics} (default: best_val_acc with validation data)
-  --share I/K                 train the I-th of K shares (default: from SLURM_ARRAY_TASK_ID, srun, torchrun)
+  --share I/K                 start with the I-th of K shares (1 <= I <= K), then take any unit nobody has
+                              finished or holds (default: from SLURM_ARRAY_TASK_ID, srun, torchrun, from 0)
   --merge                     build summary.csv, figures and TensorBoard's experiment from the finished units
   --trainer.strategy ddp      train replicas of one grid on several devices (data-parallel), not shares
 

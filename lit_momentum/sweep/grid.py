@@ -136,8 +136,9 @@ class GridModule(EpochEndModule):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         losses, correct = self.point_losses(self(x), y)  # (N, B) each
-        count = torch.full_like(losses[:, 0], len(y))
-        self.val_sums.append(torch.stack([losses.sum(1), correct.sum(1).to(losses.dtype), count]))  # (3, N)
+        count = torch.full_like(losses[:, 0], len(y), dtype=torch.float64)
+        # summed in float64 whatever the precision: counts exact (bf16 holds whole numbers only up to 256)
+        self.val_sums.append(torch.stack([losses.double().sum(1), correct.sum(1).double(), count]))  # (3, N)
 
     def on_validation_epoch_end(self) -> None:
         """Per point ``val/loss`` (mean over samples) and ``val/acc`` of every rank's share; one sync."""
