@@ -138,30 +138,32 @@ def prepare(argv: list[str]) -> dict[str, Any]:
     check_place(out, "--out")
     plan = read_plan(out) if out.is_dir() else None
     units = plan_units(plan) if plan else make_units(outer, settings, shares)  # fixed once the plan is written
-    if foreign_files(out) and rank_zero_only.rank == 0:
-        if plan is None:
-            raise ValueError(f"--out {out} is not empty: it holds other files, no sweep; choose a new directory")
-        check_same_sweep(out, plan, identity)
-        for unit in units:  # the same sweep: unfinished units continue; finished ones are not trained again unasked
-            done = load_result(unit_dir(out, unit, units))
-            if done and done["budget"] != budget(cfg) and not ckpt:
-                epochs, steps = done["budget"]
-                raise ValueError(f"--out {out} is not empty: it holds this sweep, finished at {epochs} epochs"
-                                 + (f" or {steps} steps" if steps > 0 else "") + f"; train it further with "
-                                 f"--ckpt_path {unit_dir(out, unit, units)}/last.ckpt, or choose a new directory")
+    if plan is None and foreign_files(out) and rank_zero_only.rank == 0:  # a sweep's own plan is checked in join
+        raise ValueError(f"--out {out} is not empty: it holds other files, no sweep; choose a new directory")
     if replicas and len(units) > 1:
         raise ValueError("--trainer.strategy ddp trains replicas of one grid: no outer axes with it")
     return dict(own=own, rest=rest, outer=outer, units=units, share=share, shares=shares, out=out, cfg=cfg,
-                identity=identity, replicas=replicas)
+                identity=identity, replicas=replicas, ckpt=ckpt)
 
 
-def check_same_sweep(out: Path, plan: dict[str, Any], identity: dict[str, Any]) -> None:
-    """Refuse, in one line naming the option, a process whose sweep is not the one in ``out``: one place for every
-    entry (a share starting, a share joining a plan written a moment ago, a continued sweep)."""
-    differs = identity_difference(plan["identity"], identity)
+def join(out: Path, plan: dict[str, Any], p: dict[str, Any]) -> list[Any]:
+    """The sweep's units, for a process that found (or wrote) ``plan`` in ``out``: refused, in one line, if its
+    command means another sweep (naming the first option that differs), or a finished unit was trained for another
+    budget (unless asked to train on, ``--ckpt_path``). The one place every process passes: starting, joining a plan
+    written a moment ago, continuing."""
+    differs = identity_difference(plan["identity"], p["identity"])
     if differs:
         raise ValueError(f"--out {out} holds another sweep ({differs}): every process of a sweep needs the same "
                          f"options; choose a new directory, or continue that sweep with its own command")
+    units = plan_units(plan)
+    for unit in units:  # the same sweep: unfinished units continue; finished ones are not trained again unasked
+        done = load_result(unit_dir(out, unit, units))
+        if done and done["budget"] != budget(p["cfg"]) and not p["ckpt"]:
+            epochs, steps = done["budget"]
+            raise ValueError(f"--out {out} is not empty: it holds this sweep, finished at {epochs} epochs"
+                             + (f" or {steps} steps" if steps > 0 else "") + f"; train it further with "
+                             f"--ckpt_path {unit_dir(out, unit, units)}/last.ckpt, or choose a new directory")
+    return units
 
 
 def work_order(units: list[Any], share: int, shares: int) -> list[Any]:
@@ -256,13 +258,11 @@ def main(argv: list[str] | None = None) -> None:
             out = p["out"] = claim_dir(out)  # atomically: a sweep started at the same moment gets the next version
         plan = {"identity": p["identity"], "outer": p["outer"], "shares": p["shares"],
                 "units": [unit_record(u) for u in p["units"]]}
-        if not claim_plan(out, plan):  # another process wrote the plan first (a moment ago, or before)
-            plan = read_plan(out)
-            try:
-                check_same_sweep(out, plan, p["identity"])
-            except ValueError as err:
-                sys.exit(f"error: {err}")
-            p["units"] = plan_units(plan)
+        claim_plan(out, plan)  # unless another process wrote it first (a moment ago, or before)
+        try:
+            p["units"] = join(out, read_plan(out), p)
+        except ValueError as err:
+            sys.exit(f"error: {err}")
     if p["replicas"]:
         os.environ[OUT_ENV] = str(out)  # for the DDP replicas Lightning launches with this same command
     train_share(p, argv)
