@@ -1,21 +1,28 @@
-"""Seconds per epoch per model: an N-point grid (``python -m lit_momentum.sweep``) against one bare PyTorch loop.
+"""Seconds per epoch per model: an N-point grid (``python -m lit_momentum.sweep``) against one bare PyTorch loop,
+and against the plain grid loop that does the same work.
 
     python benchmarks/grid_time.py                              # N = 1, 8, 32 at dim 1000 and 250, CPU
+    python benchmarks/grid_time.py --dims 1000 mnist1d cnn --n 8 32 128                     # per model, x bare
+    python benchmarks/grid_time.py --dims 1000 mnist1d cnn --n 8 32 128 --reference loop    # x the plain grid loop
     python benchmarks/grid_time.py --accelerator gpu --json grid.json
     python benchmarks/grid_time.py --vs-train 300               # a 16-point sweep against 16 train.py runs, wall time
-    python benchmarks/grid_time.py --dims mnist1d cnn --n 8 32 128  # configs/mnist1d.yaml's MLP, configs/cnn.yaml's CNN
 
-Contenders, each on the same data, for the same epochs:
+Contenders, each on the same data, for the same epochs (``--dims``: the article's model at a width, ``mnist1d`` for
+configs/mnist1d.yaml's MLP, ``cnn`` for configs/cnn.yaml's CNN):
 - ``grid/sweep``: the grid exactly as the sweep builds it (``SweepCLI``: its TensorBoard runs, checkpoint, bar);
 - ``grid/loop``: the same batched model (``GridModule``'s network: hand-batched products for the MLP, ``torch.func``
   for any other) and ``GridSGD`` in a plain loop, no Lightning, with the same per-step loss and accuracy sums and
-  the same validation every epoch where the data has a validation split: what is the grid's own cost;
+  the same validation every epoch where the data has a validation split: the fastest peer doing the same work;
 - ``grid/vmap``: that loop with the MLP run through ``torch.func`` like any other network (for the CNN it is the
-  loop): what the MLP's hand-batched products save.
-After every epoch of a contender a bare single-model epoch runs (``epoch_time.Bare``); ``x bare per model`` is the
-median of ``(grid epoch / N) / bare epoch`` over those pairs. Every (dim, N) runs in a fresh process, so its peak
-memory (RSS on CPU, ``max_memory_allocated`` on a GPU, above the bare loop's) is its own; ``MB per point`` is the
-growth over the smallest N.
+  loop): what the MLP's hand-batched products save;
+- ``grid/quiet`` (asked for by ``--contenders``): the sweep without per-step curves and progress bar.
+Every epoch of a contender is paired with one epoch of the reference run right after it, in the same process:
+``--reference bare`` (one model's bare loop, ``epoch_time.Bare``; the ratio is per model, ``(grid epoch / N) / bare
+epoch``) or ``--reference loop`` (the plain grid loop of the same N: what the sweep, vmap or logging add); the
+median over the pairs after ``--warmup``. Timing one contender after another would compare machines that drift by
+30 % within minutes. Every (dim, N, contender) runs in a fresh process, so its peak memory (RSS on CPU,
+``max_memory_allocated`` on a GPU, above the reference's) is its own; ``MB per point`` is the growth over the
+smallest N.
 """
 
 import argparse
@@ -27,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -43,24 +51,27 @@ def lrs(n: int) -> list[str]:
     return [f"{1e-5 * (k + 1):.6g}" for k in range(n)]  # N distinct points, all well-behaved
 
 
-def grid_loop(w: Workload, device: torch.device, n: int, epochs: int, bare: Bare,
-              vmap: bool = False) -> list[tuple[float, float]]:
-    """The batched model and GridSGD without Lightning: index batches, one sync per epoch (and per validation).
-    ``vmap``: the MLP through torch.func like any other network, not by its hand-batched products."""
-    dm = w.dm
-    model = GridModule(dim=dm.dim, num_classes=dm.num_classes, **w.model, lr=[float(v) for v in lrs(n)],
-                       momentum=0.9).to(device)
-    model.net.mlp = model.net.mlp and not vmap
-    opt = model.configure_optimizers()
-    x, y = (t.to(device) for t in dm.splits["train"])
-    val = [t.to(device) for t in dm.splits["val"]] if "val" in dm.splits else None
-    pairs = []
-    for epoch in range(epochs):
+class GridLoop:
+    """The batched model and GridSGD without Lightning: index batches, one sync per epoch (and per validation), the
+    sweep's per-step loss and accuracy sums and its validation. ``vmap``: the MLP through torch.func like any other
+    network, not by its hand-batched products. ``epoch()`` trains one epoch and returns its seconds."""
+
+    def __init__(self, w: Workload, device: torch.device, n: int, vmap: bool = False) -> None:
+        self.dm, self.n, self.device, self.epochs_run = w.dm, n, device, 0
+        self.model = GridModule(dim=w.dm.dim, num_classes=w.dm.num_classes, **w.model,
+                                lr=[float(v) for v in lrs(n)], momentum=0.9).to(device)
+        self.model.net.mlp = self.model.net.mlp and not vmap
+        self.opt = self.model.configure_optimizers()
+        self.x, self.y = (t.to(device) for t in w.dm.splits["train"])
+        self.val = [t.to(device) for t in w.dm.splits["val"]] if "val" in w.dm.splits else None
+
+    def epoch(self) -> float:
+        model, opt, dm, n, device = self.model, self.opt, self.dm, self.n, self.device
         start = time.perf_counter()
         total, right = torch.zeros(n, device=device), torch.zeros(n, device=device, dtype=torch.long)
-        gen = torch.Generator().manual_seed(epoch)
-        for idx in torch.randperm(len(x), generator=gen).to(device).split(dm.batch_size):
-            losses, correct = model.point_losses(model(x[idx]), y[idx])
+        gen = torch.Generator().manual_seed(self.epochs_run)
+        for idx in torch.randperm(len(self.x), generator=gen).to(device).split(dm.batch_size):
+            losses, correct = model.point_losses(model(self.x[idx]), self.y[idx])
             losses = losses.mean(1)  # (N,)
             opt.zero_grad()
             losses.sum().backward()
@@ -68,26 +79,33 @@ def grid_loop(w: Workload, device: torch.device, n: int, epochs: int, bare: Bare
             total += losses.detach()
             right += correct.sum(1)
         torch.cat([total, right.double()]).tolist()
-        if val is not None:  # as the sweep validates: every point over the shared batches, summed on the device
+        if self.val is not None:  # as the sweep validates: every point over the shared batches, summed on the device
             model.eval()
             sums = []
             with torch.no_grad():
-                for vx, vy in zip(val[0].split(dm.eval_batch_size), val[1].split(dm.eval_batch_size)):
+                for vx, vy in zip(self.val[0].split(dm.eval_batch_size), self.val[1].split(dm.eval_batch_size)):
                     losses, correct = model.point_losses(model(vx), vy)
-                    sums.append(torch.stack([losses.sum(1), correct.sum(1).to(losses.dtype)]))  # (2, N)
+                    sums.append(torch.stack([losses.double().sum(1), correct.sum(1).double()]))  # (2, N)
             torch.stack(sums).sum(0).tolist()
             model.train()
-        pairs.append((time.perf_counter() - start, bare.epoch()))
-    return pairs
+        self.epochs_run += 1
+        return time.perf_counter() - start
 
 
-def grid_sweep(w: Workload, device: torch.device, n: int, epochs: int, bare: Bare) -> list[tuple[float, float]]:
+def grid_loop(w: Workload, device: torch.device, n: int, epochs: int, ref: Any,
+              vmap: bool = False) -> list[tuple[float, float]]:
+    loop = GridLoop(w, device, n, vmap)
+    return [(loop.epoch(), ref.epoch()) for _ in range(epochs)]
+
+
+def grid_sweep(w: Workload, device: torch.device, n: int, epochs: int, ref: Any,
+               extra: tuple[str, ...] = ()) -> list[tuple[float, float]]:
     """The grid as ``python -m lit_momentum.sweep`` builds it, in a temporary directory."""
-    clock = PairedClock(bare)
+    clock = PairedClock(ref)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "grid"
         args = [*w.args, "--lr", *lrs(n), "--momentum", "0.9", "--accelerator", device.type, "--max_epochs",
-                str(epochs), "--trainer.enable_model_summary", "false"]
+                str(epochs), "--trainer.enable_model_summary", "false", *extra]
         cli, _ = build(SweepCLI, expand_aliases(split_args(args)[1]), out=out)
         out.mkdir()
         cli.trainer.callbacks.append(clock)
@@ -95,27 +113,39 @@ def grid_sweep(w: Workload, device: torch.device, n: int, epochs: int, bare: Bar
     return clock.pairs
 
 
-def grid_loop_vmap(w: Workload, device: torch.device, n: int, epochs: int, bare: Bare) -> list[tuple[float, float]]:
-    return grid_loop(w, device, n, epochs, bare, vmap=True)
+def grid_loop_vmap(w: Workload, device: torch.device, n: int, epochs: int, ref: Any) -> list[tuple[float, float]]:
+    return grid_loop(w, device, n, epochs, ref, vmap=True)
 
 
-CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop, "grid/vmap": grid_loop_vmap}
+def grid_sweep_quiet(w: Workload, device: torch.device, n: int, epochs: int, ref: Any) -> list[tuple[float, float]]:
+    """The sweep without its per-step curves (``train/loss_step`` of every point) and with no progress bar."""
+    return grid_sweep(w, device, n, epochs, ref, ("--trainer.log_every_n_steps", "1000000",
+                                                  "--trainer.enable_progress_bar", "false"))
 
 
-def one(dim: str, n: int, name: str, epochs: int, warmup: int, device: torch.device) -> dict:
+CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop, "grid/vmap": grid_loop_vmap,
+              "grid/quiet": grid_sweep_quiet}
+DEFAULT_CONTENDERS = ["grid/sweep", "grid/loop", "grid/vmap"]
+
+
+def one(dim: str, n: int, name: str, epochs: int, warmup: int, device: torch.device, reference: str) -> dict:
     """One contender at one size (``dim``: the article's model at that width, ``mnist1d`` or ``cnn``), alone in this
-    process: its paired ratios and its peak memory above the bare loop's (RSS on CPU, allocated memory on a GPU)."""
+    process, each of its epochs paired with one of the reference (``bare``: one model's plain loop; ``loop``: the
+    plain grid loop of the same N): the median ratio, and the peak memory above the reference's (RSS on CPU,
+    allocated memory on a GPU; meaningful against ``bare`` only)."""
     w = Workload.make(dim if dim in ("mnist1d", "cnn") else "article", int(dim) if dim.isdigit() else 0, 64)
-    bare = Bare(w, device)
-    bare.epoch()
+    ref = Bare(w, device) if reference == "bare" else GridLoop(w, device, n)
+    ref.epoch()
     base = (torch.cuda.max_memory_allocated() if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     torch.manual_seed(0)
-    pairs = CONTENDERS[name](w, device, n, epochs, bare)[warmup:]
+    pairs = CONTENDERS[name](w, device, n, epochs, ref)[warmup:]
     peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return dict(seconds=statistics.median(t for t, _ in pairs), bare_seconds=statistics.median(b for _, b in pairs),
-                x_bare_per_model=statistics.median(t / n / b for t, b in pairs), peak_mb=(peak - base) / 2**20)
+    per = n if reference == "bare" else 1  # against the loop of the same N the ratio is already per model
+    ratios = [t / per / r for t, r in pairs]
+    return dict(seconds=statistics.median(t for t, _ in pairs), ref_seconds=statistics.median(r for _, r in pairs),
+                ratio=statistics.median(ratios), low=min(ratios), high=max(ratios), peak_mb=(peak - base) / 2**20)
 
 
 def vs_train(epochs: int) -> dict:
@@ -145,24 +175,17 @@ def vs_train(epochs: int) -> dict:
                 ratio=statistics.mean(sweeps) / sum(runs))
 
 
-def print_ratios(results: list[dict]) -> None:
-    """Per size: the sweep's cost per model over the plain loop's (what Lightning and the sweep's logging add), and
-    the MLP's loop through vmap over its hand-batched loop (what the hand-batched products save)."""
-    cost = {(r["dim"], r["n"], r["contender"]): r["x_bare_per_model"] for r in results}
-    print(f"\n{'dim':>7}{'N':>5}{'sweep / loop':>14}{'vmap / loop':>13}")
-    for dim, n in dict.fromkeys((r["dim"], r["n"]) for r in results):
-        loop = cost.get((dim, n, "grid/loop"))
-        ratios = [cost[dim, n, c] / loop if loop and (dim, n, c) in cost else float("nan")
-                  for c in ("grid/sweep", "grid/vmap")]
-        print(f"{dim!s:>7}{n:>5}{ratios[0]:>14.2f}{ratios[1]:>13.2f}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dims", nargs="+", default=["1000", "250"],
                         help="the article's model at these widths, and/or mnist1d (configs/mnist1d.yaml's MLP), "
                              "cnn (configs/cnn.yaml's CNN)")
     parser.add_argument("--n", type=int, nargs="+", default=[1, 8, 32], help="grid sizes")
+    parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS), default=DEFAULT_CONTENDERS,
+                        help="grid/quiet: the sweep without per-step curves and progress bar (what they cost)")
+    parser.add_argument("--reference", choices=["bare", "loop"], default="bare",
+                        help="what each epoch is paired with: one model's bare loop (cost per model), or the plain "
+                             "grid loop of the same N (what the sweep, vmap or logging add to it)")
     parser.add_argument("--epochs", type=int, default=25, help="epochs per contender, warm-up included")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
@@ -179,7 +202,7 @@ def main() -> None:
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
     if args.one:
         dim, n, name = args.one
-        print(json.dumps(one(dim, int(n), name, args.epochs, args.warmup, device)))
+        print(json.dumps(one(dim, int(n), name, args.epochs, args.warmup, device, args.reference)))
         return
     if args.vs_train:
         result = vs_train(args.vs_train)
@@ -189,24 +212,27 @@ def main() -> None:
         results = [result]
     else:
         results = []
-        print(f"{'dim':>7}{'N':>4}{'contender':>12}{'x bare per model':>18}{'bare s/epoch':>14}{'peak MB':>9}"
-              f"{'MB per point':>14}")
+        what = "x bare per model" if args.reference == "bare" else "x loop (range)"
+        print(f"{'dim':>7}{'N':>4}{'contender':>12}{what:>24}{'ref s/epoch':>13}{'peak MB':>9}{'MB per point':>14}")
         for dim in args.dims:
-            for name in [c for c in CONTENDERS if not (c == "grid/vmap" and dim == "cnn")]:  # the CNN's loop is vmap
+            names = [c for c in args.contenders if not (c == "grid/vmap" and dim == "cnn")]  # the CNN's loop is vmap
+            for name in [c for c in names if not (c == "grid/loop" and args.reference == "loop")]:
                 first = None
                 for n in args.n:
                     cmd = [sys.executable, __file__, "--one", str(dim), str(n), name, "--epochs", str(args.epochs),
-                           "--warmup", str(args.warmup), "--accelerator", args.accelerator]
+                           "--warmup", str(args.warmup), "--accelerator", args.accelerator, "--reference",
+                           args.reference]
                     proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
                     measured = json.loads(proc.stdout.splitlines()[-1])
                     r = dict(dim=int(dim) if dim.isdigit() else dim, n=n, contender=name, device=device.type,
-                             **measured)
+                             reference=args.reference, **measured)
                     first = first or r
                     growth = (r["peak_mb"] - first["peak_mb"]) / (n - first["n"]) if n > first["n"] else float("nan")
-                    print(f"{dim:>7}{n:>4}{name:>12}{r['x_bare_per_model']:>18.2f}{r['bare_seconds']:>14.4f}"
-                          f"{r['peak_mb']:>9.0f}{growth:>14.1f}", flush=True)
+                    cell = f"{r['ratio']:.2f}" + (f" ({r['low']:.2f}-{r['high']:.2f})" if args.reference == "loop"
+                                                   else "")
+                    print(f"{dim:>7}{n:>4}{name:>12}{cell:>24}{r['ref_seconds']:>13.4f}{r['peak_mb']:>9.0f}"
+                          f"{growth:>14.1f}", flush=True)
                     results.append(r)
-        print_ratios(results)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

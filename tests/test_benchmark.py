@@ -38,14 +38,20 @@ def test_benchmark_refuses_a_warmup_that_leaves_no_epoch() -> None:
                                                     "got --warmup 5 --epochs 5")
 
 
-def test_grid_benchmark_measures_both_contenders_per_size(tmp_path: Path) -> None:
+def test_grid_benchmark_measures_every_contender_against_either_reference(tmp_path: Path) -> None:
     out = tmp_path / "grid.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/grid_time.py"), "--dims", "32", "--n", "1", "3",
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/grid_time.py"), "--dims", "32", "--n", "2",
                            "--epochs", "3", "--warmup", "1", "--json", str(out)], capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(out.read_text())
-    assert [(r["n"], r["contender"]) for r in results] == [(n, c) for c in ("grid/sweep", "grid/loop", "grid/vmap")
-                                                           for n in (1, 3)]
-    assert all(r["x_bare_per_model"] > 0 and r["seconds"] > 0 and r["dim"] == 32 for r in results)
-    assert "x bare per model" in proc.stdout and "sweep / loop" in proc.stdout
+    assert [r["contender"] for r in results] == ["grid/sweep", "grid/loop", "grid/vmap"]
+    assert all(r["ratio"] > 0 and r["seconds"] > 0 and r["dim"] == 32 and r["n"] == 2 for r in results)
+    assert "x bare per model" in proc.stdout
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/grid_time.py"), "--dims", "cnn", "--n", "2",
+                           "--epochs", "2", "--warmup", "1", "--reference", "loop", "--contenders", "grid/quiet",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert [r["contender"] for r in results] == ["grid/quiet"] and results[0]["reference"] == "loop"
+    assert results[0]["ratio"] > 0 and "x loop (range)" in proc.stdout

@@ -223,3 +223,21 @@ def test_networks_as_an_outer_axis_on_the_command_line_and_in_a_config(tiny: lis
             "      activation: relu\n")
     axes, rest = split_config(text, "config")
     assert axes == {"model.net.hidden": [[64], [100, 100]]} and "hidden" not in rest and "relu" in rest
+
+
+def test_a_grid_of_any_network_continues_bit_for_bit(tiny: list[str], tmp_path: Path) -> None:
+    """A vmap grid with buffers (BatchNorm's running statistics) trained for 2 epochs, then continued to 4 from its
+    checkpoint, ends where a straight 4-epoch grid ends: weights, buffers, velocities and curves to the bit."""
+    from tests.conftest import assert_same_state
+
+    grid = [*SMALL_MNIST1D, "--model.net", "tests.probe_nets.BatchNormMLP", "--lr", "0.05", "0.2", "--momentum",
+            "0.9", "--checkpoint.every_n_epochs", "1"]
+    run_sweep([*tiny, *grid], tmp_path / "straight", "--max_epochs", "4")
+    run_sweep([*tiny, *grid], tmp_path / "stopped", "--max_epochs", "2")
+    rows = run_sweep([*tiny, *grid], tmp_path / "stopped", "--max_epochs", "4", "--ckpt_path",
+                     str(tmp_path / "stopped" / "last.ckpt"))
+    a, b = load_ckpt(tmp_path / "straight" / "last.ckpt"), load_ckpt(tmp_path / "stopped" / "last.ckpt")
+    assert_same_state(a, b)
+    assert any(k.startswith("net.buffer") for k in a["state_dict"]) and b["epoch"] == 3
+    assert (tmp_path / "stopped" / "summary.csv").read_text() == (tmp_path / "straight" / "summary.csv").read_text()
+    assert len(rows) == 2
