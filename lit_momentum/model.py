@@ -18,34 +18,12 @@ from torchmetrics import Accuracy, MaxMetric, MeanMetric
 from lit_momentum.loss import loss_and_predictions
 from lit_momentum.momentum import HandWrittenMomentum
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output, net_config, net_name
+from lit_momentum.settings import check_settings
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became inf or nan, or negative (which BCE and cross-entropy cannot be): training stops (checked once
     per epoch, from the step losses)."""
-
-
-def check_settings(optimizer: str, momentum_impl: str, lr: float, momentum: float, dampening: float,
-                   nesterov: bool, weight_decay: float) -> None:
-    """Raise a one-line ``ValueError`` naming the first bad option and what is allowed."""
-    if optimizer not in ("sgd", "adam"):
-        raise ValueError(f"model.optimizer must be one of sgd, adam; got {optimizer!r}")
-    if momentum_impl not in ("builtin", "manual"):
-        raise ValueError(f"model.momentum_impl must be one of builtin, manual; got {momentum_impl!r}")
-    if not 0 < lr < 1e30:  # a larger step overflows float32 parameters
-        raise ValueError(f"model.lr must be > 0 and < 1e30, got {lr}")
-    if not 0 <= momentum < 1:
-        raise ValueError(f"model.momentum must be in [0, 1), got {momentum}")
-    if not 0 <= dampening <= 1:
-        raise ValueError(f"model.dampening must be in [0, 1], got {dampening}")
-    if nesterov and (momentum == 0 or dampening != 0):
-        raise ValueError(f"model.nesterov needs momentum > 0 and dampening 0, got momentum {momentum}, "
-                         f"dampening {dampening}")
-    if not weight_decay >= 0:
-        raise ValueError(f"model.weight_decay must be >= 0, got {weight_decay}")
-    if optimizer == "adam" and (momentum_impl == "manual" or nesterov or dampening != 0):
-        raise ValueError("model.optimizer adam takes momentum (as beta1), lr and weight_decay only: "
-                         "momentum_impl must be builtin, nesterov false and dampening 0")
 
 
 class EpochEndModule(L.LightningModule):
@@ -100,14 +78,15 @@ class MomentumModule(EpochEndModule):
         num_classes: 2 for binary labels (one logit, as in the article), k > 2 for k logits; set from the data.
         net: the network, built as ``net(dim, num_classes)``: a class with its options (``--model.net ConvNet1D
             --model.net.channels 8``, or YAML ``class_path`` / ``init_args``); see ``lit_momentum.nets``.
-        optimizer: ``sgd`` (with or without momentum) or ``adam`` (momentum is its beta1).
+        optimizer: ``sgd`` (with or without momentum), ``adam`` or ``adamw`` (momentum is their beta1).
         momentum_impl: ``builtin`` hands the settings to ``torch.optim.SGD``; ``manual`` keeps velocity buffers by
             hand and hands them to a momentum-free SGD in place of the gradient.
         lr: learning rate.
         momentum: momentum factor in [0, 1); 0 is plain SGD.
         dampening: dampening for momentum, in [0, 1].
         nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
-        weight_decay: L2 penalty added to the gradient (and so to the velocity).
+        weight_decay: L2 penalty added to the gradient (and so to the velocity); AdamW's decoupled decay.
+        beta2, eps: Adam's and AdamW's second-moment decay and denominator term (PyTorch's defaults).
     """
 
     def __init__(
@@ -115,16 +94,18 @@ class MomentumModule(EpochEndModule):
         dim: int = 1000,
         num_classes: int = 2,
         net: NetFactory = MLP,
-        optimizer: Literal["sgd", "adam"] = "sgd",
+        optimizer: Literal["sgd", "adam", "adamw"] = "sgd",
         momentum_impl: Literal["builtin", "manual"] = "builtin",
         lr: float = 1e-5,
         momentum: float = 0.9,
         dampening: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
     ) -> None:
         super().__init__()
-        check_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay)
+        check_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay, beta2, eps)
         self.save_hyperparameters()
         self.save_net_config()
         # the network gives logits: the output sigmoid (softmax) is fused into the loss, the same function as
@@ -147,8 +128,10 @@ class MomentumModule(EpochEndModule):
     def run_name(self) -> str:
         """The variant in a few characters, e.g. ``manual_m0.9_lr1e-05``: names the run's log directory."""
         hp = self.hparams
-        if hp.optimizer == "adam":
-            parts = ["adam", f"b{hp.momentum:g}"]
+        if hp.optimizer in ("adam", "adamw"):
+            beta2, eps = hp.get("beta2", 0.999), hp.get("eps", 1e-8)
+            parts = [hp.optimizer, f"b{hp.momentum:g}", f"b2_{beta2:g}" if beta2 != 0.999 else "",
+                     f"eps{eps:g}" if eps != 1e-8 else ""]
         elif hp.momentum == 0:
             parts = ["sgd"]
         else:
@@ -242,9 +225,10 @@ class MomentumModule(EpochEndModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams
-        if hp.optimizer == "adam":
-            return torch.optim.Adam(self.parameters(), lr=hp.lr, betas=(hp.momentum, 0.999),
-                                    weight_decay=hp.weight_decay)
+        if hp.optimizer in ("adam", "adamw"):
+            adam = torch.optim.Adam if hp.optimizer == "adam" else torch.optim.AdamW
+            return adam(self.parameters(), lr=hp.lr, betas=(hp.momentum, hp.get("beta2", 0.999)),
+                        eps=hp.get("eps", 1e-8), weight_decay=hp.weight_decay)
         flavour = dict(momentum=hp.momentum, dampening=hp.dampening, nesterov=hp.nesterov,
                        weight_decay=hp.weight_decay)
         if hp.momentum_impl == "builtin":

@@ -102,7 +102,7 @@ BAD_INPUT = [
     (["--model.nesterov", "true", "--model.dampening", "0.1"], "model.nesterov", "dampening 0"),
     (["--model.nesterov", "true", "--model.momentum", "0"], "model.nesterov", "momentum > 0"),
     (["--model.momentum_impl", "fast"], "model.momentum_impl", "'builtin', 'manual'"),
-    (["--model.optimizer", "rmsprop"], "model.optimizer", "'sgd', 'adam'"),
+    (["--model.optimizer", "rmsprop"], "model.optimizer", "'sgd', 'adam', 'adamw'"),
     (["--data.batch_size", "0"], "data.batch_size", "> 0"),
     (["--data.dim", "1"], "data.dim", ">= 2"),
     (["--data.num_samples", "101"], "data.num_samples", "even"),

@@ -193,7 +193,7 @@ BAD_INPUT = [
     (["--nesterov", "true", "--dampening", "0.1"], "nesterov", "dampening 0"),
     (["--bound", "0"], "model.bound", "> 0"),
     (["--threshold", "low"], "--threshold", "a number"),
-    (["--model.optimizer", "adam"], "model.optimizer", "sgd"),
+    (["--model.optimizer", "rmsprop"], "--model.optimizer rmsprop", "must be one of 'sgd', 'adam', 'adamw'"),
     (["--precision", "16-mixed"], "16-mixed", "bf16-mixed"),
     (["--trainer.gradient_clip_val", "1"], "gradient_clip_val", "not supported"),
     (["--data.dim", "200000", "--lr", "1e-3", "1e-2"], "GiB is free", "points fit"),

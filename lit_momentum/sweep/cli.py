@@ -32,7 +32,9 @@ grid axes (one value or several each; the grid is their product, trained as one 
   --momentum V [V ...]        momentum factors in [0, 1)                       (default 0.9)
   --dampening V [V ...]       dampening                                        (default 0)
   --nesterov B [B ...]        Nesterov momentum, true / false                  (default false)
-  --weight_decay V [V ...]    L2 penalty                                       (default 0)
+  --weight_decay V [V ...]    L2 penalty (AdamW: decoupled weight decay)       (default 0)
+  --beta2 V [V ...]           Adam's second-moment decay (--momentum is beta1) (default 0.999)
+  --eps V [V ...]             Adam's denominator term                          (default 1e-8)
   --seeds S [S ...]           initial-weight seeds                             (default --seed_everything)
 
 outer axes (one grid per combination of values):
@@ -177,7 +179,8 @@ class SweepCLI(MomentumCLI):
         if cfg.model.seeds is None:
             cfg.model.seeds = [cfg.seed_everything]
         super().before_instantiate_classes()
-        self.points = make_grid(cfg.model.prefix, cfg.model.only, **{a: cfg.model[a] for a in AXES})
+        self.points = make_grid(cfg.model.prefix, cfg.model.only, cfg.model.optimizer,
+                                **{a: cfg.model[a] for a in AXES})
         check_options(cfg.model.optimizer, cfg.model.momentum_impl, cfg.model.bound)
         if str(cfg.trainer.precision) in ("16", "16-mixed"):
             raise ValueError("--trainer.precision 16-mixed: its one gradient scaler would skip every point's step when "
@@ -194,7 +197,8 @@ class SweepCLI(MomentumCLI):
         cfg = self.config
         batch = getattr(dm, "batch_size", 256)
         batches = (batch, getattr(dm, "eval_batch_size", batch))
-        per_point = point_bytes(cfg.model.net, dm.dim, dm.num_classes, batches, any(p.momentum for p in self.points))
+        states = 2 if cfg.model.optimizer != "sgd" else int(any(p.momentum for p in self.points))
+        per_point = point_bytes(cfg.model.net, dm.dim, dm.num_classes, batches, states)
         need = len(self.points) * per_point
         free = available_bytes(str(cfg.trainer.accelerator), cfg.trainer.devices)
         if need > 0.8 * free:
@@ -218,8 +222,10 @@ class SweepCLI(MomentumCLI):
     def make_logger(self) -> GridLogger:
         pts = self.model.points
         outer = {k: v if isinstance(v, int | float | bool | str) else str(v) for k, v in (self.outer or {}).items()}
+        adam = self.config.model.optimizer != "sgd"
         settings = {p.name: {"lr": p.lr, "momentum": p.momentum, "dampening": p.dampening, "nesterov": p.nesterov,
-                             "weight_decay": p.weight_decay, "seed": p.seed, **outer} for p in pts}
+                             "weight_decay": p.weight_decay, **({"beta2": p.beta2, "eps": p.eps} if adam else {}),
+                             "seed": p.seed, **outer} for p in pts}
         return GridLogger(self.out, settings, seed_bands=len({p.seed for p in pts}) > 1,
                           metrics=HPARAMS_METRICS + (VAL_METRICS if self.has_validation() else ()),
                           purge_step=self.resume.global_step if self.resume else None,

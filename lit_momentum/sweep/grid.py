@@ -11,11 +11,12 @@ untouched.
 """
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
+from lit_momentum.adam import GridAdam
 from lit_momentum.loss import loss_and_predictions
 from lit_momentum.model import EpochEndModule, NonFiniteLossError
 from lit_momentum.momentum import GridSGD
@@ -30,11 +31,13 @@ class GridModule(EpochEndModule):
 
     Args:
         dim, num_classes, net: as ``MomentumModule`` (``dim`` and ``num_classes`` set from the data).
-        lr, momentum, dampening, nesterov, weight_decay: one value or a list each; the grid is their product.
+        lr, momentum, dampening, nesterov, weight_decay, beta2, eps: one value or a list each; the grid is their
+            product (dampening and nesterov are SGD's; beta2 and eps Adam's; momentum is Adam's beta1).
         seeds: initial-weight seeds, one or a list (the sweep's default is ``--seed_everything``).
         bound: an epoch loss above this (or inf/nan) marks a point diverged; the article's model starts at ln 2.
-        optimizer, momentum_impl: accepted so that ``train.py``'s configs apply; the grid always applies the
-            hand-written rule, which is ``torch.optim.SGD``'s (so ``builtin`` and ``manual`` mean the same here).
+        optimizer: ``sgd`` (``GridSGD``: the hand-written rule, ``torch.optim.SGD``'s), ``adam`` or ``adamw``
+            (``GridAdam``: ``torch.optim.Adam``'s and ``AdamW``'s), one for the whole grid (several: an outer axis).
+        momentum_impl: accepted so that ``train.py``'s configs apply (``builtin`` and ``manual`` mean the same here).
         prefix, only: set by the sweep for one unit of a larger sweep: the outer values its run names start with,
             and the settings (all seeds of each) this part trains.
     """
@@ -49,9 +52,11 @@ class GridModule(EpochEndModule):
         dampening: float | list[float] = 0.0,
         nesterov: bool | list[bool] = False,
         weight_decay: float | list[float] = 0.0,
+        beta2: float | list[float] = 0.999,
+        eps: float | list[float] = 1e-8,
         seeds: int | list[int] | None = 0,
         bound: float = 100.0,
-        optimizer: str = "sgd",
+        optimizer: Literal["sgd", "adam", "adamw"] = "sgd",
         momentum_impl: str = "manual",
         prefix: str = "",
         only: list[str] | None = None,
@@ -59,8 +64,9 @@ class GridModule(EpochEndModule):
         super().__init__()
         check_options(optimizer, momentum_impl, bound)
         keep_freed_memory()
-        self.points = make_grid(prefix, only, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-                                weight_decay=weight_decay, seeds=0 if seeds is None else seeds)
+        self.points = make_grid(prefix, only, optimizer, lr=lr, momentum=momentum, dampening=dampening,
+                                nesterov=nesterov, weight_decay=weight_decay, beta2=beta2, eps=eps,
+                                seeds=0 if seeds is None else seeds)
         self.save_hyperparameters()
         self.save_net_config()
         nets = {}
@@ -168,9 +174,12 @@ class GridModule(EpochEndModule):
         reached cannot reach the arithmetic and no step needs a mask; the others are not touched."""
         idx = torch.tensor(points, device=self.device)
         self.diverged_epoch[idx] = self.current_epoch
-        for t in [*self.net.parameters(), *self.net.buffers(), *self.trainer.optimizers[0].velocities(),
-                  *self.point_settings.values()]:
+        settings = [t for k, t in self.point_settings.items() if k != "eps"]  # eps 0 would divide 0 by 0 in Adam
+        optimizer = self.trainer.optimizers[0]
+        for t in [*self.net.parameters(), *self.net.buffers(), *optimizer.velocities(), *settings]:
             t[idx] = 0
+        if isinstance(optimizer, GridAdam):
+            optimizer.refresh()  # its per-step scalars are computed on the host
 
     def log_curves(self, step_vals: list[float], epoch_vals: list[float], acc_vals: list[float],
                    was_active: list[bool], active: list[bool]) -> None:
@@ -199,17 +208,26 @@ class GridModule(EpochEndModule):
         self.logger.log_metrics(metrics, step=self.global_step - 1)
         self.logger.save()
 
-    def configure_optimizers(self) -> GridSGD:
+    def configure_optimizers(self) -> GridSGD | GridAdam:
         """Each point's settings as (N,) float64 tensors on the device, 0 for a diverged (frozen) point: made here,
         from the points, after Lightning moved the model to its device and precision, so that no precision rounds
-        them (bf16 would turn momentum 0.9 into 0.8984); the arithmetic rounds them as it rounds the weights. Settings
-        every point shares are handed over as numbers: the terms no point needs are skipped, decided here once."""
+        them (bf16 would turn momentum 0.9 into 0.8984); the arithmetic rounds them as it rounds the weights. For
+        SGD, settings every point shares are handed over as numbers: the terms no point needs are skipped."""
         pts, alive = self.points, (self.diverged_epoch < 0).to(torch.float64)
-        for axis in ("lr", "momentum", "dampening", "nesterov", "weight_decay"):
+        adam = self.hparams.optimizer in ("adam", "adamw")
+        axes = ("lr", "momentum", "weight_decay", "beta2", "eps") if adam else (
+            "lr", "momentum", "dampening", "nesterov", "weight_decay")
+        for axis in axes:
             vals = [float(getattr(p, axis)) for p in pts]
             if axis == "dampening":  # torch.optim.SGD ignores dampening at momentum 0
                 vals = [d if p.momentum else 0.0 for d, p in zip(vals, pts)]
-            self.point_settings[axis] = torch.tensor(vals, dtype=torch.float64, device=self.device) * alive
+            t = torch.tensor(vals, dtype=torch.float64, device=self.device)
+            self.point_settings[axis] = t if axis == "eps" else t * alive  # a frozen point keeps its eps (Adam)
+        if adam:
+            s = self.point_settings
+            return GridAdam(list(self.parameters()), {"lr": s["lr"], "beta1": s["momentum"], "beta2": s["beta2"],
+                                                      "eps": s["eps"], "weight_decay": s["weight_decay"]},
+                            decoupled=self.hparams.optimizer == "adamw")
         nesterov = [p.nesterov for p in pts]
         settings = {
             "lr": self.point_settings["lr"],

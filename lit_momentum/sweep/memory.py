@@ -25,12 +25,12 @@ def keep_freed_memory() -> None:
     libc.mallopt(-1, 1 << 31)  # M_TRIM_THRESHOLD: keep up to 2 GiB of freed heap in the process
 
 
-def point_bytes(net: Any, dim: int, num_classes: int, batch_sizes: tuple[int, int], velocity: bool) -> int:
-    """Memory one grid point of network ``net`` (a factory or config) needs while training: weights, gradients and
-    (with momentum) velocities, plus one more gradient-sized tensor (a backward allocates the new gradient before
-    the step), and the larger of the activations autograd keeps for a training batch and twice the largest layer
-    output of an evaluation batch. Measured on a copy on the ``meta`` device (shapes only, nothing allocated); the
-    data, shared by all points, is not counted."""
+def point_bytes(net: Any, dim: int, num_classes: int, batch_sizes: tuple[int, int], states: int) -> int:
+    """Memory one grid point of network ``net`` (a factory or config) needs while training: weights, gradients,
+    ``states`` optimizer tensors per weight (SGD's velocity, Adam's two moments) and one more gradient-sized tensor
+    (a backward allocates the new gradient before the step), and the larger of the activations autograd keeps for a
+    training batch and twice the largest layer output of an evaluation batch. Measured on a copy on the ``meta``
+    device (shapes only, nothing allocated); the data, shared by all points, is not counted."""
     train, evaluate = batch_sizes
     with torch.random.fork_rng(devices=[]), torch.device("meta"):
         model = build_net(net, dim, num_classes)
@@ -50,7 +50,7 @@ def point_bytes(net: Any, dim: int, num_classes: int, batch_sizes: tuple[int, in
             pass  # check right after this one; the weights alone are still counted)
         for hook in hooks:
             hook.remove()
-    return params * (3 + velocity) + buffers + max(sum(saved), 2 * max(outputs, default=0))
+    return params * (3 + states) + buffers + max(sum(saved), 2 * max(outputs, default=0))
 
 
 def available_bytes(accelerator: str, devices: object = None) -> int:

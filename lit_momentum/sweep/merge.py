@@ -15,8 +15,8 @@ from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, write_experi
 from lit_momentum.sweep.plan import value_name
 
 COLUMNS = ["run", "lr", "momentum", "dampening", "nesterov", "weight_decay", "seed", "final_loss", "best_loss",
-           "epoch_below_threshold", "ping_pong", "tv_over_net", "diverged_epoch", "val_loss", "best_val_acc",
-           "epoch_best_val_acc"]  # then a column per outer axis
+           "epoch_below_threshold", "ping_pong", "tv_over_net", "diverged_epoch",
+           "val_loss", "best_val_acc", "epoch_best_val_acc", "optimizer", "beta2", "eps"]  # then one per outer axis
 RESULT = "result.json"  # a finished unit's rows, in its directory
 Row = dict[str, Any]
 
@@ -40,7 +40,8 @@ def summarize(model: GridModule, threshold: float, outer: dict[str, Any]) -> lis
         rows.append(dict(run=p.name, lr=p.lr, momentum=p.momentum, dampening=p.dampening, nesterov=p.nesterov,
                          weight_decay=p.weight_decay, seed=p.seed, **stats,
                          diverged_epoch=diverged if diverged >= 0 else "", val_loss=val[-1][1] if val else "",
-                         best_val_acc=best[2] if best else "", epoch_best_val_acc=best[0] if best else "", **outer))
+                         best_val_acc=best[2] if best else "", epoch_best_val_acc=best[0] if best else "",
+                         optimizer=p.optimizer, beta2=p.beta2, eps=p.eps, **outer))
     return rows
 
 
@@ -90,7 +91,8 @@ def write_outputs(out: Path, rows: list[Row], outer: list[str], metric: str | No
         plot_outer(rows, outer[0], out / "outer.png", metric)
         figures.append("outer.png")
     if experiment:
-        names = ["lr", "momentum", "dampening", "nesterov", "weight_decay", "seed", *outer]
+        adam = ["beta2", "eps"] if any(r["optimizer"] != "sgd" for r in rows) else []
+        names = ["lr", "momentum", "dampening", "nesterov", "weight_decay", *adam, "seed", *outer]
         write_experiment(out, names, HPARAMS_METRICS + (VAL_METRICS if has_val else ()),
                          len({r["seed"] for r in rows}) > 1)
     return figures

@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
-GRID_OPTIONS = {"lr", "momentum", "dampening", "nesterov", "weight_decay", "seeds", "bound", "prefix", "only"}
+GRID_OPTIONS = {"lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps", "seeds", "bound", "prefix",
+                "only"}
 LIST_OPTIONS = {"model.net.hidden"}  # options whose single value is itself a list: their axis is a list of lists
 PLAN_FILE = "plan.json"
 TMP_PREFIX = f".{PLAN_FILE}."  # the plan as it is written, before it appears whole

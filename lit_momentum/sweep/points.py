@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from lit_momentum.model import check_settings
+from lit_momentum.settings import ADAM_DEFAULTS, OPTIMIZERS, check_settings
 
-AXES = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "seeds")
+AXES = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps", "seeds")  # GridPoint's order
 
 
 def num(v: float) -> str:
@@ -23,14 +23,20 @@ class GridPoint:
     dampening: float
     nesterov: bool
     weight_decay: float
+    beta2: float  # Adam's and AdamW's (the momentum is their beta1)
+    eps: float
     seed: int
     prefix: str = ""  # the outer values of the grid it belongs to, e.g. ``batch_size32_``
+    optimizer: str = "sgd"  # the grid's: sgd, adam or adamw
 
     @property
     def setting(self) -> str:
         """Everything but the seed, e.g. ``lr1e-05_m0.9_nesterov``: the seeds of one setting form a band."""
-        parts = [f"lr{num(self.lr)}", f"m{num(self.momentum)}", f"damp{num(self.dampening)}" if self.dampening else "",
-                 "nesterov" if self.nesterov else "", f"wd{num(self.weight_decay)}" if self.weight_decay else ""]
+        parts = [self.optimizer if self.optimizer != "sgd" else "", f"lr{num(self.lr)}", f"m{num(self.momentum)}",
+                 f"damp{num(self.dampening)}" if self.dampening else "", "nesterov" if self.nesterov else "",
+                 f"wd{num(self.weight_decay)}" if self.weight_decay else "",
+                 f"b2_{num(self.beta2)}" if self.beta2 != ADAM_DEFAULTS["beta2"] else "",
+                 f"eps{num(self.eps)}" if self.eps != ADAM_DEFAULTS["eps"] else ""]
         return self.prefix + "_".join(p for p in parts if p)
 
     @property
@@ -39,9 +45,10 @@ class GridPoint:
         return f"{self.setting}_seed{self.seed}"
 
 
-def make_grid(prefix: str = "", only: list[str] | None = None, **axes: Any) -> list[GridPoint]:
-    """The Cartesian product of the axes (each a value or a list), every point checked as ``train.py`` checks a run;
-    with ``only``, the points of those settings (a part of the grid, for one process of several)."""
+def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: str = "sgd", **axes: Any) -> list[GridPoint]:
+    """The Cartesian product of the axes (each a value or a list), every point checked as ``train.py`` checks a run
+    of ``optimizer``; with ``only``, the points of those settings (a part of the grid, for one process of
+    several)."""
     values = {}
     for axis in AXES:
         vals = list(axes[axis]) if isinstance(axes[axis], list | tuple) else [axes[axis]]
@@ -54,7 +61,7 @@ def make_grid(prefix: str = "", only: list[str] | None = None, **axes: Any) -> l
     for seed in values["seeds"]:
         if not 0 <= seed < 2**32:
             raise ValueError(f"model.seeds (--seeds) must be integers in [0, 2**32), got {seed}")
-    points = [GridPoint(*combo, prefix=prefix) for combo in itertools.product(*values.values())]
+    points = [GridPoint(*combo, prefix=prefix, optimizer=optimizer) for combo in itertools.product(*values.values())]
     if only is not None:
         unknown = sorted(set(only) - {p.setting for p in points})
         if unknown:
@@ -62,7 +69,8 @@ def make_grid(prefix: str = "", only: list[str] | None = None, **axes: Any) -> l
         points = [p for p in points if p.setting in only]
     for p in points:
         try:
-            check_settings("sgd", "manual", p.lr, p.momentum, p.dampening, p.nesterov, p.weight_decay)
+            check_settings(optimizer, "manual" if optimizer == "sgd" else "builtin", p.lr, p.momentum, p.dampening,
+                           p.nesterov, p.weight_decay, p.beta2, p.eps)
         except ValueError as err:
             raise ValueError(f"grid point {p.name}: {err}") from None
     return points
@@ -70,8 +78,8 @@ def make_grid(prefix: str = "", only: list[str] | None = None, **axes: Any) -> l
 
 def check_options(optimizer: str, momentum_impl: str, bound: float) -> None:
     """The grid's options besides its axes, checked (also by the sweep before anything is built)."""
-    if optimizer != "sgd":
-        raise ValueError(f"model.optimizer: the sweep trains sgd (with or without momentum) only, got {optimizer}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"model.optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     if momentum_impl not in ("builtin", "manual"):
         raise ValueError(f"model.momentum_impl must be one of builtin, manual; got {momentum_impl!r}")
     if not 0 < bound < math.inf:
