@@ -30,7 +30,8 @@ Trains a grid of runs as one batched model per Trainer; see docs/sweep.md and do
 grid axes (one value or several each; the grid is their product, trained as one batched model):
   --lr V [V ...]              learning rates                                   (default 1e-5)
   --momentum V [V ...]        momentum factors in [0, 1)                       (default 0.9)
-  --dampening V [V ...]       dampening                                        (default 0)
+  --dampening V [V ...]       dampening; momentum: each point's is its momentum (the article's
+                              v = m v + (1 - m) g)                             (default 0)
   --nesterov B [B ...]        Nesterov momentum, true / false                  (default false)
   --weight_decay V [V ...]    L2 penalty (AdamW: decoupled weight decay)       (default 0)
   --beta2 V [V ...]           Adam's second-moment decay (--momentum is beta1) (default 0.999)
@@ -82,7 +83,9 @@ def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str], dict[str, li
             if not values:
                 raise ValueError(f"{name} needs a value")
         key = name.removeprefix("--")
-        if key in AXES:
+        if key == "dampening" and values == ["momentum"]:  # the article's formula, dampening = m, for every point
+            rest.append("--model.dampening=momentum")
+        elif key in AXES:
             rest.append(f"--model.{key}=[{', '.join(values)}]")
         elif name in OWN or name == "--bound":
             if len(values) > 1:

@@ -33,6 +33,7 @@ class GridModule(EpochEndModule):
         dim, num_classes, net: as ``MomentumModule`` (``dim`` and ``num_classes`` set from the data).
         lr, momentum, dampening, nesterov, weight_decay, beta2, eps: one value or a list each; the grid is their
             product (dampening and nesterov are SGD's; beta2 and eps Adam's; momentum is Adam's beta1).
+            ``dampening="momentum"``: each point's dampening is its momentum, the article's formula.
         seeds: initial-weight seeds, one or a list (the sweep's default is ``--seed_everything``).
         bound: an epoch loss above this (or inf/nan) marks a point diverged; the article's model starts at ln 2.
         optimizer: ``sgd`` (``GridSGD``: the hand-written rule, ``torch.optim.SGD``'s), ``adam`` or ``adamw``
@@ -49,7 +50,7 @@ class GridModule(EpochEndModule):
         net: NetFactory = MLP,
         lr: float | list[float] = 1e-5,
         momentum: float | list[float] = 0.9,
-        dampening: float | list[float] = 0.0,
+        dampening: float | list[float] | Literal["momentum"] = 0.0,
         nesterov: bool | list[bool] = False,
         weight_decay: float | list[float] = 0.0,
         beta2: float | list[float] = 0.999,

@@ -1,6 +1,7 @@
 """A grid's points: the Cartesian product of its axes, each point checked as ``train.py`` checks a run, and named
 for its settings (the seeds of one setting form a band); the grid's other options checked too."""
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from typing import Any
 from lit_momentum.settings import ADAM_DEFAULTS, OPTIMIZERS, check_settings
 
 AXES = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps", "seeds")  # GridPoint's order
+ARTICLE = "momentum"  # --dampening momentum: dampening = m, the article's v = m v + (1 - m) g
 
 
 def num(v: float) -> str:
@@ -61,7 +63,12 @@ def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: str = 
     for seed in values["seeds"]:
         if not 0 <= seed < 2**32:
             raise ValueError(f"model.seeds (--seeds) must be integers in [0, 2**32), got {seed}")
+    if values["dampening"] == ["momentum"]:  # the article's formula: each point's dampening is its momentum
+        values["dampening"] = [ARTICLE]
+    elif ARTICLE in values["dampening"]:
+        raise ValueError("model.dampening (--dampening): momentum (the article's formula) stands alone, not in a list")
     points = [GridPoint(*combo, prefix=prefix, optimizer=optimizer) for combo in itertools.product(*values.values())]
+    points = [dataclasses.replace(p, dampening=p.momentum) if p.dampening == ARTICLE else p for p in points]
     if only is not None:
         unknown = sorted(set(only) - {p.setting for p in points})
         if unknown:
