@@ -15,6 +15,11 @@ in ``log2(max_steps)`` products, for every direction, lr, momentum and batch siz
 At small B the noise floor ``s*`` (proportional to ``lr / B``) forces a small lr: steps fall as 1/B and momentum
 only acts as a bigger step. At large B the curvature limits the step (``lr h_max < 2 (1 + m)``), and momentum's
 acceleration (the ``sqrt(kappa)`` of ``lit_momentum.quadratic``) shows.
+
+Adam, as Zhang et al. model it, is momentum preconditioned by ``H^-p`` (``precondition=p``): direction i steps with
+``lr h_i^-p``. Here ``p = 1/2``: Adam divides by the root of its second moment, ``E g_i^2 = h_i^2 w_i^2 + h_i / B``,
+whose noise term ``h_i / B`` dominates near the noise floor that decides the steps to a target, so its step in
+direction i goes as ``h_i^-1/2`` (its ``B^1/2`` is absorbed by the best lr, searched per batch size).
 """
 
 import numpy as np
@@ -53,12 +58,14 @@ def expected_loss(h: np.ndarray, lr: float, m: float, batch: float, steps: int, 
 
 
 def steps_to_target(h: np.ndarray, lr: np.ndarray, m: np.ndarray, batch: float, target: float,
-                    w0: float = 1.0) -> np.ndarray:
+                    w0: float = 1.0, precondition: float = 0.0) -> np.ndarray:
     """The first step at which ``E L <= target``, for each (lr, m) pair of the broadcast ``lr`` and ``m`` arrays
     (``inf`` where it is not reached within ``2**MAX_POWER`` steps, or the run diverges). Binary search over
-    ``t``: exact where ``E L`` falls monotonically, which it does but for the transient wobble of heavy momentum."""
+    ``t``: exact where ``E L`` falls monotonically, which it does but for the transient wobble of heavy momentum.
+    ``precondition``: p of the preconditioner ``H^-p`` (0: none)."""
     lr, m = np.broadcast_arrays(np.asarray(lr, float), np.asarray(m, float))
-    step_matrix, q = moments(h, lr[..., None], m[..., None], batch)  # (..., d, 3, 3), (..., d, 3)
+    # direction i steps with lr h_i^-p (p = 0: plain momentum; 1/2: Adam as a preconditioner, see the module)
+    step_matrix, q = moments(h, lr[..., None] * h ** -precondition, m[..., None], batch)  # (..., d, 3, 3), (..., d, 3)
     with np.errstate(all="ignore"):
         lhs = np.eye(3) - step_matrix
         singular = ~(np.abs(np.linalg.det(lhs)) > 1e-300)  # a unit eigenvalue: on the edge of stability

@@ -134,19 +134,24 @@ def test_the_quick_study_writes_its_table_and_figures_and_continues_without_retr
     assert reader.fieldnames[:8] == COLUMNS[:8] == ["source", "optimizer", "momentum", "batch_size", "best_lr",
                                                    "steps", "steps_min", "steps_max"]
     assert {r["source"] for r in rows} == {"mnist1d", "random", "nqm"}
+    assert {(r["source"], r["optimizer"]) for r in rows if r["optimizer"] == "adam"} == {("mnist1d", "adam"),
+                                                                                          ("nqm", "adam")}
     for r in rows:
         if r["steps"]:
             assert float(r["steps_min"]) <= float(r["steps"]) <= float(r["steps_max"])
-            assert float(r["best_effective_lr"]) == pytest.approx(float(r["best_lr"]) / (1 - float(r["momentum"])))
-    nqm_rows = {(float(r["momentum"]), int(r["batch_size"])): float(r["steps"]) for r in rows if r["source"] == "nqm"}
-    assert nqm_rows[0.0, 65536] > 5 * nqm_rows[0.9, 65536]  # at large batch momentum accelerates
-    assert nqm_rows[0.0, 1] == pytest.approx(nqm_rows[0.9, 1], rel=0.05)  # at batch 1 it is a bigger step only
+            if r["optimizer"] != "adam":  # Adam's step is its lr: no effective step
+                assert float(r["best_effective_lr"]) == pytest.approx(float(r["best_lr"]) / (1 - float(r["momentum"])))
+    nqm_rows = {(r["optimizer"], float(r["momentum"]), int(r["batch_size"])): float(r["steps"])
+                for r in rows if r["source"] == "nqm"}
+    assert nqm_rows["sgd", 0.0, 65536] > 5 * nqm_rows["momentum", 0.9, 65536]  # at large batch momentum accelerates
+    assert nqm_rows["sgd", 0.0, 1] == pytest.approx(nqm_rows["momentum", 0.9, 1], rel=0.05)  # at batch 1: a step
+    assert nqm_rows["adam", 0.9, 256] < nqm_rows["momentum", 0.9, 256]  # the preconditioner: fewer steps
     for figure in ("steps_vs_batch.png", "best_lr_vs_batch.png"):
         with Image.open(out / figure) as img:
             assert img.width > 1000 and img.height > 300
     assert "critical batch size" in capsys.readouterr().out
     trained = {p: p.stat().st_mtime_ns for p in out.glob("*/units/*/result.json")}
-    assert len(trained) == 3 + 4  # a grid per batch size: 3 on MNIST-1D, 4 on random labels
+    assert len(trained) == 3 + 3 + 4  # a grid per batch size: 3 on MNIST-1D (and 3 for Adam), 4 on random labels
     table = (out / "batch_size.csv").read_text()
     study_main(args)
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/units/*/result.json")} == trained, "a grid was retrained"

@@ -21,12 +21,17 @@ TITLES = {"mnist1d": "MNIST-1D (measured)", "random": "the article's random labe
 
 
 def label(row: Row) -> str:
+    if row.get("optimizer") == "adam":
+        return f"Adam, beta1 {row['momentum']:g}" + (" (H^-1/2)" if row["source"] == "nqm" else "")
     return "plain SGD" if row["momentum"] == 0 else f"momentum {row['momentum']:g}"
 
 
 def lines(rows: list[Row], source: str) -> dict[str, list[Row]]:
+    """A source's rows by curve (plain SGD, each momentum, Adam), each in batch-size order."""
     out: dict[str, list[Row]] = {}
-    for r in sorted((r for r in rows if r["source"] == source), key=lambda r: (r["momentum"], r["batch_size"])):
+    order = {"sgd": 0, "momentum": 0, "adam": 1}
+    for r in sorted((r for r in rows if r["source"] == source),
+                    key=lambda r: (order.get(r.get("optimizer", "sgd"), 0), r["momentum"], r["batch_size"])):
         out.setdefault(label(r), []).append(r)
     return out
 
@@ -81,7 +86,7 @@ def plot_best_lr(rows: list[Row], out: Path) -> None:
                 continue
             b = [r["batch_size"] for r in pts]
             (line,) = ax.plot(b, [r["best_lr"] for r in pts], "o-", ms=4, label=f"{name}: lr")
-            if pts[0]["momentum"]:
+            if pts[0]["momentum"] and pts[0]["best_effective_lr"] != "":  # not for Adam: its step is lr
                 ax.plot(b, [r["best_effective_lr"] for r in pts], "s--", ms=3, color=line.get_color(),
                         label=f"{name}: lr / (1 - m)")
             edge = [r for r in pts if r["best_lr_at_edge"]]
