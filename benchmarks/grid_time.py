@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from epoch_time import Bare, PairedClock, Workload  # noqa: E402
 
 from lit_momentum.arguments import expand_aliases  # noqa: E402
-from lit_momentum.cli import build  # noqa: E402
+from lit_momentum.command import build  # noqa: E402
 from lit_momentum.sweep.cli import SweepCLI, split_args  # noqa: E402
 from lit_momentum.sweep.grid import GridModule  # noqa: E402
 

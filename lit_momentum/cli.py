@@ -1,4 +1,5 @@
-"""The command line: LightningCLI over ``MomentumModule``, any network and any data module; ``python train.py`` trains.
+"""The command line: LightningCLI over ``MomentumModule``, any network and any data module (``lit_momentum.command``
+builds it and trains or tests).
 
     python train.py                                           # the article's experiment (2000 epochs)
     python train.py --config configs/manual.yaml --config configs/debug.yaml
@@ -10,10 +11,7 @@
     python train.py --print_config
 """
 
-import shutil
-import sys
 import warnings
-from argparse import ArgumentError
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,15 +22,13 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from lit_momentum.arguments import expand_aliases, find_option, one_line, resume_command
 from lit_momentum.data import check_batches, check_contract
-from lit_momentum.model import MomentumModule, NonFiniteLossError
+from lit_momentum.model import MomentumModule
 from lit_momentum.nets import same_net
-from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place, read_checkpoint
-from lit_momentum.stopping import EXIT_CODES, StopOnSignal
-from lit_momentum.terminal import progress_callbacks, quiet, quiet_lightning, report
+from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place
+from lit_momentum.stopping import StopOnSignal
+from lit_momentum.terminal import progress_callbacks
 
 TRAINER_DEFAULTS = {
     "max_epochs": 2000,
@@ -217,73 +213,3 @@ class MomentumCLI(LightningCLI):
             if "SLURM" not in str(err):
                 raise
             raise ValueError(f"SLURM: {err}") from None
-
-
-def build(cli_class: type[MomentumCLI], argv: list[str], stage: str = "fit", **kwargs: Any
-          ) -> tuple[MomentumCLI, Checkpoint | None]:
-    """Parse and build everything; bad input ends in one line on stderr and exit code 1, before anything is written.
-    ``kwargs`` go to the CLI class (the sweep's takes where its unit goes)."""
-    try:
-        ckpt_path = find_option(argv, "--ckpt_path")
-        if stage == "test" and not ckpt_path:
-            raise ValueError("test: give the checkpoint to test, --ckpt_path PATH")
-        resume = read_checkpoint(ckpt_path) if ckpt_path else None
-        cli = cli_class(argv, resume, stage, **kwargs)
-        if cli.config.ckpt_path != ckpt_path:  # set in a config file: its settings would go unchecked
-            raise ValueError("ckpt_path: give it on the command line (--ckpt_path PATH), not in a config file")
-    except (ValueError, ArgumentError) as err:  # bad input: one line, before anything is written
-        sys.exit("error: " + one_line(err))
-    return cli, resume
-
-
-def last_checkpoint(trainer: L.Trainer) -> str:
-    """The path of the run's ``last.ckpt`` on disk, or "" when none was written."""
-    return trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
-
-
-def fit(cli: MomentumCLI, resume: Checkpoint | None, argv: list[str]) -> None:
-    """Train (continuing ``resume``, whose file is kept as ``resumed-from-...``). A runaway loss ends in one line;
-    so does a stop by Ctrl-C or SIGTERM, with the command that continues the run, and exit code 130 or 143."""
-    cli.stopper.install()  # from here on a signal stops the run at the next epoch's end, not mid-step
-    if resume and cli.resumes_in_place() and cli.trainer.is_global_zero:  # the run will overwrite it: keep a copy
-        kept = f"resumed-from-epoch{resume.epoch}-step{resume.global_step}.ckpt"
-        shutil.copy2(resume.path, resume.path.with_name(kept))
-    try:  # weights_only: nothing stored in a checkpoint is ever executed (read_checkpoint checked it already)
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path, weights_only=True)
-    except NonFiniteLossError as err:
-        last = last_checkpoint(cli.trainer)
-        sys.exit(f"error: {err}" + (f"; last good checkpoint: {last}" if last else ""))
-    if cli.stopper.stopped_early(cli.trainer):
-        last = last_checkpoint(cli.trainer)
-        if cli.trainer.is_global_zero:
-            print(cli.stopper.message(resume_command(cli.command, argv, last) if last else "(no checkpoint)"),
-                  file=sys.stderr)
-        sys.exit(EXIT_CODES[cli.stopper.signum])
-
-
-def test(cli: MomentumCLI) -> None:
-    """Evaluate the checkpoint's weights on the data module's test set; print where from and the metrics, rounded as
-    the progress bar rounds them, and nothing else (nothing is written)."""
-    if not is_overridden("test_dataloader", cli.datamodule, L.LightningDataModule):
-        sys.exit(f"error: test: {type(cli.datamodule).__name__} has no test set")
-    (results,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path,
-                                  weights_only=True, verbose=False)
-    print(f"tested {cli.config.ckpt_path} on {type(cli.datamodule).__name__}'s test set")
-    for name, value in sorted(results.items()):
-        print(f"{name:<10} {value:.4g}")
-
-
-def main(args: list[str] | None = None) -> None:
-    """``python train.py [fit|test] ARGS``: build, then fit (the default) and say where everything is, or test."""
-    quiet()
-    argv = sys.argv[1:] if args is None else args
-    stage = argv[0] if argv[:1] in (["fit"], ["test"]) else "fit"
-    argv = argv[1:] if argv[:1] == [stage] else argv
-    if stage == "test":  # prints its numbers only: Lightning's notes on seeds, devices and restoring states go
-        quiet_lightning()
-    cli, resume = build(MomentumCLI, expand_aliases(argv), stage)
-    if stage == "test":
-        test(cli)
-        return
-    fit(cli, resume, argv)
-    report(cli.trainer)

@@ -5,6 +5,10 @@
     python -m lit_momentum.compare --config configs/debug.yaml       # any train.py option applies to every variant
     python -m lit_momentum.compare --config configs/mnist1d.yaml --seed_everything 1   # with validation columns
 
+The SGD variants use ``torch.optim.SGD``'s momentum ``v = m v + g`` (dampening 0), not the article's formula
+``v = m v + (1 - m) g`` (dampening = m, Adam's beta1): with it ``sgd_equiv`` would be plain SGD at the same lr
+(``python -m lit_momentum.families`` draws both).
+
 Writes to ``--out``: one TensorBoard run per variant (``tensorboard --logdir OUT`` overlays them), ``loss_curves.png``
 and ``summary.csv``; prints the table and the largest |manual - builtin| epoch-loss difference.
 """

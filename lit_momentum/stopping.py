@@ -93,4 +93,5 @@ class StopOnSignal(L.Callback):
 
     def message(self, command: str) -> str:
         """The one line printed when a signal stopped the run."""
-        return f"stopped by {NAMES[self.signum]} after epoch {self.epoch}; continue with: {command}"
+        # counted from 1, as the progress bar counts: "after epoch 560" is the bar's "epoch 560/2000", all of it done
+        return f"stopped by {NAMES[self.signum]} after epoch {self.epoch + 1}; continue with: {command}"

@@ -16,10 +16,23 @@ LINE_EVERY_SECONDS = 30.0  # where the output is a file: a line at most this oft
 
 
 class DropCloudTip(logging.Filter):
-    """Drops Lightning's advertisements for its cloud services (printed at every run), nothing else."""
+    """Drops Lightning's advertisements for its cloud services (printed at every run) and its ``Seed set to 0`` (the
+    seed is in the run's config.yaml; printed first, it made a refusal two lines); shows its notes on the devices
+    (``GPU available: ...``) once per command, not once per Trainer (a sweep of many grids, a study)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not any(ad in str(record.msg) for ad in ("litlogger", "litmodels"))
+        text = str(record.msg)
+        if any(ad in text for ad in ("litlogger", "litmodels")) or text.startswith("Seed set to"):
+            return False
+        if text.startswith(("GPU available", "TPU available", "HPU available")):
+            if text in self.seen:
+                return False
+            self.seen.add(text)
+        return True
 
 
 def quiet() -> None:
@@ -31,7 +44,8 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
     warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                 "lightning.fabric.utilities.seed"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropCloudTip) for f in logger.filters):
             logger.addFilter(DropCloudTip())

@@ -5,7 +5,9 @@
 
 The valley is ``y = 0.2 (x - 0.5)^2`` on ``x = 0, 0.01, ..., 0.99`` with ``2e-3`` added at index 25. Each step the
 ball looks at the slope to its right neighbour and moves one index right while that slope (plain) or the velocity
-``v = m v + (1 - m) g`` (momentum) is negative.
+``v = m v + (1 - m) g`` (momentum) is negative. That is the article's formula: SGD's rule with ``dampening = m``, and
+Adam's first moment with ``beta1 = m`` (``torch.optim.SGD``'s default, ``v = m v + g``, is ``1 / (1 - m)`` times
+larger on a steady slope; see ``python -m lit_momentum.families``).
 """
 
 import argparse

@@ -1,7 +1,7 @@
 """A callback that speaks as a user's code would (``--trainer.callbacks+=tests.terminal_probe.OwnMessages``), and,
 run as a script, ``train.py`` with the entry point's filter switched off: the control that shows what it removes.
 
-    python tests/terminal_probe.py ARGS      # python train.py ARGS, without lit_momentum.cli.quiet()
+    python tests/terminal_probe.py ARGS      # python train.py ARGS, without lit_momentum.command.quiet()
 """
 
 import sys
@@ -19,7 +19,7 @@ class OwnMessages(L.Callback):
 
 
 if __name__ == "__main__":
-    import lit_momentum.cli as cli
+    import lit_momentum.command as command
 
-    cli.quiet = lambda: None
-    cli.main(sys.argv[1:])
+    command.quiet = lambda: None
+    command.main(sys.argv[1:])

@@ -14,7 +14,7 @@ from torch import nn
 
 import lit_momentum.adam as adam_module
 from lit_momentum.adam import GridAdam
-from lit_momentum.cli import main as train_main
+from lit_momentum.command import main as train_main
 from lit_momentum.sweep import main as sweep_main
 from tests.conftest import refusal, run_dirs, run_sweep, scalars
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from lit_momentum.cli import main
+from lit_momentum.command import main
 from tests.conftest import CONFIGS, load_ckpt, run_dirs, run_train, scalars
 
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from lit_momentum.cli import main as train_main
+from lit_momentum.command import main as train_main
 from lit_momentum.data import EpochBatches, MNIST1DDataModule, RandomDataModule, check_contract
 from lit_momentum.sweep import main as sweep_main
 from tests.conftest import refusal

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from lit_momentum.cli import main
+from lit_momentum.command import main
 from lit_momentum.compare import main as compare_main
 from lit_momentum.data import MNIST1DDataModule
 from lit_momentum.loss import loss_and_predictions

@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from lit_momentum.cli import main as train_main
+from lit_momentum.command import main as train_main
 from lit_momentum.data import MNIST1DDataModule
 from lit_momentum.model import MomentumModule
 from lit_momentum.nets import ConvNet1D

@@ -14,7 +14,7 @@ import pytest
 
 from lit_momentum import compare, quadratic, valley
 from lit_momentum.batch_size.main import main as study_main
-from lit_momentum.cli import main as train_main
+from lit_momentum.command import main as train_main
 from lit_momentum.sweep.main import main as sweep_main
 from tests.conftest import CONFIGS, refusal
 

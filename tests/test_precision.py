@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lit_momentum.cli import main as train_main
+from lit_momentum.command import main as train_main
 from lit_momentum.nets import ConvNet1D
 from lit_momentum.sweep.grid import GridModule
 from lit_momentum.sweep.main import main as sweep_main

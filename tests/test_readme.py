@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lit_momentum.cli import main as train_main
+from lit_momentum.command import main as train_main
 from lit_momentum.sweep import main as sweep_main
 from tests.conftest import CONFIGS, ROOT
 

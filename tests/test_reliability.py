@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lit_momentum.cli import main
+from lit_momentum.command import main
 from tests.conftest import (
     CONFIGS,
     assert_same_state,

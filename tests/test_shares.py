@@ -23,7 +23,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from lit_momentum.cli import main as train_main
+from lit_momentum.command import main as train_main
 from lit_momentum.sweep.main import main as sweep_main
 from lit_momentum.sweep.plan import Unit, detect_share, make_units
 from tests.conftest import (

@@ -56,7 +56,7 @@ def test_a_signal_stops_after_the_epoch_and_the_run_continues_bit_for_bit(tiny: 
     assert proc.returncode == code and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"stopped by {name} after epoch ") and "; continue with: python train.py " in last
-    epoch = int(last.split("after epoch ")[1].split(";")[0])
+    epoch = int(last.split("after epoch ")[1].split(";")[0]) - 1  # the bar counts from 1
     (run,) = run_dirs(stopped_root)
     ckpt = run / "checkpoints" / "last.ckpt"
     assert last.endswith(f"--ckpt_path {ckpt}") and load_ckpt(ckpt)["epoch"] == epoch >= 2
@@ -109,7 +109,7 @@ def test_a_stopped_sweep_says_how_to_continue_and_ends_where_a_whole_one_ends(ti
     assert proc.returncode == 143 and not (out / "summary.csv").exists()
     last = proc.stderr.strip().splitlines()[-1]
     assert "; continue with: python -m lit_momentum.sweep " in last and last.endswith(f"--ckpt_path {out}/last.ckpt")
-    epoch = int(last.split("after epoch ")[1].split(";")[0])
+    epoch = int(last.split("after epoch ")[1].split(";")[0]) - 1  # the bar counts from 1
     told = shlex.split(last.split("continue with: ")[1])[3:]
     run_train(*told, "--max_epochs", str(epoch + 3), cwd=tmp_path, cmd=sweep_cmd)
     run_train(*grid, "--out", str(tmp_path / "whole"), "--max_epochs", str(epoch + 3), cwd=tmp_path, cmd=sweep_cmd)
@@ -208,7 +208,7 @@ def test_a_signal_to_one_ddp_rank_stops_every_rank_at_the_same_epoch(tiny: list[
     proc = signal_after(train_cmd(*tiny, *ddp, *FOREVER), tmp_path, signal.SIGTERM, epochs=3)  # rank 0 only
     assert proc.returncode == 143 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    epoch = int(last.split("after epoch ")[1].split(";")[0])
+    epoch = int(last.split("after epoch ")[1].split(";")[0]) - 1  # the bar counts from 1
     (run,) = run_dirs(tmp_path)
     assert load_ckpt(run / "checkpoints" / "last.ckpt")["epoch"] == epoch
     deadline = time.monotonic() + 30

@@ -19,7 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from lit_momentum.cli import main as train_main
+from lit_momentum.command import main as train_main
 from lit_momentum.sweep import main as sweep_main
 from lit_momentum.sweep.logger import BAND_TAGS
 from lit_momentum.sweep.main import COLUMNS

@@ -1,6 +1,7 @@
 """What a run prints: the model summary with its FLOPs, one progress display, the closing lines, a user's own
-messages, and not the two messages nobody can act on (Lightning's cloud-logger tip, a deprecation warning raised
-inside Lightning). The control run, without the entry point's filter, shows that those two are really printed.
+messages, and not the messages nobody can act on (Lightning's cloud-logger tip, a deprecation warning raised inside
+Lightning, its "Seed set to 0"). The control run, without the entry point's filter, shows that those are really
+printed. A refusal is one line, nothing before it; a sweep of several grids notes the devices once.
 
 Bugs these exist to catch: noise filtered too widely (a user's own warnings gone) or not at all; a progress bar's
 redraws in a batch job's log; no bar at a terminal.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from tests.conftest import CONFIGS, ROOT, run_train, train_cmd
 
-NOISE = ["litlogger", "LeafSpec"]
+NOISE = ["litlogger", "LeafSpec", "Seed set to"]
 OWN = ["a user's own warning", "a user's own rank-zero warning", "a user's own info"]
 
 
@@ -67,3 +68,12 @@ def test_in_a_terminal_the_progress_is_a_bar(tmp_path: Path) -> None:
 def test_without_the_filter_lightning_prints_both_messages(tmp_path: Path) -> None:
     text = output(tmp_path / "loud", probe=True)
     assert all(n in text for n in NOISE) and all(own in text for own in OWN)
+
+
+def test_a_refusal_is_exactly_one_line_and_device_notes_come_once(tmp_path: Path) -> None:
+    proc = run_train("--model.momentum", "1.5", cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and proc.stderr == "error: model.momentum must be in [0, 1), got 1.5\n", proc.stderr
+    proc = run_train("--config", str(CONFIGS / "debug.yaml"), "--lr", "0.1", "--data.batch_size", "32", "64",
+                     "--max_epochs", "1", "--out", str(tmp_path / "grid"), cwd=tmp_path,
+                     cmd=lambda *a: [sys.executable, "-m", "lit_momentum.sweep", *a])
+    assert (proc.stdout + proc.stderr).count("GPU available") == 1  # two grids, two Trainers, one note

@@ -1,4 +1,4 @@
-"""Training through the real entry point (``lit_momentum.cli.main``, in process): parity and resume.
+"""Training through the real entry point (``lit_momentum.command.main``, in process): parity and resume.
 
 Bugs these exist to catch: manual and builtin momentum apart; a resume that is not exact; metrics that a callback
 cannot monitor or that the bar shows an epoch late; on a GPU, data or buffers off the device or a host sync inside a
@@ -13,7 +13,7 @@ import pytest
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from lit_momentum.cli import main
+from lit_momentum.command import main
 from lit_momentum.data import RandomDataModule
 from lit_momentum.model import MomentumModule
 from tests.conftest import CONFIGS, assert_same_state, load_ckpt, run_dirs, scalars

@@ -87,8 +87,7 @@ class GridModule(EpochEndModule):
         self.val_sums: list[Tensor] = []  # this validation's (3, N) sums: loss, correct, samples
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits of every point for one shared batch: (B, ...) -> (N, B, K) (K = 1 for binary labels)."""
-        return self.net(x)
+        return self.net(x)  # one shared batch, every point's logits: (B, ...) -> (N, B, K) (K = 1: binary labels)
 
     @staticmethod
     def point_losses(out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -210,9 +209,8 @@ class GridModule(EpochEndModule):
         self.logger.save()
 
     def configure_optimizers(self) -> GridSGD | GridAdam:
-        """Each point's settings as (N,) float64 tensors on the device, 0 for a diverged (frozen) point: made here,
-        from the points, after Lightning moved the model to its device and precision, so that no precision rounds
-        them (bf16 would turn momentum 0.9 into 0.8984); the arithmetic rounds them as it rounds the weights. For
+        """Each point's settings as (N,) float64 tensors on the device (0 for a frozen point), made here, after
+        Lightning set the model's device and precision, so that no precision rounds them (bf16: 0.9 -> 0.8984). For
         SGD, settings every point shares are handed over as numbers: the terms no point needs are skipped."""
         pts, alive = self.points, (self.diverged_epoch < 0).to(torch.float64)
         adam = self.hparams.optimizer in ("adam", "adamw")

@@ -7,13 +7,11 @@ unit finished builds the combined outputs (``--merge`` does it on demand). Under
 processes are replicas of one grid instead.
 """
 
-import fcntl
 import gc
 import os
 import sys
 from argparse import ArgumentError
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +20,17 @@ from lightning.fabric.utilities import rank_zero as fabric_rank_zero
 from lightning.pytorch.utilities import rank_zero_only
 
 from lit_momentum.arguments import expand_aliases, find_option, one_line
-from lit_momentum.cli import build, fit
+from lit_momentum.command import build, fit
 from lit_momentum.runs import check_place, claim_dir, next_version_dir, read_checkpoint
 from lit_momentum.sweep.cli import HELP, CheckedOnly, SweepCLI, config_axes, split_args
-from lit_momentum.sweep.merge import (
-    COLUMNS,
-    curves,
-    load_result,
-    print_table,
-    save_result,
-    summarize,
-    write_outputs,
-)
+from lit_momentum.sweep.merge import COLUMNS, curves, load_result, merge, save_result, summarize
 from lit_momentum.sweep.plan import (
     PLAN_FILE,
     claim_plan,
     detect_share,
     foreign_files,
     identity_difference,
+    locked,
     make_units,
     plan_units,
     read_plan,
@@ -81,19 +72,6 @@ def newest_checkpoint(home: Path) -> Path | None:
     """A unit's checkpoint to continue from: ``last.ckpt`` or Lightning's SLURM requeue checkpoint, the later."""
     found = [p for p in [home / "last.ckpt", *home.glob("hpc_ckpt_*.ckpt")] if p.is_file()]
     return max(found, key=lambda p: read_checkpoint(str(p)).global_step, default=None)
-
-
-@contextmanager
-def locked(path: Path, wait: bool = False) -> Iterator[bool]:
-    """Hold an exclusive lock on ``path`` (released when the process ends, however it ends): wait for it (the
-    merge), or yield False at once if another process holds it (a unit it is training)."""
-    with open(path, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
 
 
 def prepare(argv: list[str]) -> dict[str, Any]:
@@ -205,33 +183,6 @@ def train_share(p: dict[str, Any], argv: list[str]) -> None:
                                "curves": curves(cli.model)})
         del cli
         gc.collect()
-
-
-def missing_units(out: Path, units: list[str], shares: int) -> list[str]:
-    """The unfinished units, each with the share that tries it first."""
-    gone = [k for k, name in enumerate(units) if load_result(unit_dir(out, name, units)) is None]
-    return [f"{units[k]} (share {k % shares + 1}/{shares})" for k in gone]
-
-
-def merge(out: Path, plan: dict[str, Any], metric: str | None, quiet_if_missing: bool = False) -> bool:
-    """Build the combined outputs if every unit has finished; say what is missing otherwise."""
-    names, outer = [u["name"] for u in plan["units"]], list(plan["outer"])
-    missing = missing_units(out, names, plan["shares"])
-    if missing:
-        if not quiet_if_missing:
-            sys.exit(f"error: --merge: {len(missing)} of {len(names)} units have not finished: {', '.join(missing)}; "
-                     f"run the sweep's command for them (with --share I/K, or its array task), then --merge again")
-        print(f"\nthis process's units are done; {len(names) - len(missing)} of {len(names)} finished. The last "
-              f"process to finish, or --merge, builds summary.csv and the figures in {out}")
-        return False
-    with locked(out / ".merge.lock", wait=True):  # two processes finishing at once merge in turn
-        rows = [r for name in names for r in load_result(unit_dir(out, name, names))["rows"]]
-        figures = write_outputs(out, rows, outer, metric, experiment=len(names) > 1)
-    print_table(rows)
-    n_div = sum(r["diverged_epoch"] != "" for r in rows)
-    print(f"\n{len(rows)} grid points, {n_div} diverged. summary.csv, {', '.join(figures)} and the checkpoints in "
-          f"{out}\nview with: tensorboard --logdir {out}")
-    return True
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,6 +5,7 @@ experiment, and the table printed at the end."""
 import csv
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from lit_momentum.curves import curve_stats
 from lit_momentum.sweep.figures import plot_effective_lr, plot_outer, plot_phase
 from lit_momentum.sweep.grid import GridModule
 from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, write_experiment
-from lit_momentum.sweep.plan import value_name
+from lit_momentum.sweep.plan import locked, unit_dir, value_name
 
 COLUMNS = ["run", "lr", "momentum", "dampening", "nesterov", "weight_decay", "seed", "final_loss", "best_loss",
            "epoch_below_threshold", "ping_pong", "tv_over_net", "diverged_epoch",
@@ -117,3 +118,30 @@ def print_table(rows: list[Row]) -> None:
         ok = [r["final_loss"] for r in rs if r["diverged_epoch"] == ""]
         cells = f"{sum(ok) / len(ok):>12.4g}{min(ok):>10.4g}{max(ok):>10.4g}" if ok else f"{'-':>12}{'-':>10}{'-':>10}"
         print(f"{setting:<{width}}{len(rs):>6}{cells}{len(rs) - len(ok):>10}")
+
+
+def missing_units(out: Path, units: list[str], shares: int) -> list[str]:
+    """The unfinished units, each with the share that tries it first."""
+    gone = [k for k, name in enumerate(units) if load_result(unit_dir(out, name, units)) is None]
+    return [f"{units[k]} (share {k % shares + 1}/{shares})" for k in gone]
+
+
+def merge(out: Path, plan: dict[str, Any], metric: str | None, quiet_if_missing: bool = False) -> bool:
+    """Build the combined outputs if every unit has finished; say what is missing otherwise."""
+    names, outer = [u["name"] for u in plan["units"]], list(plan["outer"])
+    missing = missing_units(out, names, plan["shares"])
+    if missing:
+        if not quiet_if_missing:
+            sys.exit(f"error: --merge: {len(missing)} of {len(names)} units have not finished: {', '.join(missing)}; "
+                     f"run the sweep's command for them (with --share I/K, or its array task), then --merge again")
+        print(f"\nthis process's units are done; {len(names) - len(missing)} of {len(names)} finished. The last "
+              f"process to finish, or --merge, builds summary.csv and the figures in {out}")
+        return False
+    with locked(out / ".merge.lock", wait=True):  # two processes finishing at once merge in turn
+        rows = [r for name in names for r in load_result(unit_dir(out, name, names))["rows"]]
+        figures = write_outputs(out, rows, outer, metric, experiment=len(names) > 1)
+    print_table(rows)
+    n_div = sum(r["diverged_epoch"] != "" for r in rows)
+    print(f"\n{len(rows)} grid points, {n_div} diverged. summary.csv, {', '.join(figures)} and the checkpoints in "
+          f"{out}\nview with: tensorboard --logdir {out}")
+    return True

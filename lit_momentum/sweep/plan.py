@@ -16,10 +16,13 @@ Processes learn their share from ``--share I/K``, or from their launcher: a SLUR
 ``SLURM_NTASKS``), ``torchrun`` (``RANK`` of ``WORLD_SIZE``); an array of jobs of several tasks combines both.
 """
 
+import fcntl
 import itertools
 import json
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,3 +223,16 @@ def read_plan(out: Path) -> dict[str, Any] | None:
 def foreign_files(out: Path) -> bool:
     """Whether ``out`` holds anything but a plan being written by a process starting this moment."""
     return out.exists() and (not out.is_dir() or any(not p.name.startswith(TMP_PREFIX) for p in out.iterdir()))
+
+
+@contextmanager
+def locked(path: Path, wait: bool = False) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` (released when the process ends, however it ends): wait for it (the
+    merge), or yield False at once if another process holds it (a unit it is training)."""
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
