@@ -1,7 +1,7 @@
 """Three momentum formulas side by side: whose "bigger step" is it?
 
-    python -m lit_momentum.families --out runs/families             # random labels and MNIST-1D (about 10 minutes)
-    python -m lit_momentum.families --out runs/families --quick     # a first look (about a minute)
+    python -m lit_momentum.families --out runs/families             # random labels and MNIST-1D (about 3 minutes)
+    python -m lit_momentum.families --out runs/families --quick     # a first look (about 12 s)
 
 The article writes momentum as ``v = m v + (1 - m) g``: that is SGD with ``dampening = m`` (``--dampening
 momentum``), and exactly Adam's first moment with ``beta1 = m``. PyTorch's ``torch.optim.SGD`` uses ``v = m v + g``

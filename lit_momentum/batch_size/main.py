@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(prog="python -m lit_momentum.batch_size", description=__doc__,
                                      epilog="Other options go to every sweep (e.g. --accelerator gpu).")
     parser.add_argument("--out", type=Path, required=True, help="where everything goes (the same again continues)")
-    parser.add_argument("--quick", action="store_true", help="a small preset: a few minutes, for a first look")
+    parser.add_argument("--quick", action="store_true", help="a small preset: about 25 s here, for a first look")
     parser.add_argument("--sources", nargs="+", default=["mnist1d", "random", "nqm"], choices=["mnist1d", "random",
                                                                                              "nqm"])
     own, extra = parser.parse_known_args(argv)
