@@ -43,7 +43,7 @@ class ConstructedGrid:
     def __init__(self, global_step: int) -> None:
         import torch
 
-        self.points = [GridPoint(lr, 0.9, 0.0, False, 0.0, seed) for lr, seed in
+        self.points = [GridPoint(lr, 0.9, 0.0, False, 0.0, 0.999, 1e-8, seed) for lr, seed in
                        ((0.1, 0), (0.1, 1), (0.3, 0), (0.3, 1), (1.0, 0))]
         self.diverged_epoch = torch.tensor([-1, -1, -1, -1, 0])
         accs = {5: [0.1, 0.1, 0.1, 0.1, 0.9], 10: [0.5, 0.1, 0.2, 0.2, 0.0], 15: [0.5, 0.1, 0.2, 0.2, 0.0],
@@ -126,7 +126,8 @@ def test_the_nqm_step_count_is_the_recursions_first_step_below_the_target() -> N
 def test_the_quick_study_writes_its_table_and_figures_and_continues_without_retraining(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "study"
-    args = ["--out", str(out), "--quick", "--trainer.enable_progress_bar", "false"]
+    args = ["--out", str(out), "--quick", "--sources", "mnist1d", "random", "nqm", "--trainer.enable_progress_bar",
+            "false"]
     study_main(args)
     with open(out / "batch_size.csv") as f:
         reader = csv.DictReader(f)

@@ -119,15 +119,15 @@ def test_each_process_learns_its_share_from_its_launcher(monkeypatch: pytest.Mon
 def test_two_shares_merge_to_the_one_process_sweep_bit_for_bit(tiny: list[str], tmp_path: Path,
                                                                outer: list[str]) -> None:
     """Whole grids to each process, or one grid's settings split between them: the merged summary.csv is the
-    one-process sweep's, byte for byte, and each process trained half of the points."""
+    one-process sweep's, byte for byte, every unit trained once (by whichever process took it first)."""
     args = [*tiny, *GRID, *outer, "--max_epochs", "4"]
     run_train(*args, "--out", str(tmp_path / "one"), cwd=tmp_path, cmd=sweep_cmd)
     split = tmp_path / "split"
     done = together([sweep_cmd(*args, "--out", str(split), "--share", f"{k}/2") for k in (1, 2)], [env_with()] * 2)
     assert (split / "summary.csv").read_text() == (tmp_path / "one" / "summary.csv").read_text()
     results = [json.loads(p.read_text()) for p in sorted(split.glob("units/*/result.json"))]
-    assert sorted(r["share"] for r in results) == ["1/2", "2/2"]
-    assert all(len(r["rows"]) == (4 if outer else 2) for r in results)  # half the points each
+    assert len(results) == 2 and all(r["share"] in ("1/2", "2/2") for r in results)
+    assert all(len(r["rows"]) == (4 if outer else 2) for r in results)  # half the points each unit
     assert sum("grid points" in d.stdout for d in done) >= 1  # whoever finished last merged
 
 
@@ -136,7 +136,7 @@ def test_a_slurm_job_array_by_its_variables_a_killed_task_resubmitted_and_a_merg
     """Task 0 of a 2-task array is killed in the second unit (it takes any unit nobody holds once its own is done);
     --merge then lists what is missing and writes nothing; task 1 resubmitted alone (SLURM then says it is task 0 of
     1) continues the killed unit from its checkpoint and merges: summary.csv is the one-process sweep's."""
-    args = [*tiny, *GRID, *BATCHES, "--max_epochs", "30", "--checkpoint.every_n_epochs", "1"]
+    args = [*tiny, *GRID, *BATCHES, "--max_epochs", "20", "--checkpoint.every_n_epochs", "1"]
     out = tmp_path / "array"
     run_train(*args, "--out", str(tmp_path / "one"), cwd=tmp_path, cmd=sweep_cmd)
     first = env_with(SLURM_ARRAY_TASK_ID="0", SLURM_ARRAY_TASK_COUNT="2", SLURM_ARRAY_TASK_MIN="0")
@@ -242,7 +242,7 @@ def test_the_docs_job_array_with_a_task_cancelled_and_resubmitted_merges_the_one
     """The docs' script and commands on a real SLURM: a 3-task array (one grid per batch size); task 1 cancelled with
     scancel once its unit has a checkpoint; resubmitted as the docs say (sbatch --array=1 sweep.sh); summary.csv is
     the one-process sweep's byte for byte, and the logs (beside --out) hold plain progress lines."""
-    args = [*tiny, *GRID, "--data.batch_size", "32", "64", "128", "--max_epochs", "40", "--checkpoint.every_n_epochs",
+    args = [*tiny, *GRID, "--data.batch_size", "32", "64", "128", "--max_epochs", "20", "--checkpoint.every_n_epochs",
             "1", "--trainer.enable_progress_bar", "true"]
     run_train(*args, "--out", str(tmp_path / "one"), cwd=tmp_path, cmd=sweep_cmd)
     script = docs_array_script(tmp_path, args)
@@ -264,7 +264,7 @@ def test_the_docs_job_array_with_a_task_cancelled_and_resubmitted_merges_the_one
     assert "CANCELLED" in logs  # the task was really cancelled mid-run
     out = tmp_path / "runs" / "bs"
     assert (out / "summary.csv").read_text() == (tmp_path / "one" / "summary.csv").read_text(), logs[-3000:]
-    assert "\r" not in logs and "epoch 40/40" in logs  # a batch job's log: plain progress lines, no bar
+    assert "\r" not in logs and "epoch 20/20" in logs  # a batch job's log: plain progress lines, no bar
 
 
 @pytest.mark.skipif(not slurm(), reason="needs a running SLURM (.ci/slurm.sh starts a one-node one)")
