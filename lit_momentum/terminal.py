@@ -26,9 +26,9 @@ class DropCloudTip(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = str(record.msg)
-        if any(ad in text for ad in ("litlogger", "litmodels")) or text.startswith("Seed set to"):
+        if any(ad in text for ad in ("litlogger", "litmodels", "Seed set to")):  # (under SLURM: "[rank: 0] Seed ...")
             return False
-        if text.startswith(("GPU available", "TPU available", "HPU available")):
+        if any(note in text for note in ("GPU available", "TPU available", "HPU available")):
             if text in self.seen:
                 return False
             self.seen.add(text)

@@ -151,7 +151,7 @@ def test_outputs_summary_tensorboard_hparams_seed_bands_and_figures(tiny: list[s
 def test_killed_sweep_resumes_bit_for_bit(tiny: list[str], tmp_path: Path) -> None:
     grid = [*tiny, "--lr", "0.05", "1e4", "--momentum", "0", "0.9", "--nesterov", "false", "--max_epochs", "60",
             "--checkpoint.every_n_epochs", "2"]  # lr 1e4 diverges: the frozen points must stay frozen
-    run_train(*grid, "--out", str(tmp_path / "straight"), cwd=tmp_path, cmd=sweep_cmd)
+    sweep_main([*grid, "--out", str(tmp_path / "straight")])  # the reference, in this process
     crashed = tmp_path / "crashed"
     kill_after_checkpoint(sweep_cmd(*grid, "--out", str(crashed)), crashed / "last.ckpt", epoch=5)
     killed_at = load_ckpt(crashed / "last.ckpt")["epoch"]
@@ -169,7 +169,7 @@ def test_killed_sweep_resumes_bit_for_bit(tiny: list[str], tmp_path: Path) -> No
 @pytest.mark.slow
 def test_ddp_on_two_processes_matches_one(tiny: list[str], tmp_path: Path) -> None:
     grid = [*tiny, "--lr", "0.05", "0.5", "--momentum", "0", "0.9", "--max_epochs", "3", "--accelerator", "cpu"]
-    run_train(*grid, "--out", str(tmp_path / "one"), cwd=tmp_path, cmd=sweep_cmd)
+    sweep_main([*grid, "--out", str(tmp_path / "one")])  # the reference, in this process
     run_train(*grid, "--out", str(tmp_path / "two"), "--devices", "2", "--trainer.strategy", "ddp",
               "--trainer.default_root_dir", str(tmp_path), "--trainer.callbacks+=tests.ddp_probe.RankAgreement",
               cwd=tmp_path, cmd=sweep_cmd)
