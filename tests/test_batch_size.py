@@ -123,6 +123,7 @@ def test_the_nqm_step_count_is_the_recursions_first_step_below_the_target() -> N
     assert np.isinf(nqm.steps_to_target(h, np.array([5.0]), np.array([0.0]), 1024, 0.3)[0])  # lr h > 2: diverges
 
 
+@pytest.mark.slow
 def test_the_quick_study_writes_its_table_and_figures_and_continues_without_retraining(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "study"

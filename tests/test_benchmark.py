@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -17,6 +19,7 @@ def bench(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_benchmark_measures_every_contender(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = bench("--dim", "32", "--epochs", "4", "--warmup", "1", "--json", str(out))
@@ -38,6 +41,7 @@ def test_benchmark_refuses_a_warmup_that_leaves_no_epoch() -> None:
                                                     "got --warmup 5 --epochs 5")
 
 
+@pytest.mark.slow
 def test_grid_benchmark_measures_every_contender_against_either_reference(tmp_path: Path) -> None:
     out = tmp_path / "grid.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/grid_time.py"), "--dims", "32", "--n", "2",

@@ -68,6 +68,7 @@ def test_every_config_parses_alone(name: str, tmp_path: Path, capsys: pytest.Cap
     assert not (tmp_path / "lightning_logs").exists()
 
 
+@pytest.mark.slow
 def test_two_runs_with_same_settings_get_two_directories(tiny: list[str], tmp_path: Path) -> None:
     for _ in range(2):
         run_train(*tiny, "--max_epochs", "1", cwd=tmp_path)

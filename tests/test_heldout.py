@@ -26,6 +26,7 @@ from tests.conftest import CONFIGS, assert_same_state, load_ckpt, refusal, run_d
 MNIST1D = ["--config", str(CONFIGS / "mnist1d.yaml")]
 
 
+@pytest.mark.slow
 def test_mnist1d_logs_validation_with_training_and_its_checkpoint_tests(tiny: list[str], tmp_path: Path) -> None:
     run_train(*tiny, *MNIST1D, "--max_epochs", "4", cwd=tmp_path)  # tiny after mnist1d: debug.yaml's sizes apply
     (run,) = run_dirs(tmp_path)
@@ -86,6 +87,7 @@ class Blobs(L.LightningDataModule):
 '''
 
 
+@pytest.mark.slow
 def test_a_data_module_outside_the_package_trains_by_class_path(tiny: list[str], tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "my_data.py").write_text(textwrap.dedent(OWN_MODULE))

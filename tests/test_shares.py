@@ -115,6 +115,7 @@ def test_each_process_learns_its_share_from_its_launcher(monkeypatch: pytest.Mon
     assert detect_share("2/3") == (1, 3)  # given explicitly, it wins
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("outer", [BATCHES, []], ids=["two-grids", "one-grid-in-two-parts"])
 def test_two_shares_merge_to_the_one_process_sweep_bit_for_bit(tiny: list[str], tmp_path: Path,
                                                                outer: list[str]) -> None:
@@ -131,6 +132,7 @@ def test_two_shares_merge_to_the_one_process_sweep_bit_for_bit(tiny: list[str], 
     assert sum("grid points" in d.stdout for d in done) >= 1  # whoever finished last merged
 
 
+@pytest.mark.slow
 def test_a_slurm_job_array_by_its_variables_a_killed_task_resubmitted_and_a_merge_that_waits(tiny: list[str],
                                                                                              tmp_path: Path) -> None:
     """Task 0 of a 2-task array is killed in the second unit (it takes any unit nobody holds once its own is done);
@@ -153,6 +155,7 @@ def test_a_slurm_job_array_by_its_variables_a_killed_task_resubmitted_and_a_merg
     assert (out / "summary.csv").read_text() == (tmp_path / "one" / "summary.csv").read_text()
 
 
+@pytest.mark.slow
 def test_processes_that_come_later_or_in_other_numbers_continue_the_same_sweep(tiny: list[str],
                                                                                tmp_path: Path) -> None:
     """Share 1 of 4 writes the plan (one grid in four parts) and, its own part done, trains every part nobody holds:
@@ -280,6 +283,7 @@ def test_the_docs_job_array_with_a_task_cancelled_and_resubmitted_merges_the_one
     assert "\r" not in logs and "epoch 12/12" in logs  # a batch job's log: plain progress lines, no bar
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not slurm(), reason="needs a running SLURM (.ci/slurm.sh starts a one-node one)")
 def test_under_srun_lightnings_rules_are_one_line_and_shares_are_exempt(tiny: list[str], tmp_path: Path) -> None:
     proc = subprocess.run(["srun", "-n", "2", *train_cmd_args(tiny, tmp_path)], cwd=ROOT, env=env_with(),

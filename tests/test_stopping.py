@@ -47,6 +47,7 @@ def signal_after(cmd: list[str], root: Path, sig: int, epochs: int, times: int =
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code, name", [(signal.SIGINT, 130, "SIGINT (Ctrl-C)"), (signal.SIGTERM, 143, "SIGTERM")])
 def test_a_signal_stops_after_the_epoch_and_the_run_continues_bit_for_bit(tiny: list[str], tmp_path: Path,
                                                                           sig: int, code: int, name: str) -> None:
@@ -102,6 +103,7 @@ def test_a_second_ctrl_c_ends_at_once_and_the_checkpoint_on_disk_stays_whole(tin
     assert all(torch.isfinite(t).all() for k, t in ckpt["state_dict"].items() if k.startswith("net."))
 
 
+@pytest.mark.slow
 def test_a_stopped_sweep_says_how_to_continue_and_ends_where_a_whole_one_ends(tiny: list[str], tmp_path: Path) -> None:
     grid = [*tiny, "--lr", "0.05", "0.5", "--momentum", "0", "0.9"]
     out = tmp_path / "grid"
@@ -137,6 +139,7 @@ def test_a_stopped_compare_keeps_the_finished_variants_and_names_the_missing(tmp
         assert [r["variant"] for r in csv.DictReader(f)] == ["sgd"]
 
 
+@pytest.mark.slow
 def test_lightnings_slurm_requeue_signal_still_works(tiny: list[str], tmp_path: Path) -> None:
     """Under SLURM (its variables faked) SIGUSR1 still reaches Lightning's requeue handler, which saves its HPC
     checkpoint and asks SLURM to requeue the job, every time; SIGTERM still stops the run as above. ``scontrol`` is a

@@ -63,6 +63,7 @@ def test_decay_values() -> None:
     assert len(decay(0.6)) == 9 and decay(0.6)[-1] == pytest.approx(0.6**9)
 
 
+@pytest.mark.slow
 def test_command_writes_every_file(tmp_path: Path) -> None:
     out = tmp_path / "v"
     proc = subprocess.run([sys.executable, "-m", "lit_momentum.valley", "--out", str(out), "--steps", "30"],
