@@ -24,6 +24,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_momentum.data import check_batches, check_contract
+from lit_momentum.help import usage
 from lit_momentum.model import MomentumModule
 from lit_momentum.nets import same_net
 from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place
@@ -40,6 +41,11 @@ ACCELERATORS = {"cpu": CPUAccelerator, "gpu": CUDAAccelerator, "mps": MPSAcceler
 CHECKPOINT_DEFAULTS = {"save_last": True, "save_top_k": 0, "every_n_epochs": 100, "enable_version_counter": False}
 DEFAULT_DATA = "lit_momentum.data.RandomDataModule"
 LINKED = ("dim", "num_classes")  # model options set from the data module
+
+
+def classes_of(dm: L.LightningDataModule) -> int:
+    """The data module's number of classes (for the model and its network)."""
+    return dm.num_classes
 
 
 class MomentumCLI(LightningCLI):
@@ -82,10 +88,20 @@ class MomentumCLI(LightningCLI):
             parser_kwargs={"exit_on_error": False},  # main() turns a parse error into one line
         )
 
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        if "--help-all" in args:  # jsonargparse's help: every option, Lightning's included
+            args = ["--help" if a == "--help-all" else a for a in args]
+        elif "--help" in args or "-h" in args:  # the project's own options first
+            print(usage(parser))
+            raise SystemExit(0)
+        super().parse_arguments(parser, args)
+
     def add_arguments_to_parser(self, parser: Any) -> None:
+        # the full help's group titles (jsonargparse takes a class docstring's first line; Lightning's is cut off)
+        parser.groups["data"].title = "The data module, by class path (--data CLASS) with its options (--data.*)"
         # the model's input width and classes come from the data module, once it is built: checked there first
         parser.link_arguments("data", "model.dim", compute_fn=self.input_width, apply_on="instantiate")
-        parser.link_arguments("data", "model.num_classes", compute_fn=lambda dm: dm.num_classes,
+        parser.link_arguments("data", "model.num_classes", compute_fn=classes_of,
                               apply_on="instantiate")
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
         parser.set_defaults({f"checkpoint.{k}": v for k, v in CHECKPOINT_DEFAULTS.items()})

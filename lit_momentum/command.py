@@ -28,7 +28,7 @@ def build(cli_class: type[MomentumCLI], argv: list[str], stage: str = "fit", **k
     ``kwargs`` go to the CLI class (the sweep's takes where its unit goes)."""
     try:
         ckpt_path = find_option(argv, "--ckpt_path")
-        if stage == "test" and not ckpt_path:
+        if stage == "test" and not ckpt_path and not {"-h", "--help", "--help-all"} & set(argv):
             raise ValueError("test: give the checkpoint to test, --ckpt_path PATH")
         resume = read_checkpoint(ckpt_path) if ckpt_path else None
         cli = cli_class(argv, resume, stage, **kwargs)

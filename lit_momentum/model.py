@@ -70,8 +70,9 @@ class EpochEndModule(L.LightningModule):
 
 
 class MomentumModule(EpochEndModule):
-    """A network (the article's MLP by default) trained on ``(x, y)`` batches; BCE for binary labels, else
-    cross-entropy.
+    """A network (the article's MLP by default) trained with plain SGD, momentum or Adam.
+
+    Trained on ``(x, y)`` batches; BCE for binary labels, else cross-entropy.
 
     Args:
         dim: input width; set from the data module (``data.dim``) by the CLI.
@@ -86,7 +87,8 @@ class MomentumModule(EpochEndModule):
         dampening: dampening for momentum, in [0, 1].
         nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
         weight_decay: L2 penalty added to the gradient (and so to the velocity); AdamW's decoupled decay.
-        beta2, eps: Adam's and AdamW's second-moment decay and denominator term (PyTorch's defaults).
+        beta2: Adam's and AdamW's second-moment decay.
+        eps: Adam's and AdamW's denominator term.
     """
 
     def __init__(

@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -110,3 +111,12 @@ def assert_same_state(a: dict, b: dict) -> None:
         assert len(sa[idx]) == len(sb[idx])
         for va, vb in zip(sa[idx].values(), sb[idx].values()):
             assert torch.equal(torch.as_tensor(va), torch.as_tensor(vb)), idx
+
+
+def docs_code(page: str) -> tuple[str, list[str]]:
+    """The Python module and the shell commands of a docs page's example (its ```python and ```bash blocks)."""
+    text = (ROOT / "docs" / page).read_text()
+    module = re.search(r"```python\n(# my_nets\.py\n.*?)```", text, re.S).group(1)
+    commands = [line for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.splitlines()
+                if "my_nets" in line]
+    return module, commands

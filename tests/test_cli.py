@@ -4,13 +4,17 @@ Bugs these exist to catch: a missing TensorBoard tag or step; a config or flag t
 wrong one winning when stacked; two runs sharing a directory; a GPU request that ends in a traceback.
 """
 
+import inspect
+import re
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from lit_momentum.arguments import ALIASES
 from lit_momentum.command import main
+from lit_momentum.model import MomentumModule
 from tests.conftest import CONFIGS, load_ckpt, run_dirs, run_train, scalars
 
 
@@ -66,6 +70,43 @@ def test_every_config_parses_alone(name: str, tmp_path: Path, capsys: pytest.Cap
                 shown = shown["init_args"]
             assert shown[key] == value, (group, key)
     assert not (tmp_path / "lightning_logs").exists()
+
+
+def help_text(args: list[str], capsys: pytest.CaptureFixture) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code in (0, None)
+    return capsys.readouterr().out
+
+
+def test_the_help_leads_with_the_projects_options_and_says_where_the_rest_is(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--help`` is a page: the test subcommand, every config, every optimizer option with the code's default, the
+    network, the data, the README's short aliases; each option it names exists; ``--help-all`` has the rest."""
+    monkeypatch.chdir(tmp_path)
+    text = help_text(["--help"], capsys)
+    lines = text.splitlines()
+    assert len(lines) < 70 and max(map(len, lines)) <= 116, (len(lines), max(map(len, lines)))
+    assert "python train.py test --ckpt_path" in text and "--help-all" in text
+    configs = [p.name for p in CONFIGS.glob("*.yaml") if not p.name.startswith("sweep")]
+    assert all(f"configs/{name}" in text for name in configs)
+    assert all(alias in text for alias in ALIASES)  # --max_epochs, --accelerator, --devices, --precision
+    defaults = inspect.signature(MomentumModule).parameters
+    for name in ("optimizer", "momentum_impl", "lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2",
+                 "eps"):
+        (row,) = [i for i, line in enumerate(lines) if line.startswith(f"  --model.{name} ")]
+        end = next(i for i in range(row + 1, len(lines)) if not lines[i].startswith("   "))
+        described = " ".join(lines[row:end])  # the row and its wrapped lines
+        value = defaults[name].default
+        assert f"(default {str(value).lower() if isinstance(value, bool) else value})" in described, described
+    full = help_text(["--help-all"], capsys)
+    named = set(re.findall(r"^  (--[\w.]+)", text, re.M)) - {"--model.net.OPTION", "--data.OPTION",
+                                                              "--checkpoint.OPTION", *ALIASES}
+    assert named and all(f"  {option} " in full for option in named), named - set(re.findall(r"--[\w.]+", full))
+    assert "--trainer.gradient_clip_val" in full and "--trainer.gradient_clip_val" not in text
+    assert "The main advantage is:" not in full  # Lightning's cut-off docstring line is not a group title
+    assert help_text(["test", "--help"], capsys) == text  # no checkpoint needed to read it
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ from lit_momentum.data import MNIST1DDataModule
 from lit_momentum.model import MomentumModule
 from lit_momentum.nets import ConvNet1D
 from lit_momentum.sweep import main as sweep_main
-from tests.conftest import CONFIGS, ROOT, load_ckpt, refusal, run_dirs, run_sweep, run_train, scalars
+from tests.conftest import CONFIGS, ROOT, docs_code, load_ckpt, refusal, run_dirs, run_sweep, run_train, scalars
 
 SMALL_MNIST1D = ["--config", str(CONFIGS / "mnist1d.yaml"), "--data.num_samples", "500"]
 
@@ -107,15 +107,6 @@ def test_batchnorm_points_keep_their_own_running_statistics_and_equal_their_runs
     state = load_ckpt(tmp_path / "grid" / "last.ckpt")["state_dict"]
     means = [t for k, t in state.items() if k.startswith("net.buffer") and t.is_floating_point()][0]  # (N, width)
     assert means.shape[0] == 4 and len({tuple(m.tolist()) for m in means}) == 4  # four points, four statistics
-
-
-def docs_code(page: str) -> tuple[str, list[str]]:
-    """The Python module and the shell commands of a docs page's example (its ```python and ```bash blocks)."""
-    text = (ROOT / "docs" / page).read_text()
-    module = re.search(r"```python\n(# my_nets\.py\n.*?)```", text, re.S).group(1)
-    commands = [line for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.splitlines()
-                if "my_nets" in line]
-    return module, commands
 
 
 def test_the_docs_own_network_trains_and_sweeps_outside_the_package(tiny: list[str], tmp_path: Path,

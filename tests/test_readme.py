@@ -15,7 +15,7 @@ import pytest
 
 from lit_momentum.command import main as train_main
 from lit_momentum.sweep import main as sweep_main
-from tests.conftest import CONFIGS, ROOT
+from tests.conftest import CONFIGS, ROOT, docs_code
 
 ENTRIES = {"train.py": train_main, "lit_momentum.sweep": sweep_main}
 
@@ -50,6 +50,9 @@ def test_each_command_parses_as_written(where: str, command: str, tmp_path: Path
     entry = "lit_momentum.sweep" if "lit_momentum.sweep" in words else "train.py"
     args = words[next(i for i, w in enumerate(words) if w.endswith(entry)) + 1:]
     (tmp_path / "configs").symlink_to(CONFIGS)
+    if "my_nets." in command:  # the docs' own network: their module, where the user keeps it
+        (tmp_path / "my_nets.py").write_text(docs_code("networks.md")[0])
+        monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)  # relative paths as a user in the repository has them; anything written lands here
     ckpt = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ckpt_path"), None)
     if ckpt:  # the run the command continues (or tests): a tiny one of its configs, at the very path it names

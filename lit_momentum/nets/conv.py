@@ -10,7 +10,9 @@ from lit_momentum.loss import outputs
 
 
 class ConvNet1D(nn.Module):
-    """Conv1d(1, c, 5, stride 2) - relu - Conv1d(c, c, 3, stride 2) - relu - Conv1d(c, c, 3, stride 2) - relu -
+    """The MNIST-1D paper's CNN: three 1-D convolutions of ``channels`` each and a linear head.
+
+    Conv1d(1, c, 5, stride 2) - relu - Conv1d(c, c, 3, stride 2) - relu - Conv1d(c, c, 3, stride 2) - relu -
     Linear(c * length, K), every convolution padded by 1: a signal of 40 shrinks to 19, 10 and 5 positions.
 
     Args:

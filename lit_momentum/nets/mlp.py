@@ -25,8 +25,10 @@ def hidden_widths(dim: int, hidden: int | list[int] | None) -> list[int]:
 
 
 class MLP(nn.Sequential):
-    """``Linear - act - ... - Linear``; under ``torch.manual_seed(s)`` its weights are those of ``python train.py
-    --seed_everything s`` (a grid point of seed s is built the same way).
+    """An MLP, ``Linear - act - ... - Linear``: by default the article's, one hidden layer of ``dim // 2``, sigmoid.
+
+    Under ``torch.manual_seed(s)`` its weights are those of ``python train.py --seed_everything s`` (a grid point of
+    seed s is built the same way).
 
     Args:
         dim: input width (from the data module).
