@@ -82,6 +82,17 @@ def test_each_grid_point_equals_its_own_train_py_run(tiny: list[str], tmp_path: 
         assert losses[0][1] - losses[-1][1] > 1e-3, f"{name} did not train"
 
 
+def test_a_points_numbers_do_not_depend_on_the_other_points_of_its_grid(tiny: list[str], tmp_path: Path) -> None:
+    """Shares merge into the one-process sweep byte for byte only if a point's epoch loss and validation do not
+    depend on which points share its grid (a mean over the points' axis rounds by a point's position in it)."""
+    lrs = ["0.01", "0.02", "0.03", "0.05", "0.07", "0.1"]
+    common = [*tiny, "--config", str(CONFIGS / "mnist1d.yaml"), "--data.batch_size", "16", "--momentum", "0.9",
+              "--max_epochs", "2"]  # over 8 steps an epoch (4 hid it)
+    whole = {r["run"]: r for r in sweep(common, tmp_path / "whole", "--lr", *lrs)}
+    part = sweep(common, tmp_path / "part", "--lr", *lrs[2:])
+    assert len(part) == 4 and all(r == whole[r["run"]] for r in part), [(r, whole[r["run"]]) for r in part]
+
+
 def test_a_diverging_point_is_frozen_and_the_others_train_on_untouched(tiny: list[str], tmp_path: Path) -> None:
     alone = sweep(tiny, tmp_path / "alone", "--lr", "0.05", "--momentum", "0.9", "--max_epochs", "6")
     rows = {r["run"]: r for r in sweep(tiny, tmp_path / "mixed", "--lr", "0.05", "1e4", "--momentum", "0.9",

@@ -112,7 +112,9 @@ class GridModule(EpochEndModule):
         samples = torch.tensor(float(sum(counts)), dtype=torch.float64, device=step_losses.device)
         acc = reduce(torch.stack(correct).sum(0).double(), reduce_op="sum") / reduce(samples, reduce_op="sum")
         # (N,) accuracy over every rank's samples
-        epoch_loss = step_losses.mean(0)  # (N,) mean of the batch losses, as in the article
+        # (N,) mean of the batch losses, as in the article: each point's row summed on its own, so its value does not
+        # depend on the other points (a mean over dim 0 of (S, N) rounds by a point's position in the row)
+        epoch_loss = step_losses.T.contiguous().sum(1) / steps
         host = torch.cat([step_losses.flatten().double(), epoch_loss.double(), acc]).tolist()  # one sync
         step_vals, epoch_vals, acc_vals = host[: steps * n], host[steps * n: steps * n + n], host[-n:]
         if any(v < 0 for v in step_vals):  # every point sees the same labels: not a point's divergence
@@ -148,7 +150,8 @@ class GridModule(EpochEndModule):
 
     def on_validation_epoch_end(self) -> None:
         """Per point ``val/loss`` (mean over samples) and ``val/acc`` of every rank's share; one sync."""
-        sums = self.trainer.strategy.reduce(torch.stack(self.val_sums).sum(0).double(), reduce_op="sum")  # (3, N)
+        sums = torch.stack(self.val_sums).permute(1, 2, 0).contiguous().sum(-1)  # (V, 3, N) -> (3, N), per point
+        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")  # every rank's share
         self.val_sums.clear()
         if self.trainer.sanity_checking:
             return
