@@ -5,9 +5,12 @@
     python benchmarks/sweep_processes.py --dim 1000          # the article's model instead (compute-bound)
     python benchmarks/sweep_processes.py --rounds 3 --json shares.json
 
-The machine's speed drifts within minutes, so the two are interleaved, round after round, and each round's ratio
-(two processes / one) is reported. The processes split the cores: one process uses them all (PyTorch's default), two
-use half each (``OMP_NUM_THREADS``), as torchrun sets it. Each command also pays its start (imports, data, the plan).
+The machine's speed drifts within minutes, so the contenders are interleaved, round after round, and each round's
+ratios (two processes / one) are reported. Threads: one process uses PyTorch's default (a thread per core); two
+processes choose their part of the cores themselves (``lit_momentum/threads.py``, as given: no ``OMP_NUM_THREADS``);
+``--default-threads`` adds two processes forced to PyTorch's default each (``OMP_NUM_THREADS`` = cores), which is
+what they ran with before the choice: slow (the cores oversubscribed). Each command also pays its start (imports,
+data, the plan).
 """
 
 import argparse
@@ -30,8 +33,12 @@ def sweep_args(dim: int | None, epochs: int) -> list[str]:
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
 
-def timed(commands: list[list[str]], threads: int) -> float:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
+def timed(commands: list[list[str]], threads: int | None) -> float:
+    """Start the commands together; the wall time until all are done. ``threads``: ``OMP_NUM_THREADS`` for each, or
+    None for none (each process chooses)."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"} | {"PYTHONPATH": str(ROOT)}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     start = time.perf_counter()
     procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for c in commands]
@@ -48,27 +55,31 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", help="save the numbers here")
+    parser.add_argument("--default-threads", action="store_true",
+                        help="also two processes with PyTorch's default threads each (oversubscribed: slow)")
     args = parser.parse_args()
     if args.epochs < 1 or args.rounds < 1 or (args.dim is not None and args.dim < 2):
         parser.error("--epochs and --rounds must be >= 1, --dim >= 2")
     cores = os.cpu_count() or 1
-    one, two = [], []
+    times: dict[str, list[float]] = {"one": [], "two": [], **({"two/default": []} if args.default_threads else {})}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             base = sweep_args(args.dim, args.epochs)
-            one.append(timed([[*base, "--out", f"{tmp}/one{r}"]], cores))
-            two.append(timed([[*base, "--out", f"{tmp}/two{r}", "--share", f"{k}/2"] for k in (1, 2)],
-                             max(1, cores // 2)))
-            print(f"round {r + 1}: one process {one[-1]:.1f} s, two processes {two[-1]:.1f} s, "
-                  f"ratio {two[-1] / one[-1]:.2f}", flush=True)
-            same = Path(f"{tmp}/one{r}/summary.csv").read_text() == Path(f"{tmp}/two{r}/summary.csv").read_text()
-            print(f"         summary.csv of the two the same: {same}", flush=True)
-    ratios = [b / a for a, b in zip(one, two)]
-    print(f"two processes take {statistics.median(ratios):.2f} of one process's wall time (median of "
-          f"{len(ratios)} rounds, {cores} cores)")
+            for name in times:
+                shares = [[]] if name == "one" else [["--share", f"{k}/2"] for k in (1, 2)]
+                out = f"{tmp}/{name.replace('/', '-')}{r}"
+                times[name].append(timed([[*base, "--out", out, *s] for s in shares],
+                                         cores if name == "two/default" else None))
+                same = Path(f"{out}/summary.csv").read_text() == Path(f"{tmp}/one{r}/summary.csv").read_text()
+                print(f"round {r + 1}: {name:<12} {times[name][-1]:6.1f} s, ratio to one "
+                      f"{times[name][-1] / times['one'][-1]:.2f}, summary.csv the one process's: {same}", flush=True)
+    ratios = {name: [b / a for a, b in zip(times["one"], t)] for name, t in times.items() if name != "one"}
+    for name, values in ratios.items():
+        print(f"{name} takes {statistics.median(values):.2f} of one process's wall time (median of {len(values)} "
+              f"rounds, {cores} cores, {os.getloadavg()[0]:.1f} load at the end)")
     if args.json:
-        Path(args.json).write_text(json.dumps(dict(dim=args.dim, epochs=args.epochs, cores=cores, one_s=one,
-                                                   two_s=two, ratios=ratios), indent=2))
+        Path(args.json).write_text(json.dumps(dict(dim=args.dim, epochs=args.epochs, cores=cores, seconds=times,
+                                                   ratios=ratios), indent=2))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from lit_momentum.model import NonFiniteLossError
 from lit_momentum.runs import Checkpoint, read_checkpoint
 from lit_momentum.stopping import EXIT_CODES
 from lit_momentum.terminal import quiet, quiet_lightning, report
+from lit_momentum.threads import shared_machine
 
 
 def build(cli_class: type[MomentumCLI], argv: list[str], stage: str = "fit", **kwargs: Any
@@ -88,5 +89,6 @@ def main(args: list[str] | None = None) -> None:
     if stage == "test":
         test(cli)
         return
-    fit(cli, resume, argv)
+    with shared_machine(1):  # under SLURM: the task's cores (a single process elsewhere: PyTorch's default)
+        fit(cli, resume, argv)
     report(cli.trainer)

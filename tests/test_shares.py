@@ -48,7 +48,8 @@ def rows(out: Path) -> list[dict[str, str]]:
 
 
 def env_with(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "OMP_NUM_THREADS"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return {**env, **extra}
 
@@ -128,6 +129,8 @@ def test_two_shares_merge_to_the_one_process_sweep_bit_for_bit(tiny: list[str], 
     assert (split / "summary.csv").read_text() == (tmp_path / "one" / "summary.csv").read_text()
     results = [json.loads(p.read_text()) for p in sorted(split.glob("units/*/result.json"))]
     assert len(results) == 2 and all(r["share"] in ("1/2", "2/2") for r in results)
+    # started by hand on one machine: each took its half of the cores (PyTorch's default, all, would oversubscribe)
+    assert all(r["threads"] == max(1, len(os.sched_getaffinity(0)) // 2) for r in results)
     assert all(len(r["rows"]) == (4 if outer else 2) for r in results)  # half the points each unit
     assert sum("grid points" in d.stdout for d in done) >= 1  # whoever finished last merged
 
@@ -281,6 +284,8 @@ def test_the_docs_job_array_with_a_task_cancelled_and_resubmitted_merges_the_one
     out = tmp_path / "runs" / "bs"
     assert (out / "summary.csv").read_text() == (tmp_path / "one" / "summary.csv").read_text(), logs[-3000:]
     assert "\r" not in logs and "epoch 12/12" in logs  # a batch job's log: plain progress lines, no bar
+    threads = [json.loads(p.read_text())["threads"] for p in sorted(out.glob("units/*/result.json"))]
+    assert threads == [1, 1, 1]  # each task used the one core SLURM gave it (--cpus-per-task=1), not all
 
 
 @pytest.mark.slow

@@ -39,6 +39,7 @@ from lit_momentum.sweep.plan import (
     unit_record,
 )
 from lit_momentum.terminal import quiet
+from lit_momentum.threads import shared_machine
 
 __all__ = ["COLUMNS", "main"]
 OUT_ENV = "LIT_MOMENTUM_SWEEP_OUT"  # the directory rank 0 chose, for the DDP replicas Lightning launches
@@ -180,7 +181,7 @@ def train_share(p: dict[str, Any], argv: list[str]) -> None:
                          f"{cli.model.hparams.bound:g} or not finite): lower --lr")
             rows = summarize(cli.model, p["own"]["--threshold"], dict(unit.combo))
             save_result(home, {"budget": length, "share": f"{p['share'] + 1}/{p['shares']}", "rows": rows,
-                               "curves": curves(cli.model)})
+                               "curves": curves(cli.model), "threads": torch.get_num_threads()})
         del cli
         gc.collect()
 
@@ -216,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"error: {err}")
     if p["replicas"]:
         os.environ[OUT_ENV] = str(out)  # for the DDP replicas Lightning launches with this same command
-    train_share(p, argv)
+    with shared_machine(p["shares"] if p["own"]["--share"] else 1):  # --share I/K by hand: K processes here
+        train_share(p, argv)
     if rank_zero_only.rank == 0:
         merge(out, read_plan(out), p["own"]["--metric"], quiet_if_missing=True)
