@@ -5,6 +5,7 @@ import argparse
 import re
 import shlex
 import sys
+from typing import Any
 
 ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
 CLASSES = {  # what a class path names: (the kind, what to give, a name for it)
@@ -15,7 +16,12 @@ CLASSES = {  # what a class path names: (the kind, what to give, a name for it)
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line, ``error: ...``, without the usage block (``--help`` shows it)."""
+    """An argparse parser whose errors are one line, ``error: ...``, without the usage block (``--help`` shows it);
+    its help keeps the description's lines (the module docstring's examples) as written."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.exit(f"error: {message}")

@@ -13,7 +13,6 @@ Writes to ``--out``: one TensorBoard run per variant (``tensorboard --logdir OUT
 and ``summary.csv``; prints the table and the largest |manual - builtin| epoch-loss difference.
 """
 
-import argparse
 import csv
 import functools
 import logging
@@ -32,7 +31,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden  # noqa: E40
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from lit_momentum.arguments import expand_aliases, one_line  # noqa: E402
+from lit_momentum.arguments import OneLineParser, expand_aliases, one_line  # noqa: E402
 from lit_momentum.cli import MomentumCLI  # noqa: E402
 from lit_momentum.curves import curve_stats  # noqa: E402
 from lit_momentum.model import NonFiniteLossError  # noqa: E402
@@ -198,14 +197,16 @@ def print_table(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     quiet()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="Every other option is train.py's (python train.py --help).")
+    parser = OneLineParser(prog="python -m lit_momentum.compare", description=__doc__,
+                           epilog="Every other option is train.py's (python train.py --help).")
     parser.add_argument("--variants", nargs="+", default=VARIANTS, metavar="NAME",
                         help=f"from {', '.join(VARIANTS)} (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
                         help="initial-weight seeds, every variant trained with each (default: --seed_everything)")
-    parser.add_argument("--out", type=Path, default=Path("lightning_logs/compare"), help="output directory")
-    parser.add_argument("--threshold", type=float, default=0.69, help="loss for the 'epoch below' column")
+    parser.add_argument("--out", type=Path, default=Path("lightning_logs/compare"),
+                        help="output directory (default: lightning_logs/compare)")
+    parser.add_argument("--threshold", type=float, default=0.69,
+                        help="loss for the 'epoch below' column (default 0.69)")
     own, shared = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     unknown = [v for v in own.variants if v not in VARIANTS]
     if unknown:

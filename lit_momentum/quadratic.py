@@ -22,7 +22,6 @@ can give plain GD that speed: at the momentum run's effective step ``lr / (1 - m
 GD's limit ``2 / L`` once kappa > 4, the direction of ``L`` grows by ``sqrt(kappa) - 1`` a step.
 """
 
-import argparse
 import json
 import math
 import sys
@@ -34,6 +33,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from lit_momentum.arguments import OneLineParser  # noqa: E402
 from lit_momentum.momentum import HandWrittenMomentum  # noqa: E402
 from lit_momentum.runs import check_place  # noqa: E402
 
@@ -119,11 +119,14 @@ def plot(results: list[tuple[dict, dict[str, list[float]]]], out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kappa", type=float, nargs="+", default=[10, 100, 1000], help="condition numbers L / mu")
-    parser.add_argument("--dim", type=int, default=100, help="dimensions of w")
-    parser.add_argument("--tol", type=float, default=1e-6, help="stop when ||w|| / ||w_0|| is below this")
-    parser.add_argument("--out", type=Path, default=Path("lightning_logs/quadratic"), help="output directory")
+    parser = OneLineParser(prog="python -m lit_momentum.quadratic", description=__doc__)
+    parser.add_argument("--kappa", type=float, nargs="+", default=[10, 100, 1000],
+                        help="condition numbers L / mu (default 10 100 1000)")
+    parser.add_argument("--dim", type=int, default=100, help="dimensions of w (default %(default)s)")
+    parser.add_argument("--tol", type=float, default=1e-6,
+                        help="stop when ||w|| / ||w_0|| is below this (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("lightning_logs/quadratic"),
+                        help="output directory (default: lightning_logs/quadratic)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if any(not 1 < k < 1e12 for k in args.kappa):
         parser.error(f"--kappa: every value must be > 1 and < 1e12, got {' '.join(f'{k:g}' for k in args.kappa)}")

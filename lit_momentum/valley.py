@@ -10,7 +10,6 @@ Adam's first moment with ``beta1 = m`` (``torch.optim.SGD``'s default, ``v = m v
 larger on a steady slope; see ``python -m lit_momentum.families``).
 """
 
-import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass
@@ -23,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 
+from lit_momentum.arguments import OneLineParser  # noqa: E402
 from lit_momentum.runs import RunLogger, check_place  # noqa: E402
 
 BUMP = 25
@@ -183,9 +183,10 @@ def run(momentum: float, steps: int, out: Path | None, gif: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--momentum", type=float, default=0.6, help="momentum of the second ball, in [0, 1)")
-    parser.add_argument("--steps", type=int, default=50, help="steps each ball takes (> 0)")
+    parser = OneLineParser(prog="python -m lit_momentum.valley", description=__doc__)
+    parser.add_argument("--momentum", type=float, default=0.6,
+                        help="momentum of the second ball, in [0, 1) (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=50, help="steps each ball takes, > 0 (default %(default)s)")
     parser.add_argument("--out", type=Path, help="output directory (default: a new run under lightning_logs/valley)")
     parser.add_argument("--no-gif", action="store_true", help="skip the animation")
     args = parser.parse_args(argv)

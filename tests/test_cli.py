@@ -4,6 +4,7 @@ Bugs these exist to catch: a missing TensorBoard tag or step; a config or flag t
 wrong one winning when stacked; two runs sharing a directory; a GPU request that ends in a traceback.
 """
 
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -107,6 +108,21 @@ def test_the_help_leads_with_the_projects_options_and_says_where_the_rest_is(
     assert "The main advantage is:" not in full  # Lightning's cut-off docstring line is not a group title
     assert help_text(["test", "--help"], capsys) == text  # no checkpoint needed to read it
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["compare", "families", "batch_size", "valley", "quadratic"])
+def test_every_commands_help_names_it_as_run_keeps_its_examples_and_describes_every_option(
+        name: str, capsys: pytest.CaptureFixture) -> None:
+    module = importlib.import_module(f"lit_momentum.{name}" + (".main" if name == "batch_size" else ""))
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--help"])
+    assert exit_.value.code in (0, None)
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: python -m lit_momentum.{name} ")  # not "compare.py"
+    assert f"\n    python -m lit_momentum.{name}" in text  # the docstring's examples, one a line, as written
+    options = re.findall(r"^  (--[\w-]+)", text, re.M)
+    described = re.findall(r"^  (--[\w-]+)[^\n]*?(?:  +\S|\n {20,}\S)", text, re.M)  # help beside it or below
+    assert options and described == options, set(options) - set(described)
 
 
 @pytest.mark.slow

@@ -1,5 +1,10 @@
 """The command ``python -m lit_momentum.batch_size``: steps to a target against the batch size, measured with the grid
-engine on MNIST-1D and the article's random labels, and computed for the noisy quadratic model."""
+engine on MNIST-1D and the article's random labels, and computed for the noisy quadratic model.
+
+    python -m lit_momentum.batch_size --out runs/bs                   # the whole study (about 8 minutes)
+    python -m lit_momentum.batch_size --out runs/bs-quick --quick     # a first look (about 25 s)
+    python -m lit_momentum.batch_size --out runs/bs --sources nqm     # one part only (the same --out continues)
+"""
 
 import csv
 import json
@@ -117,7 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="where everything goes (the same again continues)")
     parser.add_argument("--quick", action="store_true", help="a small preset: about 25 s here, for a first look")
     parser.add_argument("--sources", nargs="+", default=["mnist1d", "random", "nqm"], choices=["mnist1d", "random",
-                                                                                             "nqm"])
+                                                                                             "nqm"],
+                        help="what to study: mnist1d and random (measured: sweeps with the grid engine), nqm "
+                             "(computed: the noisy quadratic model) (default: all three)")
     own, extra = parser.parse_known_args(argv)
     try:
         check_place(own.out, "--out")
