@@ -120,3 +120,17 @@ def docs_code(page: str) -> tuple[str, list[str]]:
     commands = [line for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.splitlines()
                 if "my_nets" in line]
     return module, commands
+
+
+def sweep_experiment(out: Path) -> tuple[Path, EventAccumulator]:
+    """The one run of a sweep that holds the HParams experiment (and the custom-scalars layout), read back; the
+    sweep's root holds no events (TensorBoard would list it as an empty run)."""
+    assert not list(out.glob("events.out.tfevents.*")), "the root is a run of its own"
+    found = []
+    for run in sorted({p.parent for p in out.glob("*/events.out.tfevents.*")}):
+        acc = EventAccumulator(str(run), size_guidance={"tensors": 0})
+        acc.Reload()
+        if "_hparams_/experiment" in acc.Tags()["tensors"]:
+            found.append((run, acc))
+    assert len(found) == 1, [r for r, _ in found]
+    return found[0]

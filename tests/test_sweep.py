@@ -21,7 +21,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from lit_momentum.command import main as train_main
 from lit_momentum.sweep import main as sweep_main
-from lit_momentum.sweep.logger import BAND_TAGS
+from lit_momentum.sweep.logger import BAND_TAGS, HPARAMS_METRICS, VAL_BAND_TAGS, VAL_METRICS
 from lit_momentum.sweep.main import COLUMNS
 from tests.conftest import (
     CONFIGS,
@@ -33,6 +33,7 @@ from tests.conftest import (
     run_train,
     scalars,
     sweep_cmd,
+    sweep_experiment,
 )
 
 
@@ -102,6 +103,9 @@ def test_a_diverging_point_is_frozen_and_the_others_train_on_untouched(tiny: lis
     assert abs(float(good["final_loss"]) - float(alone[0]["final_loss"])) <= 1e-6
     assert len(epoch_losses(tmp_path / "mixed" / "lr0.05_m0.9_seed0")) == 6
     assert len(epoch_losses(tmp_path / "mixed" / "lr10000_m0.9_seed0")) == 1  # its curve stops where it diverged
+    marked = scalars(tmp_path / "mixed" / "lr10000_m0.9_seed0")  # the HParams tab reads what summary.csv has:
+    assert [v for _, v in marked["train/diverged_epoch"]] == [0] and "train/loss_best" not in marked  # no best
+    assert "train/diverged_epoch" not in scalars(tmp_path / "mixed" / "lr0.05_m0.9_seed0")
     ckpt = load_ckpt(tmp_path / "mixed" / "last.ckpt")
     assert ckpt["state_dict"]["diverged_epoch"].tolist() == [-1, 0]
     frozen = [t[1] for t in ckpt["state_dict"].values() if t.is_floating_point()]  # the diverged point's weights
@@ -118,41 +122,57 @@ def test_a_grid_that_diverges_everywhere_stops_with_one_line(tiny: list[str], tm
     assert not (tmp_path / "out" / "summary.csv").exists()
 
 
-def test_outputs_summary_tensorboard_hparams_seed_bands_and_figures(tiny: list[str], tmp_path: Path) -> None:
+def test_outputs_summary_tensorboard_hparams_seed_bands_and_figures(tiny: list[str], tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """summary.csv against every point's curves; the HParams tab (settings that vary first, metrics that are the
+    points' own curves at their last value, as summary.csv has them); seed bands of train/loss and val/acc."""
     out = tmp_path / "grid"
     epochs = 4
     sweep_main([*tiny, "--out", str(out), "--lr", "0.05", "0.5", "--momentum", "0", "0.9", "--seeds", "0", "1",
-                "--max_epochs", str(epochs)])
+                "--max_epochs", str(epochs), "--data.val_samples", "64"])
     with open(out / "summary.csv") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
     assert reader.fieldnames[: len(COLUMNS)] == COLUMNS and len(rows) == 8
+    table = capsys.readouterr().out.split("best validation accuracy (best_val_acc) over the seeds")[1]
+    line = next(ln for ln in table.splitlines() if ln.startswith("lr0.5_m0.9 ")).split()  # the figures' metric
+    accs = [float(r["best_val_acc"]) for r in rows if r["run"].startswith("lr0.5_m0.9_")]
+    assert line[1] == "2" and float(line[2]) == pytest.approx(sum(accs) / 2, abs=1e-4)
     for r in rows:
         logged = scalars(out / r["run"])
         assert len(logged["train/loss_step"]) == epochs * 4 and len(logged["train/acc"]) == epochs
+        assert [v for _, v in logged["epoch"]] == list(range(epochs))  # an axis that compares batch sizes
         losses = [v for _, v in logged["train/loss"]]
         assert float(r["final_loss"]) == pytest.approx(losses[-1], rel=1e-6)
         assert float(r["best_loss"]) == pytest.approx(min(losses), rel=1e-6)
-        assert [v for _, v in logged["hparams/final_loss"]] == losses
+        assert [v for _, v in logged["train/loss_best"]] == [min(losses[:e + 1]) for e in range(epochs)]
+        accs = [v for _, v in logged["val/acc"]]
+        assert [v for _, v in logged["val/acc_best"]] == [max(accs[:e + 1]) for e in range(epochs)]
+        assert float(r["best_val_acc"]) == pytest.approx(accs and max(accs), rel=1e-6)
+        assert float(r["val_loss"]) == pytest.approx(logged["val/loss"][-1][1], rel=1e-6)
+        assert not any(tag.startswith("hparams/") for tag in logged)  # no cards that repeat the curves
         acc = EventAccumulator(str(out / r["run"]))
         acc.Reload()
         start = plugin_data_pb2.HParamsPluginData.FromString(
             acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]).session_start_info
         assert start.hparams["lr"].number_value == float(r["lr"]) and start.hparams["seed"].number_value == float(
             r["seed"])
-    root = EventAccumulator(str(out), size_guidance={"tensors": 0})
-    root.Reload()
-    assert "_hparams_/experiment" in root.Tags()["tensors"]
+    _, root = sweep_experiment(out)
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(
+        root.PluginTagToContent("hparams")["_hparams_/experiment"]).experiment
+    assert [h.name for h in experiment.hparam_infos][:3] == ["lr", "momentum", "seed"]  # dampening etc. are constant
+    assert [m.name.tag for m in experiment.metric_infos] == [*HPARAMS_METRICS, *VAL_METRICS]
     layout = layout_pb2.Layout.FromString(root.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0])
-    series = layout.category[0].chart[0].margin.series[0]
-    assert (series.value, series.lower, series.upper) == BAND_TAGS
-    for setting in ("lr0.05_m0", "lr0.5_m0.9"):  # the band is the mean, min and max over the setting's seeds
-        seeds = [[v for _, v in epoch_losses(out / f"{setting}_seed{s}")] for s in (0, 1)]
+    charts = [chart.margin.series[0] for chart in layout.category[0].chart]
+    assert [(c.value, c.lower, c.upper) for c in charts] == [BAND_TAGS, VAL_BAND_TAGS]
+    for setting in ("lr0.05_m0", "lr0.5_m0.9"):  # the bands are the mean, min and max over the setting's seeds
         band = scalars(out / "seed_bands" / setting)
-        for e in range(epochs):
-            values = [seeds[0][e], seeds[1][e]]
-            assert band["train/loss_mean"][e][1] == pytest.approx(sum(values) / 2, rel=1e-6)
-            assert band["train/loss_min"][e][1] == min(values) and band["train/loss_max"][e][1] == max(values)
+        for tag, name in (("train/loss", "train/loss"), ("val/acc", "val/acc")):
+            seeds = [[v for _, v in scalars(out / f"{setting}_seed{s}")[tag]] for s in (0, 1)]
+            for e in range(epochs):
+                values = [seeds[0][e], seeds[1][e]]
+                assert band[f"{name}_mean"][e][1] == pytest.approx(sum(values) / 2, rel=1e-6)
+                assert band[f"{name}_min"][e][1] == min(values) and band[f"{name}_max"][e][1] == max(values)
     for figure in ("phase.png", "effective_lr.png"):
         with Image.open(out / figure) as img:
             assert img.width > 400 and img.height > 300

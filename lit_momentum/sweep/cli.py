@@ -232,4 +232,4 @@ class SweepCLI(MomentumCLI):
         return GridLogger(self.out, settings, seed_bands=len({p.seed for p in pts}) > 1,
                           metrics=HPARAMS_METRICS + (VAL_METRICS if self.has_validation() else ()),
                           purge_step=self.resume.global_step if self.resume else None,
-                          experiment=self.outer is None, home=self.home)
+                          experiment=Path(self.home) == Path(self.out), home=self.home)  # one unit: the sweep's

@@ -22,6 +22,7 @@ from lit_momentum.model import EpochEndModule, NonFiniteLossError
 from lit_momentum.momentum import GridSGD
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output
 from lit_momentum.sweep.batched import BatchedNet
+from lit_momentum.sweep.logger import seed_bands
 from lit_momentum.sweep.memory import keep_freed_memory
 from lit_momentum.sweep.points import check_options, make_grid
 
@@ -132,8 +133,8 @@ class GridModule(EpochEndModule):
         active = [a and k not in newly for k, a in enumerate(was_active)]
         if not any(active):  # every point diverged: nothing is left to train (the sweep says so)
             self.trainer.should_stop = True
-        self.log_dict({"grid/best_loss": min((v for v, a in zip(epoch_vals, active) if a), default=math.nan),
-                       "grid/diverged": float(n - sum(active))}, prog_bar=True, logger=False)
+        best = min((min(h[k] for h in self.history) for k in range(n) if active[k]), default=math.nan)
+        self.log_dict({"grid/best_loss": best, "grid/diverged": float(n - sum(active))}, prog_bar=True, logger=False)
         if self.logger is not None:
             self.log_curves(step_vals, epoch_vals, acc_vals, was_active, active)
 
@@ -158,16 +159,17 @@ class GridModule(EpochEndModule):
         loss, acc = (sums[:2] / sums[2]).tolist()
         self.val_history.append((self.current_epoch, self.global_step, loss, acc))
         active = self.active()
-        best = max((a for a, on in zip(acc, active) if on), default=math.nan)
-        self.log_dict({"grid/best_val_acc": best}, prog_bar=True, logger=False)
+        bests = [max(h[3][k] for h in self.val_history) for k in range(len(acc))]  # each point's best so far
+        self.log_dict({"grid/best_val_acc": max((b for b, on in zip(bests, active) if on), default=math.nan)},
+                      prog_bar=True, logger=False)
         if self.logger is not None:
-            metrics = {}
+            metrics, bands = {}, {}
             for k, p in enumerate(self.points):
                 if active[k]:
-                    best = max(h[3][k] for h in self.val_history)
                     metrics.update({f"{p.name}/val/loss": loss[k], f"{p.name}/val/acc": acc[k],
-                                    f"{p.name}/hparams/final_val_loss": loss[k],
-                                    f"{p.name}/hparams/best_val_acc": best})
+                                    f"{p.name}/val/acc_best": bests[k]})
+                    bands.setdefault(p.setting, []).append(acc[k])
+            metrics.update(seed_bands(bands, "val/acc") if len({p.seed for p in self.points}) > 1 else {})
             self.logger.log_metrics(metrics, step=self.global_step - 1)
             self.logger.save()
 
@@ -197,17 +199,15 @@ class GridModule(EpochEndModule):
                                          if was_active[k] and math.isfinite(step_vals[i * n + k])}, step=step)
         metrics, bands = {}, {}
         for k, p in enumerate(self.points):
-            if was_active[k] and math.isfinite(epoch_vals[k]):
-                best = min(h[k] for h in self.history)
-                metrics.update({f"{p.name}/train/loss": epoch_vals[k], f"{p.name}/train/acc": acc_vals[k],
-                                f"{p.name}/hparams/final_loss": epoch_vals[k], f"{p.name}/hparams/best_loss": best})
-            if active[k]:
+            if was_active[k] and math.isfinite(epoch_vals[k]):  # (a point that diverged now: the loss that tripped it)
+                metrics.update({f"{p.name}/epoch": self.current_epoch, f"{p.name}/train/loss": epoch_vals[k],
+                                f"{p.name}/train/acc": acc_vals[k]})
+            if active[k]:  # its best so far (a diverged point keeps its best from before, as in summary.csv)
+                metrics[f"{p.name}/train/loss_best"] = min(h[k] for h in self.history)
                 bands.setdefault(p.setting, []).append(epoch_vals[k])
-        if len({p.seed for p in self.points}) > 1:
-            for setting, vals in bands.items():
-                run = f"seed_bands/{setting}/train"
-                metrics.update({f"{run}/loss_mean": sum(vals) / len(vals), f"{run}/loss_min": min(vals),
-                                f"{run}/loss_max": max(vals)})
+            elif was_active[k]:  # diverged at this epoch: marked for the HParams tab
+                metrics[f"{p.name}/train/diverged_epoch"] = self.current_epoch
+        metrics.update(seed_bands(bands, "train/loss") if len({p.seed for p in self.points}) > 1 else {})
         self.logger.log_metrics(metrics, step=self.global_step - 1)
         self.logger.save()
 
@@ -254,3 +254,4 @@ class GridModule(EpochEndModule):
         self.history_steps = checkpoint["grid_history_steps"].tolist()
         val = checkpoint["grid_val_history"]
         self.val_history = list(zip(*(val[k].tolist() for k in ("epoch", "step", "loss", "acc"))))
+

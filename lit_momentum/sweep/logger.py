@@ -1,12 +1,17 @@
 """TensorBoard for a grid of runs: one run directory per grid point under one root, so TensorBoard overlays them.
 
-    OUT/lr1e-05_m0.9_seed0/events.out.tfevents.*    train/loss_step, train/loss, train/acc, hparams/{final,best}_loss
-    OUT/seed_bands/lr1e-05_m0.9/events.out.tfevents.*  train/loss_{mean,min,max} over the seeds of one setting
-    OUT/events.out.tfevents.*                       the HParams experiment and the custom-scalars layout
+    OUT/lr1e-05_m0.9_seed0/events.out.tfevents.*    epoch, train/loss_step, train/loss, train/loss_best, train/acc,
+                                                    val/loss, val/acc, val/acc_best; train/diverged_epoch if it did
+    OUT/<first point>/events.out.tfevents.0.sweep   the HParams experiment and the custom-scalars layout (in a point's
+                                                    run: an experiment of its own would show as an empty run)
+    OUT/seed_bands/lr1e-05_m0.9/events.out.tfevents.*  train/loss_* and val/acc_* {mean,min,max} over the seeds
 
-Metric keys are ``<run>/<tag>`` with a two-part tag (``lr1e-05_m0.9_seed0/train/loss``). Events are whole protos
-written with TensorBoard's own record writer, a run's values of one step packed into one event, and appended once
-per ``save()``: no SummaryWriter per point (about 80 us a scalar here) and no writer thread or open file per point.
+The HParams tab's metrics are the points' own curves, read at their last value (as summary.csv reads them: a diverged
+point's best is from before it diverged, its final loss the one that tripped it); its columns list the settings
+that vary first (TensorBoard ticks only the first five). Metric keys are ``<run>/<tag>``
+(``lr1e-05_m0.9_seed0/train/loss``, ``seed_bands/lr1e-05_m0.9/train/loss_mean``). Events are whole protos written
+with TensorBoard's own record writer, a run's values of one step packed into one event, and appended once per
+``save()``: no SummaryWriter per point (about 80 us a scalar here) and no writer thread or open file per point.
 """
 
 import os
@@ -24,32 +29,51 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 from torch.utils.tensorboard.summary import custom_scalars
 
 BAND_TAGS = ("train/loss_mean", "train/loss_min", "train/loss_max")
-HPARAMS_METRICS = ("hparams/final_loss", "hparams/best_loss")
-VAL_METRICS = ("hparams/final_val_loss", "hparams/best_val_acc")
+VAL_BAND_TAGS = ("val/acc_mean", "val/acc_min", "val/acc_max")
+HPARAMS_METRICS = ("train/loss", "train/loss_best", "train/diverged_epoch")
+VAL_METRICS = ("val/loss", "val/acc_best")
+EXPERIMENT_FILE = "events.out.tfevents.0.sweep"
+
+
+def columns(names: list[str], settings: list[dict[str, Any]]) -> list[str]:
+    """The HParams columns: the settings that differ between points first (seed included), then the constant ones."""
+    varies = [n for n in names if len({repr(s.get(n)) for s in settings}) > 1]
+    return varies + [n for n in names if n not in varies]
 
 
 def experiment_events(names: list[str], metrics: tuple[str, ...], seed_bands: bool) -> list[event_pb2.Event]:
-    """The root's events: the HParams experiment (which settings, which metrics) and, with several seeds, the
+    """The experiment's events: the HParams experiment (which settings, which metrics) and, with several seeds, the
     custom-scalars layout that shows every setting's mean over seeds with a min-max band."""
     config = hp.hparams_config_pb(hparams=[hp.HParam(n) for n in names], metrics=[hp.Metric(t) for t in metrics])
     events = [event_pb2.Event(step=0, summary=config)]
     if seed_bands:
-        layout = custom_scalars({"seed bands": {"train/loss: mean over seeds, min-max band": ["Margin",
-                                                                                          list(BAND_TAGS)]}})
-        events.append(event_pb2.Event(step=0, summary=layout))
+        charts = {"train/loss: mean over seeds, min-max band": ["Margin", list(BAND_TAGS)]}
+        if any(m.startswith("val/") for m in metrics):
+            charts["val/acc: mean over seeds, min-max band"] = ["Margin", list(VAL_BAND_TAGS)]
+        events.append(event_pb2.Event(step=0, summary=custom_scalars({"seed bands": charts})))
     return events
 
 
-def write_experiment(root: Path, names: list[str], metrics: tuple[str, ...], seed_bands: bool) -> None:
-    """The root's events for a sweep of several units, in one file of a fixed name (a merge run again replaces it)."""
-    tmp = root / ".events.tmp"
+def write_experiment(run: Path, names: list[str], metrics: tuple[str, ...], seed_bands: bool) -> None:
+    """The experiment's events in one file of a fixed name in one point's run (writing it again replaces it)."""
+    run.mkdir(parents=True, exist_ok=True)
+    tmp = run / ".events.tmp"
     with open(tmp, "wb") as f:
         writer = RecordWriter(f)
         writer.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
         for event in experiment_events(names, metrics, seed_bands):
             event.wall_time = time.time()
             writer.write(event.SerializeToString())
-    os.replace(tmp, root / "events.out.tfevents.0.sweep")
+    os.replace(tmp, run / EXPERIMENT_FILE)
+
+
+def seed_bands(values: dict[str, list[float]], tag: str) -> dict[str, float]:
+    """``seed_bands/<setting>/<tag>_{mean,min,max}`` over the seeds of each setting (those still training)."""
+    out = {}
+    for setting, vals in values.items():
+        run = f"seed_bands/{setting}/{tag}"
+        out.update({f"{run}_mean": sum(vals) / len(vals), f"{run}_min": min(vals), f"{run}_max": max(vals)})
+    return out
 
 
 class GridLogger(Logger):
@@ -106,8 +130,9 @@ class GridLogger(Logger):
         if self.purge_step is not None:
             return
         if self.experiment:
-            for event in experiment_events(list(next(iter(self.points.values()))), self.metrics, self.seed_bands):
-                self.write(".", event)
+            settings = list(self.points.values())
+            write_experiment(self.root / next(iter(self.points)), columns(list(settings[0]), settings), self.metrics,
+                             self.seed_bands)
         for run, settings in self.points.items():
             self.write(run, event_pb2.Event(step=0, summary=hp.hparams_pb(settings, trial_id=run)))
         self.save()
@@ -115,9 +140,10 @@ class GridLogger(Logger):
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         by_run: dict[str, list[summary_pb2.Summary.Value]] = {}
-        for key, value in metrics.items():
-            parts = key.rsplit("/", 2)
-            run, tag = (parts[0], "/".join(parts[1:])) if len(parts) == 3 else (".", key)
+        for key, value in metrics.items():  # <point>/<tag> or seed_bands/<setting>/<tag>
+            parts = key.split("/")
+            cut = 2 if parts[0] == "seed_bands" else 1
+            run, tag = "/".join(parts[:cut]), "/".join(parts[cut:])
             by_run.setdefault(run, []).append(summary_pb2.Summary.Value(tag=tag, simple_value=float(value)))
         for run, values in by_run.items():
             self.write(run, event_pb2.Event(step=step or 0, summary=summary_pb2.Summary(value=values)))

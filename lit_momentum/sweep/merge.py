@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from lit_momentum.curves import curve_stats
-from lit_momentum.sweep.figures import plot_effective_lr, plot_outer, plot_phase
+from lit_momentum.sweep.figures import METRICS, plot_effective_lr, plot_outer, plot_phase
 from lit_momentum.sweep.grid import GridModule
-from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, write_experiment
+from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, columns, write_experiment
 from lit_momentum.sweep.plan import locked, unit_dir, value_name
 
 COLUMNS = ["run", "lr", "momentum", "dampening", "nesterov", "weight_decay", "seed", "final_loss", "best_loss",
@@ -81,7 +81,7 @@ def write_outputs(out: Path, rows: list[Row], outer: list[str], metric: str | No
         writer.writerows({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows)
     os.replace(tmp, out / "summary.csv")
     has_val = any(r["best_val_acc"] != "" for r in rows)
-    metric = metric or ("best_val_acc" if has_val else "final_loss")
+    metric = chosen_metric(rows, metric)
     figures = []
     for combo, rs in combinations(rows, outer).items():
         suffix = f"_{combo}" if combo else ""
@@ -94,7 +94,7 @@ def write_outputs(out: Path, rows: list[Row], outer: list[str], metric: str | No
     if experiment:
         adam = ["beta2", "eps"] if any(r["optimizer"] != "sgd" for r in rows) else []
         names = ["lr", "momentum", "dampening", "nesterov", "weight_decay", *adam, "seed", *outer]
-        write_experiment(out, names, HPARAMS_METRICS + (VAL_METRICS if has_val else ()),
+        write_experiment(out / rows[0]["run"], columns(names, rows), HPARAMS_METRICS + (VAL_METRICS if has_val else ()),
                          len({r["seed"] for r in rows}) > 1)
     return figures
 
@@ -107,15 +107,22 @@ def combinations(rows: list[Row], outer: list[str]) -> dict[str, list[Row]]:
     return groups
 
 
-def print_table(rows: list[Row]) -> None:
-    """Per setting (seeds together): mean, min and max final loss of the points that did not diverge."""
+def chosen_metric(rows: list[Row], metric: str | None) -> str:
+    """The column the figures and the table show: ``--metric``, else the best validation accuracy where there is
+    validation, else the final training loss."""
+    return metric or ("best_val_acc" if any(r["best_val_acc"] != "" for r in rows) else "final_loss")
+
+
+def print_table(rows: list[Row], metric: str) -> None:
+    """Per setting (seeds together): mean, min and max of the metric over the points that did not diverge."""
     groups: dict[str, list[Row]] = {}
     for r in rows:
         groups.setdefault(r["run"].rsplit("_seed", 1)[0], []).append(r)
     width = max(36, max(len(s) for s in groups) + 2)
-    print(f"\n{'setting':<{width}}{'seeds':>6}{'final mean':>12}{'min':>10}{'max':>10}{'diverged':>10}")
+    print(f"\n{METRICS[metric][0]} ({metric}) over the seeds of each setting:")
+    print(f"{'setting':<{width}}{'seeds':>6}{'mean':>12}{'min':>10}{'max':>10}{'diverged':>10}")
     for setting, rs in groups.items():
-        ok = [r["final_loss"] for r in rs if r["diverged_epoch"] == ""]
+        ok = [r[metric] for r in rs if r["diverged_epoch"] == "" and r[metric] != ""]
         cells = f"{sum(ok) / len(ok):>12.4g}{min(ok):>10.4g}{max(ok):>10.4g}" if ok else f"{'-':>12}{'-':>10}{'-':>10}"
         print(f"{setting:<{width}}{len(rs):>6}{cells}{len(rs) - len(ok):>10}")
 
@@ -140,7 +147,7 @@ def merge(out: Path, plan: dict[str, Any], metric: str | None, quiet_if_missing:
     with locked(out / ".merge.lock", wait=True):  # two processes finishing at once merge in turn
         rows = [r for name in names for r in load_result(unit_dir(out, name, names))["rows"]]
         figures = write_outputs(out, rows, outer, metric, experiment=len(names) > 1)
-    print_table(rows)
+    print_table(rows, chosen_metric(rows, metric))
     n_div = sum(r["diverged_epoch"] != "" for r in rows)
     print(f"\n{len(rows)} grid points, {n_div} diverged. summary.csv, {', '.join(figures)} and the checkpoints in "
           f"{out}\nview with: tensorboard --logdir {out}")
