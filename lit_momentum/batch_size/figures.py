@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 Row = dict[str, Any]
 TITLES = {"mnist1d": "MNIST-1D (measured)", "random": "the article's random labels (measured)",
@@ -40,6 +41,14 @@ def panels(rows: list[Row]) -> tuple[plt.Figure, list[tuple[plt.Axes, str]]]:
     sources = [s for s in TITLES if any(r["source"] == s for r in rows)]
     fig, axes = plt.subplots(1, len(sources), figsize=(6.5 * len(sources), 5), squeeze=False)
     return fig, list(zip(axes[0], sources))
+
+
+def batch_ticks(ax: plt.Axes, rows: list[Row], source: str) -> None:
+    """A tick at every batch size studied, labelled as a number (a log axis alone labels only powers of ten)."""
+    sizes = sorted({r["batch_size"] for r in rows if r["source"] == source})
+    ax.set_xticks(sizes, [f"{b:g}" for b in sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis="x", labelsize=8)
 
 
 def plot_steps(rows: list[Row], critical: dict[tuple[str, str], float | None], out: Path) -> None:
@@ -70,6 +79,7 @@ def plot_steps(rows: list[Row], critical: dict[tuple[str, str], float | None], o
                 label="perfect scaling (steps x batch = const)")
         ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="steps to target (best lr, mean over seeds)",
                title=f"{TITLES[source]}: target {first['target']}")
+        batch_ticks(ax, rows, source)
         ax.legend(fontsize=8)
     fig.suptitle("Steps to a target against the batch size; dotted: each optimizer's critical batch size", fontsize=11)
     fig.tight_layout()
@@ -94,6 +104,7 @@ def plot_best_lr(rows: list[Row], out: Path) -> None:
                     color=line.get_color())
         ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="best learning rate",
                title=f"{TITLES[source]} (x: at the edge of the lr range)")
+        batch_ticks(ax, rows, source)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=100)

@@ -79,15 +79,15 @@ def plot_phase(rows: list[Row], out: Path, metric: str = "final_loss") -> None:
         for (i, j), (mean, _, _, diverged) in cells.items():
             if math.isnan(mean):
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="0.85", hatch="xx", ec="0.5"))
-                ax.text(j, i, "diverged", ha="center", va="center", fontsize=8, color="firebrick")
+                ax.text(j, i, "div.", ha="center", va="center", fontsize=8, color="firebrick")  # fits any cell
             else:  # dark text on the light end of the colour map
                 value = np.log10(mean) if log else mean
                 dark = value < middle if log else value > middle
                 ax.text(j, i, f"{mean:.3g}" + (f"\n({diverged} div.)" if diverged else ""), ha="center",
                         va="center", fontsize=8, color="k" if dark else "w")
         image = ax.imshow(shown, origin="lower", cmap="viridis_r" if log else "viridis", aspect="auto")
-        fig.colorbar(image, ax=ax, label=("log10 " if log else "") + f"{label} (mean over seeds)")
-        ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs])
+        fig.colorbar(image, ax=ax, label=("log10 " if log else "") + f"{label} (mean over seeds; div.: diverged)")
+        ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs], rotation=45 if len(lrs) > 6 else 0)
         ax.set_yticks(range(len(moms)), [f"{v:g}" for v in moms])
         ax.set(xlabel="lr", ylabel="momentum", title=f"{label[0].upper() + label[1:]}: {title}")
     fig.tight_layout()

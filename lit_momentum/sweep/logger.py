@@ -7,8 +7,8 @@
     OUT/seed_bands/lr1e-05_m0.9/events.out.tfevents.*  train/loss_* and val/acc_* {mean,min,max} over the seeds
 
 The HParams tab's metrics are the points' own curves, read at their last value (as summary.csv reads them: a diverged
-point's best is from before it diverged, its final loss the one that tripped it); its columns list the settings
-that vary first (TensorBoard ticks only the first five). Metric keys are ``<run>/<tag>``
+point's best is from before it diverged, its final loss the one that tripped it); its columns are the settings
+that vary (TensorBoard ticks only the first five, alphabetically). Metric keys are ``<run>/<tag>``
 (``lr1e-05_m0.9_seed0/train/loss``, ``seed_bands/lr1e-05_m0.9/train/loss_mean``). Events are whole protos written
 with TensorBoard's own record writer, a run's values of one step packed into one event, and appended once per
 ``save()``: no SummaryWriter per point (about 80 us a scalar here) and no writer thread or open file per point.
@@ -36,9 +36,11 @@ EXPERIMENT_FILE = "events.out.tfevents.0.sweep"
 
 
 def columns(names: list[str], settings: list[dict[str, Any]]) -> list[str]:
-    """The HParams columns: the settings that differ between points first (seed included), then the constant ones."""
+    """The HParams columns: the settings that differ between points (seed included). TensorBoard lists columns
+    alphabetically and ticks the first five, so constant ones (dampening 0, nesterov false) would hide the seed;
+    they are in config.yaml, summary.csv and each point's own hparams."""
     varies = [n for n in names if len({repr(s.get(n)) for s in settings}) > 1]
-    return varies + [n for n in names if n not in varies]
+    return varies or names
 
 
 def experiment_events(names: list[str], metrics: tuple[str, ...], seed_bands: bool) -> list[event_pb2.Event]:
