@@ -78,6 +78,23 @@ def one_line(err: BaseException) -> str:
     choice = re.search(r'Parser key "([\w.]+)":\s*Expected a typing\.Literal\[(.*?)\]\.\s*Got value: (\S+)', text)
     if choice:
         return f"--{choice.group(1)} {choice.group(3)}: must be one of {choice.group(2)}"
+    flat = " ".join(text.split())
+    union = re.match(r'Parser key "([\w.]+)": Does not validate against any of the Union subtypes .*?Errors: (.*?) '
+                     r'Given value type: .*Given value: (.*)$', flat)
+    if union:  # a value none of an option's types takes (int or null; one of several literals): what they take
+        allowed, literals = [], False
+        for expected in re.findall(r"- Expected an? (.*?)(?= - |$)", union.group(2)):
+            literal = re.match(r"typing\.Literal\[(.*)\]", expected)
+            kind = re.match(r"<class '([\w.]+)'>", expected)
+            literals |= bool(literal)
+            items = literal.group(1).replace("'", "").split(", ") if literal else [
+                kind.group(1).replace("NoneType", "null") if kind else expected]
+            allowed += [v for v in items if v not in allowed]
+        return f"--{union.group(1)} {union.group(3)}: must be " + (
+            f"one of {', '.join(allowed)}" if literals else " or ".join(allowed))
+    typed = re.match(r'Parser key "([\w.]+)": Expected an? <class \'(\w+)\'>\. Got value: (.*)$', flat)
+    if typed:
+        return f"--{typed.group(1)} {typed.group(3)}: must be {typed.group(2)}"
     moved = re.search(r"unrecognized arguments: --model\.(hidden|activation)\b", text)
     if moved:
         return f"--model.{moved.group(1)} is now --model.net.{moved.group(1)} (an option of the MLP network)"

@@ -220,7 +220,7 @@ class MomentumCLI(LightningCLI):
         kwargs["callbacks"] = [*callbacks, self.stopper]
         try:
             return super().instantiate_trainer(**kwargs)
-        except MisconfigurationException as err:  # e.g. --accelerator gpu on a machine without one
+        except (MisconfigurationException, TypeError) as err:  # --accelerator gpu without one, --devices x
             trainer = self.config.trainer
             available = ", ".join(n for n, acc in ACCELERATORS.items() if acc.is_available())
             raise ValueError(f"--trainer.accelerator {trainer.accelerator} --trainer.devices {trainer.devices}: "
