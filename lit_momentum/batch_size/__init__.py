@@ -1,8 +1,8 @@
 """When is momentum more than a bigger step? Steps to a target against the batch size (Shallue et al. 2019), measured
 and from the noisy quadratic model (Zhang et al. 2019).
 
-    python -m lit_momentum.batch_size --out runs/batch_size            # the whole study (under 30 minutes, 2 cores)
-    python -m lit_momentum.batch_size --out runs/bs_quick --quick      # a small preset: a few minutes
+    python -m lit_momentum.batch_size --out runs/batch_size            # the whole study (about 8 minutes, 2 cores)
+    python -m lit_momentum.batch_size --out runs/bs_quick --quick      # a small preset: about 25 s
     python -m lit_momentum.batch_size --out runs/batch_size            # again, after a stop: it continues
 
 For each batch size of a ladder (powers of 2 up to the full batch), plain SGD and momentum 0.9 and 0.99 are trained

@@ -27,7 +27,7 @@ COLUMNS = ["source", "optimizer", "momentum", "batch_size", "best_lr", "steps", 
 MNIST1D = ["--data", "MNIST1DDataModule", "--model.net.hidden", "[100,100]", "--model.net.activation", "relu"]
 LADDER = [2 ** k for k in range(4, 12)]  # 16 ... 2048
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "full": {  # under 30 minutes on a 2-core CPU
+    "full": {  # 8 min 14 s on a 2-core CPU (docs/batch_size.md)
         "mnist1d": dict(data=MNIST1D, batch=[*LADDER, 3600], lr=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
                         adam_lr=[1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1], seeds=[0, 1, 2], max_steps=3000,
                         target=0.5, metric="val_acc"),
