@@ -5,7 +5,10 @@ import argparse
 import re
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
+
+from lit_momentum.runs import check_place
 
 ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
 CLASSES = {  # what a class path names: (the kind, what to give, a name for it)
@@ -26,6 +29,23 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.exit(f"error: {message}")
 
+
+
+def study_args(prog: str, description: str | None, quick: str, sources: list[str], sources_help: str,
+               argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The options of a study that runs sweeps (``batch_size``, ``families``): ``--out`` (checked before anything
+    runs), ``--quick``, ``--sources``; every other option goes to each sweep. Bad input: one line."""
+    parser = OneLineParser(prog=prog, description=description,
+                           epilog="Other options go to every sweep (e.g. --accelerator gpu).")
+    parser.add_argument("--out", type=Path, required=True, help="where everything goes (the same again continues)")
+    parser.add_argument("--quick", action="store_true", help=f"a small preset: {quick} here, for a first look")
+    parser.add_argument("--sources", nargs="+", default=sources, choices=sources, help=sources_help)
+    own, extra = parser.parse_known_args(argv)
+    try:
+        check_place(own.out, "--out")
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+    return own, extra
 
 def expand_aliases(argv: list[str]) -> list[str]:
     """Rewrite ``--accelerator gpu`` / ``--accelerator=gpu`` to ``--trainer.accelerator``, keeping the order."""

@@ -24,8 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lit_momentum.arguments import OneLineParser  # noqa: E402
-from lit_momentum.runs import check_place  # noqa: E402
+from lit_momentum.arguments import study_args  # noqa: E402
 from lit_momentum.sweep.figures import METRICS, cell  # noqa: E402
 from lit_momentum.sweep.main import main as sweep_main  # noqa: E402
 from lit_momentum.terminal import quiet  # noqa: E402
@@ -134,17 +133,9 @@ def plot(source: str, results: dict[str, list[dict[str, Any]]], metric: str, out
 def main(argv: list[str] | None = None) -> None:
     quiet()
     argv = sys.argv[1:] if argv is None else argv
-    parser = OneLineParser(prog="python -m lit_momentum.families", description=__doc__,
-                           epilog="Other options go to every sweep (e.g. --accelerator gpu).")
-    parser.add_argument("--out", type=Path, required=True, help="where everything goes (the same again continues)")
-    parser.add_argument("--quick", action="store_true", help="a small preset: about 12 s here, for a first look")
-    parser.add_argument("--sources", nargs="+", default=["random", "mnist1d"], choices=["random", "mnist1d"],
-                        help="the article's random labels (final training loss), MNIST-1D (best validation accuracy)")
-    own, extra = parser.parse_known_args(argv)
-    try:
-        check_place(own.out, "--out")
-    except ValueError as err:
-        sys.exit(f"error: {err}")
+    own, extra = study_args("python -m lit_momentum.families", __doc__, "about 12 s", ["random", "mnist1d"],
+                            "the article's random labels (final training loss), MNIST-1D (best validation accuracy)",
+                            argv)
     preset = PRESETS["quick" if own.quick else "full"]
     table = []
     for source in own.sources:

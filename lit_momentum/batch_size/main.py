@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 
 from lit_momentum import nqm
-from lit_momentum.arguments import OneLineParser
+from lit_momentum.arguments import study_args
 from lit_momentum.batch_size.figures import lines, plot_best_lr, plot_steps
 from lit_momentum.batch_size.steps import best_lr, critical_batch_size, steps_to_target
-from lit_momentum.runs import check_place
 from lit_momentum.sweep.main import main as sweep_main
 from lit_momentum.terminal import quiet
 
@@ -117,19 +116,9 @@ def theory(p: dict[str, Any]) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> None:
     quiet()
     argv = sys.argv[1:] if argv is None else argv
-    parser = OneLineParser(prog="python -m lit_momentum.batch_size", description=__doc__,
-                                     epilog="Other options go to every sweep (e.g. --accelerator gpu).")
-    parser.add_argument("--out", type=Path, required=True, help="where everything goes (the same again continues)")
-    parser.add_argument("--quick", action="store_true", help="a small preset: about 25 s here, for a first look")
-    parser.add_argument("--sources", nargs="+", default=["mnist1d", "random", "nqm"], choices=["mnist1d", "random",
-                                                                                             "nqm"],
-                        help="what to study: mnist1d and random (measured: sweeps with the grid engine), nqm "
-                             "(computed: the noisy quadratic model) (default: all three)")
-    own, extra = parser.parse_known_args(argv)
-    try:
-        check_place(own.out, "--out")
-    except ValueError as err:
-        sys.exit(f"error: {err}")
+    own, extra = study_args("python -m lit_momentum.batch_size", __doc__, "about 25 s", ["mnist1d", "random", "nqm"],
+                            "what to study: mnist1d and random (measured: sweeps with the grid engine), nqm "
+                            "(computed: the noisy quadratic model) (default: all three)", argv)
     preset = PRESETS["quick" if own.quick else "full"]
     rows = []
     for source in own.sources:
