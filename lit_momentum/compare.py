@@ -38,6 +38,7 @@ from lit_momentum.model import NonFiniteLossError  # noqa: E402
 from lit_momentum.runs import check_place  # noqa: E402
 from lit_momentum.stopping import EXIT_CODES, NAMES, StopOnSignal  # noqa: E402
 from lit_momentum.terminal import is_terminal, quiet  # noqa: E402
+from lit_momentum.threads import shared_machine  # noqa: E402
 
 ADAM_LR = 1e-3  # Adam's usual step size (configs/adam.yaml); the SGD variants share the configured lr
 VARIANTS = ["sgd", "sgd_equiv", "manual", "builtin", "nesterov", "adam"]
@@ -231,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     job.install()
     epochs = sum(cli.trainer.max_epochs for cli in runs.values())
     # one bar for the job in a terminal; where the output is a file (a batch job's log), a line per finished run
-    with tqdm(total=epochs, desc="compare", unit="epoch", dynamic_ncols=True, disable=not is_terminal()) as bar:
+    with (tqdm(total=epochs, desc="compare", unit="epoch", dynamic_ncols=True, disable=not is_terminal()) as bar,
+          shared_machine(1)):  # under SLURM: the task's cores (alone elsewhere: PyTorch's default)
         for (variant, seed), cli in runs.items():
             if job.signum is None:
                 bar.set_postfix_str(f"{variant} seed {seed}")

@@ -1,4 +1,5 @@
-"""CPU threads per process, where several processes of one sweep share a machine.
+"""CPU threads per process, where processes share a machine: a sweep's shares; train.py, compare and the sweep
+under SLURM.
 
 PyTorch starts one OpenMP thread per core in every process. Two processes doing so on one machine put two busy
 threads on each core, and a small model's steps, each a few short parallel regions, then wait on threads that are
