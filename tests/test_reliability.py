@@ -104,6 +104,8 @@ BAD_INPUT = [
     (["--model.momentum_impl", "fast"], "model.momentum_impl", "'builtin', 'manual'"),
     (["--model.optimizer", "rmsprop"], "model.optimizer", "'sgd', 'adam', 'adamw'"),
     (["--data.batch_size", "0"], "data.batch_size", "> 0"),
+    (["--data", "MNIST1DDataModule", "--data.batch_size", "0"], "--data MNIST1DDataModule",
+     "failed to start: data.batch_size must be an integer > 0, got 0"),  # the union error's inner message, as itself
     (["--data.dim", "1"], "data.dim", ">= 2"),
     (["--data.num_samples", "101"], "data.num_samples", "even"),
     (["--model.velocity", "3"], "--model.velocity", "unrecognized"),
