@@ -2,6 +2,7 @@
 turned into one line that names the option and what is allowed."""
 
 import argparse
+import os
 import re
 import shlex
 import sys
@@ -46,6 +47,14 @@ def study_args(prog: str, description: str | None, quick: str, sources: list[str
     except ValueError as err:
         sys.exit(f"error: {err}")
     return own, extra
+
+
+def print_help(text: str) -> None:
+    """Print a help page; piped into ``head``, the pipe may close first: no traceback then."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to write at exit either
 
 def expand_aliases(argv: list[str]) -> list[str]:
     """Rewrite ``--accelerator gpu`` / ``--accelerator=gpu`` to ``--trainer.accelerator``, keeping the order."""

@@ -23,6 +23,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
+from lit_momentum.arguments import print_help
 from lit_momentum.data import check_batches, check_contract
 from lit_momentum.help import usage
 from lit_momentum.model import MomentumModule
@@ -92,7 +93,7 @@ class MomentumCLI(LightningCLI):
         if "--help-all" in args:  # jsonargparse's help: every option, Lightning's included
             args = ["--help" if a == "--help-all" else a for a in args]
         elif "--help" in args or "-h" in args:  # the project's own options first
-            print(usage(parser))
+            print_help(usage(parser))
             raise SystemExit(0)
         super().parse_arguments(parser, args)
 

@@ -19,7 +19,7 @@ import torch
 from lightning.fabric.utilities import rank_zero as fabric_rank_zero
 from lightning.pytorch.utilities import rank_zero_only
 
-from lit_momentum.arguments import expand_aliases, find_option, one_line
+from lit_momentum.arguments import expand_aliases, find_option, one_line, print_help
 from lit_momentum.command import build, fit
 from lit_momentum.runs import check_place, claim_dir, next_version_dir, read_checkpoint
 from lit_momentum.sweep.cli import HELP, CheckedOnly, SweepCLI, config_axes, split_args
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     quiet()
     argv = sys.argv[1:] if argv is None else argv
     if "--help" in argv or "-h" in argv:
-        print(HELP)
+        print_help(HELP)
         return
     if "--merge" in argv:
         own = split_args(argv)[0]
