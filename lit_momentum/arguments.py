@@ -31,7 +31,6 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(f"error: {message}")
 
 
-
 def study_args(prog: str, description: str | None, quick: str, sources: list[str], sources_help: str,
                argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """The options of a study that runs sweeps (``batch_size``, ``families``): ``--out`` (checked before anything
@@ -55,6 +54,7 @@ def print_help(text: str) -> None:
         print(text, flush=True)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to write at exit either
+
 
 def expand_aliases(argv: list[str]) -> list[str]:
     """Rewrite ``--accelerator gpu`` / ``--accelerator=gpu`` to ``--trainer.accelerator``, keeping the order."""

@@ -10,6 +10,7 @@ point whose epoch loss turns inf or nan, or exceeds ``bound``, is marked diverge
 untouched.
 """
 
+import functools
 import math
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor
 
 from lit_momentum.adam import GridAdam
+from lit_momentum.curves import running_best
 from lit_momentum.loss import loss_and_predictions
 from lit_momentum.model import EpochEndModule, NonFiniteLossError
 from lit_momentum.momentum import GridSGD
@@ -85,6 +87,8 @@ class GridModule(EpochEndModule):
         self.history: list[list[float]] = []  # epoch losses, (epochs, N): summary.csv; saved in checkpoints
         self.history_steps: list[int] = []  # the training steps done at the end of each of those epochs
         self.val_history: list[tuple[int, int, list[float], list[float]]] = []  # (epoch, steps, val losses, accs)
+        self.best_loss: list[float] = []  # (N,) each point's lowest epoch loss so far (from history)
+        self.best_acc: list[float] = []  # (N,) each point's best validation accuracy so far (from val_history)
         self.val_sums: list[Tensor] = []  # this validation's (3, N) sums: loss, correct, samples
 
     def forward(self, x: Tensor) -> Tensor:
@@ -130,10 +134,11 @@ class GridModule(EpochEndModule):
             self.freeze(newly)
         self.history.append(epoch_vals)
         self.history_steps.append(self.global_step)
+        self.best_loss = running_best(self.best_loss, epoch_vals, min)
         active = [a and k not in newly for k, a in enumerate(was_active)]
         if not any(active):  # every point diverged: nothing is left to train (the sweep says so)
             self.trainer.should_stop = True
-        best = min((min(h[k] for h in self.history) for k in range(n) if active[k]), default=math.nan)
+        best = min((b for b, a in zip(self.best_loss, active) if a), default=math.nan)
         self.log_dict({"grid/best_loss": best, "grid/diverged": float(n - sum(active))}, prog_bar=True, logger=False)
         if self.logger is not None:
             self.log_curves(step_vals, epoch_vals, acc_vals, was_active, active)
@@ -159,15 +164,15 @@ class GridModule(EpochEndModule):
         loss, acc = (sums[:2] / sums[2]).tolist()
         self.val_history.append((self.current_epoch, self.global_step, loss, acc))
         active = self.active()
-        bests = [max(h[3][k] for h in self.val_history) for k in range(len(acc))]  # each point's best so far
-        self.log_dict({"grid/best_val_acc": max((b for b, on in zip(bests, active) if on), default=math.nan)},
+        self.best_acc = running_best(self.best_acc, acc, max)
+        self.log_dict({"grid/best_val_acc": max((b for b, on in zip(self.best_acc, active) if on), default=math.nan)},
                       prog_bar=True, logger=False)
         if self.logger is not None:
             metrics, bands = {}, {}
             for k, p in enumerate(self.points):
                 if active[k]:
                     metrics.update({f"{p.name}/val/loss": loss[k], f"{p.name}/val/acc": acc[k],
-                                    f"{p.name}/val/acc_best": bests[k]})
+                                    f"{p.name}/val/acc_best": self.best_acc[k]})
                     bands.setdefault(p.setting, []).append(acc[k])
             metrics.update(seed_bands(bands, "val/acc") if len({p.seed for p in self.points}) > 1 else {})
             self.logger.log_metrics(metrics, step=self.global_step - 1)
@@ -203,7 +208,7 @@ class GridModule(EpochEndModule):
                 metrics.update({f"{p.name}/epoch": self.current_epoch, f"{p.name}/train/loss": epoch_vals[k],
                                 f"{p.name}/train/acc": acc_vals[k]})
             if active[k]:  # its best so far (a diverged point keeps its best from before, as in summary.csv)
-                metrics[f"{p.name}/train/loss_best"] = min(h[k] for h in self.history)
+                metrics[f"{p.name}/train/loss_best"] = self.best_loss[k]
                 bands.setdefault(p.setting, []).append(epoch_vals[k])
             elif was_active[k]:  # diverged at this epoch: marked for the HParams tab
                 metrics[f"{p.name}/train/diverged_epoch"] = self.current_epoch
@@ -254,4 +259,6 @@ class GridModule(EpochEndModule):
         self.history_steps = checkpoint["grid_history_steps"].tolist()
         val = checkpoint["grid_val_history"]
         self.val_history = list(zip(*(val[k].tolist() for k in ("epoch", "step", "loss", "acc"))))
+        self.best_loss = functools.reduce(lambda best, new: running_best(best, new, min), self.history, [])
+        self.best_acc = functools.reduce(lambda best, h: running_best(best, h[3], max), self.val_history, [])
 

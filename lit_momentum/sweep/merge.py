@@ -72,7 +72,7 @@ def load_result(home: Path) -> list[Row] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def write_outputs(out: Path, rows: list[Row], outer: list[str], metric: str | None, experiment: bool) -> list[str]:
+def write_outputs(out: Path, rows: list[Row], outer: list[str], metric: str, experiment: bool) -> list[str]:
     """summary.csv, the figures and (for several units) the root's HParams experiment; the names of the figures."""
     tmp = out / ".summary.csv.tmp"
     with open(tmp, "w", newline="") as f:
@@ -81,7 +81,6 @@ def write_outputs(out: Path, rows: list[Row], outer: list[str], metric: str | No
         writer.writerows({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows)
     os.replace(tmp, out / "summary.csv")
     has_val = any(r["best_val_acc"] != "" for r in rows)
-    metric = chosen_metric(rows, metric)
     figures = []
     for combo, rs in combinations(rows, outer).items():
         suffix = f"_{combo}" if combo else ""
@@ -146,8 +145,9 @@ def merge(out: Path, plan: dict[str, Any], metric: str | None, quiet_if_missing:
         return False
     with locked(out / ".merge.lock", wait=True):  # two processes finishing at once merge in turn
         rows = [r for name in names for r in load_result(unit_dir(out, name, names))["rows"]]
+        metric = chosen_metric(rows, metric)
         figures = write_outputs(out, rows, outer, metric, experiment=len(names) > 1)
-    print_table(rows, chosen_metric(rows, metric))
+    print_table(rows, metric)
     n_div = sum(r["diverged_epoch"] != "" for r in rows)
     print(f"\n{len(rows)} grid points, {n_div} diverged. summary.csv, {', '.join(figures)} and the checkpoints in "
           f"{out}\nview with: tensorboard --logdir {out}")
