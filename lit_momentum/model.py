@@ -8,6 +8,7 @@ training, validation and test metrics.
 """
 
 import math
+import os
 from typing import Any, Literal
 
 import lightning as L
@@ -19,6 +20,7 @@ from lit_momentum.loss import loss_and_predictions
 from lit_momentum.momentum import HandWrittenMomentum
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output, net_config, net_name
 from lit_momentum.settings import check_settings
+from lit_momentum.streams import RandomStreams, data_seed
 
 
 class NonFiniteLossError(RuntimeError):
@@ -38,6 +40,19 @@ class EpochEndModule(L.LightningModule):
         super().__init__()
         self.seen: list[tuple[Tensor, ...]] = []  # this epoch's step values, still on the device
         self.data_config: dict[str, Any] | None = None  # the data module's class path and options (set by the CLI)
+        self.streams = RandomStreams(self.run_seeds())  # the data's random numbers and each run's, apart
+
+    def run_seeds(self) -> list[int]:
+        """The seed of each run this module trains (its network's random draws come from (seed, epoch))."""
+        return [int(os.environ.get("PL_GLOBAL_SEED", 0))]  # --seed_everything, as Lightning records it
+
+    def on_fit_start(self) -> None:
+        self.streams = RandomStreams(self.run_seeds(), self.device)  # on the device: its generator is the network's
+
+    def on_train_epoch_start(self) -> None:
+        """Random numbers from (seed, epoch) (``lit_momentum.streams``): a shuffling loader's order, a transform's
+        noise and each run's dropout are the same in a grid point and its run, continued or not."""
+        self.streams.start_epoch(self.current_epoch, data_seed(self.trainer.datamodule), self.trainer.train_dataloader)
 
     def save_net_config(self) -> None:
         """Record the network as its class path and options (``hparams.net``): checkpoints and hparams.yaml hold
@@ -144,7 +159,8 @@ class MomentumModule(EpochEndModule):
         return "_".join(p for p in [name if name != "MLP" else "", *parts] if p)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)  # (B, dim) -> (B, 1) or (B, K) logits
+        with self.streams.run(0):  # dropout and noise draw from the run's own stream
+            return self.net(x)  # (B, dim) -> (B, 1) or (B, K) logits
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # a checkpoint written before there was validation has no best validation accuracy yet
@@ -152,7 +168,7 @@ class MomentumModule(EpochEndModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch  # (B, dim), (B,)
-        loss, preds = loss_and_predictions(self.net(x), y)
+        loss, preds = loss_and_predictions(self(x), y)
         if not self.automatic_optimization:
             opt = self.optimizers()
             opt.zero_grad()
@@ -195,7 +211,7 @@ class MomentumModule(EpochEndModule):
 
     def evaluate(self, batch: tuple[Tensor, Tensor], loss: MeanMetric, acc: Accuracy) -> None:
         x, y = batch
-        batch_loss, preds = loss_and_predictions(self.net(x), y)
+        batch_loss, preds = loss_and_predictions(self(x), y)
         loss.update(batch_loss, weight=len(y))  # a mean over samples, whatever the batch sizes
         acc.update(preds, y)
 

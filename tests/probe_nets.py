@@ -1,6 +1,7 @@
 """Networks for the tests of ``--model.net``: one the grid batches with buffers it updates in place (BatchNorm), and
 the kinds it must refuse (dropout, data-dependent control flow) or that break the contract (output shape, type)."""
 
+import torch
 from torch import Tensor, nn
 
 
@@ -55,3 +56,42 @@ class TwoLogits(nn.Module):
 class NotANetwork:
     def __init__(self, dim: int, num_classes: int) -> None:
         self.dim = dim
+
+
+class NoiseMLP(nn.Module):
+    """Functional randomness: Gaussian noise on the hidden layer (``randn_like``) and ``F.dropout``, in training."""
+
+    def __init__(self, dim: int, num_classes: int, width: int = 16) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(dim, width), nn.Linear(width, 1 if num_classes == 2 else num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.a(x).relu()
+        if self.training:
+            h = h + 0.1 * torch.randn_like(h)
+        return self.b(nn.functional.dropout(h, 0.2, self.training))
+
+
+class LazyMLP(nn.Module):
+    """``nn.LazyLinear``: its input width is found at the first forward."""
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.LazyLinear(12), nn.Tanh(), nn.LazyLinear(1 if num_classes == 2 else num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class PointBranch(nn.Module):
+    """Branches on a value of its own weights (each grid point its own branch): fine point by point."""
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.a = nn.Linear(dim, 8)
+        self.b = nn.Linear(8, 1 if num_classes == 2 else num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.a(x)
+        h = h.relu() if self.a.bias.sum() > 0 else h.tanh()
+        return self.b(h)

@@ -23,9 +23,10 @@ from torch import nn
 
 from lit_momentum.loss import outputs
 from lit_momentum.nets.conv import ConvNet1D
+from lit_momentum.nets.gru import GRU1D
 from lit_momentum.nets.mlp import MLP
 
-__all__ = ["MLP", "ConvNet1D", "NetFactory", "build_net", "check_output", "net_config", "net_name",
+__all__ = ["MLP", "ConvNet1D", "GRU1D", "NetFactory", "build_net", "check_output", "net_config", "net_name",
            "same_net"]
 
 NetFactory = Callable[[int, int], nn.Module]  # (dim, num_classes) -> network
@@ -86,7 +87,25 @@ def build_net(net: NetFactory | Mapping[str, Any], dim: int, num_classes: int) -
         module = net(dim, num_classes)
     if not isinstance(module, nn.Module):
         raise ValueError(f"--model.net {net_name(net)}: not a torch.nn.Module (it built a {type(module).__name__})")
+    materialize(module, dim)
     return module
+
+
+def materialize(net: nn.Module, dim: int) -> None:
+    """Give a network with lazy modules (``nn.LazyLinear``, ...) its shapes and initial weights now, by a forward of
+    two zero inputs in evaluation mode: its weights are drawn right after the others, under the same seed, in a
+    single run and in a grid alike (else a run would draw them at its first step, after the data's draws)."""
+    if not any(isinstance(m, nn.modules.lazy.LazyModuleMixin) for m in net.modules()):
+        return
+    training = net.training
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(2, dim))
+    except Exception as err:  # noqa: BLE001 (any failure of the user's forward is reported as one line)
+        raise ValueError(f"--model.net {type(net).__name__}: its lazy modules cannot be set up by a batch of shape "
+                         f"(2, {dim}): {' '.join(str(err).split())}") from None
+    finally:
+        net.train(training)
 
 
 def check_output(net: nn.Module, dim: int, num_classes: int) -> None:

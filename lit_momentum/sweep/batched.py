@@ -3,19 +3,25 @@
     batched = BatchedNet([net_a, net_b, ...], dim)  # N networks of one class and shape (one per grid point)
     logits = batched(x)                            # (B, ...) -> (N, B, K): every copy reads the one shared batch
 
-Point k's slices of the stacked tensors are exactly network k's weights and buffers (``stack_module_state``); the
-forward is the network's own, ``functional_call`` under ``vmap``, so any ``nn.Module`` batches. What ``vmap`` cannot
-batch is found when the grid is built, by a trial step on two points, and refused in one line before any training:
-random numbers (dropout: a point would not draw its single run's masks), data-dependent Python control flow,
-``.item()``. Buffers a forward updates in place (BatchNorm's running statistics) are stacked like the parameters,
-so each point keeps its own.
+Point k's slices of the stacked tensors are exactly network k's weights and buffers (``stack_module_state``), and the
+forward is the network's own, by ``functional_call``. It takes one of three paths, chosen once when the grid is built
+by a trial step of two points (and said in one line, ``path``):
 
-The package's ``MLP`` runs the same arithmetic with its products batched by hand (``mlp_forward``): vmap's fixed
-cost per step (about half a millisecond here) is measurable on small networks. Every other network's ``nn.Linear``
-is computed as ``W x^T``, the same products as ``x W^T`` summed in another order (equal to about an ulp): vmap's rule
-for ``x W^T`` with a batched weight makes the weight's gradient in the transposed layout and copies it into place,
-1.3-1.6 times the step at the article's size; ``W x^T`` makes it in place. Under autocast, convolutions inside vmap
-run in float32 (PyTorch's batching rule sits below autocast), where a single run's run in the lower precision.
+    vmap     ``functional_call`` under ``vmap``: the N copies as one batched computation (most networks)
+    loop     point by point, in one step: what vmap cannot batch (random layers such as dropout or noise, ``nn.GRU`` and
+             ``nn.LSTM``, Python branches on a point's values). Each point runs its network's own forward on its
+             slices, its random draws from its own stream (``lit_momentum.streams``), so it computes exactly what its
+             ``train.py`` run computes, to the bit; gradients, the optimizer step and everything else stay batched.
+    mlp      the package's ``MLP``: vmap's arithmetic with the products batched by hand (``mlp_forward``)
+
+Only what fails on both vmap and the loop is refused, in one line with PyTorch's reason. Buffers a forward updates in
+place (BatchNorm's running statistics) are stacked like the parameters, so each point keeps its own.
+
+On the vmap path every other network's ``nn.Linear`` is computed as ``W x^T``, the same products as ``x W^T`` summed
+in another order (equal to about an ulp): vmap's rule for ``x W^T`` with a batched weight makes the weight's gradient
+in the transposed layout and copies it into place, 1.3-1.6 times the step at the article's size; ``W x^T`` makes it
+in place. Under autocast, convolutions inside vmap run in float32 (PyTorch's batching rule sits below autocast),
+where a single run's run in the lower precision.
 """
 
 import copy
@@ -27,6 +33,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from lit_momentum.nets import MLP
+from lit_momentum.streams import RandomStreams
 
 
 def linear_wx(self: nn.Linear, x: Tensor) -> Tensor:
@@ -36,7 +43,9 @@ def linear_wx(self: nn.Linear, x: Tensor) -> Tensor:
 
 
 class BatchedNet(nn.Module):
-    """``nets`` (one class, one shape) as stacked (N, ...) parameters and buffers; ``forward`` gives (N, B, K)."""
+    """``nets`` (one class, one shape) as stacked (N, ...) parameters and buffers; ``forward`` gives (N, B, K).
+
+    ``streams`` (set by the grid) holds each point's random stream, for the loop path."""
 
     def __init__(self, nets: list[nn.Module], dim: int) -> None:
         super().__init__()
@@ -45,13 +54,21 @@ class BatchedNet(nn.Module):
         self.params = nn.ParameterList([nn.Parameter(p.detach()) for p in params.values()])
         for i, b in enumerate(buffers.values()):
             self.register_buffer(f"buffer{i}", b)
+        self.streams = RandomStreams([0] * len(nets))
         base = copy.deepcopy(nets[0]).to("meta")  # the function: its tensors are replaced by the stacked ones
-        for module in base.modules():
-            if type(module) is nn.Linear:
-                module.forward = linear_wx.__get__(module)
         object.__setattr__(self, "base", base)  # not a submodule: never moved, saved or counted
-        self.mlp = type(nets[0]) is MLP  # the package's MLP: products batched by hand, see mlp_forward
+        self.mode, self.why = "vmap", ""
         self.check(nets[0], dim)
+        if type(nets[0]) is MLP and self.mode == "vmap":  # the package's MLP: products batched by hand
+            self.mode = "mlp"
+
+    @property
+    def path(self) -> str:
+        """Which path the grid takes, and why, in a few words (the sweep prints it once)."""
+        name = type(self.base).__name__
+        if self.mode == "loop":
+            return f"{name}: trained point by point in each step, each point to the bit its train.py run ({self.why})"
+        return f"{name}: batched with torch.func.vmap" if self.mode == "vmap" else f"{name}: batched by hand"
 
     def stacked(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """The (N, ...) parameters and buffers by the network's own names."""
@@ -62,12 +79,27 @@ class BatchedNet(nn.Module):
         return functional_call(self.base, (params, buffers), (x,))  # one network: (B, ...) -> (B, K)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.mlp:
+        if self.mode == "mlp":
             return self.mlp_forward(x)
         if self.base.training != self.training:  # BatchNorm and the like follow the grid's mode (Lightning sets a
             self.base.train(self.training)  # module's ``training`` flag directly, so no ``train()`` hook would do)
         params, buffers = self.stacked()
+        if self.mode == "loop":
+            return self.loop_forward(params, buffers, x)
         return vmap(self.call, in_dims=(0, 0, None))(params, buffers, x)  # (B, ...) -> (N, B, K)
+
+    def loop_forward(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
+        """Each point's own forward on its slices, its random numbers from its own stream: (B, ...) -> (N, B, K).
+        ``unbind`` hands out the N slices as views at once; its backward stacks their gradients in one copy (an
+        index per point would add N full-size gradients)."""
+        p_slices = {n: p.unbind(0) for n, p in params.items()}
+        b_slices = {n: b.unbind(0) for n, b in buffers.items()}  # views: in-place updates reach the stacked buffer
+        outs = []
+        for k in range(len(self.params[0])):
+            with self.streams.run(k):
+                outs.append(self.call({n: s[k] for n, s in p_slices.items()}, {n: s[k] for n, s in b_slices.items()},
+                                      x))
+        return torch.stack(outs)
 
     def mlp_forward(self, x: Tensor) -> Tensor:
         """The package's MLP over the same stacked parameters, its products batched by hand: ``W h`` per layer
@@ -87,32 +119,63 @@ class BatchedNet(nn.Module):
         return h.transpose(1, 2)  # (N, B, K)
 
     def check(self, net: nn.Module, dim: int) -> None:
-        """A trial training step and evaluation of two points on a batch (2, dim), on copies (nothing here changes):
-        anything vmap cannot batch ends in a one-line ``ValueError`` naming the layer or the line, and why."""
-        name = type(net).__name__
-        dropout = next((n for n, m in net.named_modules() if isinstance(m, nn.modules.dropout._DropoutNd)
-                        and m.p > 0), None)
-        if dropout is not None:
-            raise ValueError(f"--model.net {name}: {type(net.get_submodule(dropout)).__name__} at '{dropout}' draws "
-                             f"random masks, and vmap cannot give a grid point the masks of its own train.py run (no "
-                             f"parity, no exact resume): train it with train.py, or without dropout in the grid")
+        """Choose the path by a trial training step and evaluation of two points on a batch (2, dim), on copies
+        (nothing here changes): vmap (with ``nn.Linear`` as ``W x^T``) where it batches the network and draws no
+        random numbers, else the loop; what the loop cannot train either ends in a one-line ``ValueError`` naming
+        the network, the line, and PyTorch's reason."""
+        vbase = copy.deepcopy(self.base)
+        for module in vbase.modules():
+            if type(module) is nn.Linear:
+                module.forward = linear_wx.__get__(module)
+        base = self.base
+        object.__setattr__(self, "base", vbase)  # (never a submodule)
+        try:
+            self.trial(dim, lambda *a: vmap(self.call, in_dims=(0, 0, None), randomness="error")(*a))
+            return
+        except Exception as err:  # noqa: BLE001 (whatever vmap refuses, the loop may train)
+            self.why = reason(err, net)
+        object.__setattr__(self, "base", base)
+        self.mode = "loop"
+        try:
+            self.trial(dim, lambda p, b, x: torch.stack([self.call({n: t[k] for n, t in p.items()},
+                                                                   {n: t[k] for n, t in b.items()}, x)
+                                                         for k in range(2)]))
+        except Exception as err:  # noqa: BLE001 (said in one line)
+            raise ValueError(f"--model.net {type(net).__name__}: the grid cannot train it{where(err)}: "
+                             f"{clean(err)}") from None
+
+    def trial(self, dim: int, forward: object) -> None:
         params, buffers = self.stacked()
         params = {n: p[:2].detach().clone().requires_grad_() for n, p in params.items()}
         buffers = {n: b[:2].clone() for n, b in buffers.items()}
         x = torch.zeros(2, dim)
         try:
             with torch.random.fork_rng(devices=[]):
-                out = vmap(self.call, in_dims=(0, 0, None), randomness="error")(params, buffers, x)
+                out = forward(params, buffers, x)
                 out.sum().backward()
                 self.base.eval()
                 with torch.no_grad():
-                    vmap(self.call, in_dims=(0, 0, None), randomness="error")(params, buffers, x)
-        except Exception as err:  # noqa: BLE001 (whatever vmap refuses, said in one line)
-            message = " ".join(str(err).split()).split(" Please ")[0].split(" We don't support")[0]
-            raise ValueError(f"--model.net {name}: the grid cannot batch it with torch.func.vmap{where(err)}: "
-                             f"{message}") from None
+                    forward(params, buffers, x)
         finally:
             self.base.train(True)
+
+
+def reason(err: BaseException, net: nn.Module) -> str:
+    """Why vmap cannot batch ``net``, in a few words."""
+    text = clean(err)
+    if "random" in text:
+        layer = next((f"{type(m).__name__} at '{n}'" for n, m in net.named_modules()
+                      if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0), None)
+        return f"it draws random numbers{f' ({layer})' if layer else ''}, each point from its own stream"
+    return f"vmap cannot batch it{where(err)}: {text}"
+
+
+def clean(err: BaseException) -> str:
+    """PyTorch's message on one line, without its advice to file issues or try other APIs."""
+    text = " ".join(str(err).split())
+    for cut in (" Please ", " We don't support", " We could not", " If you are using", " Note: "):
+        text = text.split(cut)[0]
+    return text
 
 
 def where(err: BaseException) -> str:

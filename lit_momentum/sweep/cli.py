@@ -213,7 +213,7 @@ class SweepCLI(MomentumCLI):
             with torch.random.fork_rng(devices=[]):
                 net = build_net(cfg.model.net, dm.dim, dm.num_classes)
             check_output(net, dm.dim, dm.num_classes)
-            BatchedNet([net, net], dm.dim)
+            self.path = BatchedNet([net, net], dm.dim).path  # vmap, the loop or by hand: said once by the sweep
             raise CheckedOnly(self)
 
     def has_validation(self) -> bool:

@@ -26,6 +26,7 @@ from lit_momentum.nets import MLP, NetFactory, build_net, check_output
 from lit_momentum.sweep.batched import BatchedNet
 from lit_momentum.sweep.logger import seed_bands
 from lit_momentum.sweep.memory import keep_freed_memory
+from lit_momentum.streams import RandomStreams
 from lit_momentum.sweep.points import check_options, make_grid
 
 
@@ -80,6 +81,7 @@ class GridModule(EpochEndModule):
                 nets[seed] = build_net(net, dim, num_classes)
         check_output(nets[self.points[0].seed], dim, num_classes)
         self.net = BatchedNet([nets[p.seed] for p in self.points], dim)  # point k's slices: seed_k's network
+        self.streams = self.net.streams = RandomStreams(self.run_seeds())  # point k's random numbers: seed_k's
         n = len(self.points)
         self.register_buffer("diverged_epoch", torch.full((n,), -1))  # -1: still training (an int: no precision
         # changes it); the per-point settings follow from it and the points, see ``settings``
@@ -91,19 +93,31 @@ class GridModule(EpochEndModule):
         self.best_acc: list[float] = []  # (N,) each point's best validation accuracy so far (from val_history)
         self.val_sums: list[Tensor] = []  # this validation's (3, N) sums: loss, correct, samples
 
+    def run_seeds(self) -> list[int]:
+        return [p.seed for p in self.__dict__.get("points", [])]  # (none yet while the base class is built)
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        self.net.streams = self.streams  # on the device now
+
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)  # one shared batch, every point's logits: (B, ...) -> (N, B, K) (K = 1: binary labels)
 
-    @staticmethod
-    def point_losses(out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """Per point and sample, the loss and whether the prediction is right: (N, B, K), (B,) -> (N, B), (N, B)."""
-        losses, predictions = loss_and_predictions(out, y, reduction="none")
+    def point_losses(self, out: Tensor, y: Tensor, reduction: str = "none") -> tuple[Tensor, Tensor]:
+        """Per point and sample, the loss and whether the prediction is right: (N, B, K), (B,) -> (N, B), (N, B);
+        ``reduction="mean"``: each point's mean loss, (N,). On the loop path point by point, as each single run
+        computes it (a mean loss is not summed as ``mean()`` sums, nor N * B rows as B): its promise is the bit."""
+        if self.net.mode == "loop":
+            losses, predictions = zip(*(loss_and_predictions(o, y, reduction=reduction) for o in out))
+            losses, predictions = torch.stack(losses), torch.stack(predictions)
+        else:
+            losses, predictions = loss_and_predictions(out, y, reduction="none")
+            losses = losses.mean(-1) if reduction == "mean" else losses
         return losses, predictions == y
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch  # (B, D), (B,)
-        losses, correct = self.point_losses(self(x), y)
-        losses = losses.mean(1)  # (N,)
+        losses, correct = self.point_losses(self(x), y, reduction="mean")  # (N,), (N, B)
         self.seen.append((losses.detach(), correct.sum(1), len(y)))  # the count a number: no host-device copy
         return losses.sum()  # the gradient of a sum: each point's parameters get their own loss's gradient
 

@@ -122,7 +122,7 @@ def prepare(argv: list[str]) -> dict[str, Any]:
     if replicas and len(units) > 1:
         raise ValueError("--trainer.strategy ddp trains replicas of one grid: no outer axes with it")
     return dict(own=own, rest=rest, outer=outer, units=units, share=share, shares=shares, out=out, cfg=cfg,
-                identity=identity, replicas=replicas, ckpt=ckpt)
+                identity=identity, replicas=replicas, ckpt=ckpt, paths=list(dict.fromkeys(c.path for c in checked)))
 
 
 def join(out: Path, plan: dict[str, Any], p: dict[str, Any]) -> list[Any]:
@@ -215,6 +215,8 @@ def main(argv: list[str] | None = None) -> None:
             p["units"] = join(out, read_plan(out), p)
         except ValueError as err:
             sys.exit(f"error: {err}")
+        for path in p["paths"]:  # how each network is trained (vmap, point by point), once
+            print(f"grid: {path}", file=sys.stderr)
     if p["replicas"]:
         os.environ[OUT_ENV] = str(out)  # for the DDP replicas Lightning launches with this same command
     with shared_machine(p["shares"] if p["own"]["--share"] else 1):  # --share I/K by hand: K processes here

@@ -1,0 +1,107 @@
+"""Random numbers as functions of ``(seed, epoch)``: the data's stream and each run's own, kept apart.
+
+A run draws random numbers in two places: the data (a ``DataLoader(shuffle=True)`` draws its order from PyTorch's
+global generator, a transform its noise) and the network (dropout masks, noise layers). Left to one global generator,
+both depend on everything drawn before them: the order a user's loader gives then depends on how many networks were
+built, and a continued run draws other numbers than an uninterrupted one. Here, at every training epoch's start:
+
+    data stream     the global generators (torch, numpy, random) and a loader's own generator: from (data seed, epoch)
+    run k's stream  the generator its network draws from: from (seed_k, epoch), swapped in around each forward
+
+The data seed is the data module's ``seed`` option where it has one (the package's modules do), else 0: it is the
+same for a grid point and its ``train.py`` run, whatever their ``--seed_everything``, so every point of a grid reads
+the one shared batch that each of their runs reads. ``seed_k`` is the run's ``--seed_everything`` (a grid point's
+seed). A continued run rebuilds both from the epoch: nothing to save, bit for bit the uninterrupted run.
+"""
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+DATA, RUN = 0, 1  # stream tags: the two streams of one seed never share a state
+
+
+def epoch_seed(stream: int, seed: int, epoch: int) -> int:
+    """A 64-bit seed for ``stream`` of ``seed`` at ``epoch``, well mixed (``numpy.random.SeedSequence``)."""
+    return int(np.random.SeedSequence([stream, seed, epoch]).generate_state(1, dtype=np.uint64)[0])
+
+
+def data_seed(datamodule: Any) -> int:
+    """The data module's ``seed`` option where it has one (an int), else 0."""
+    seed = getattr(datamodule, "seed", 0)
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else 0
+
+
+def loader_generators(loaders: Any) -> list[torch.Generator]:
+    """The generators a loader shuffles with that are its own (``DataLoader(generator=g)``, a sampler's)."""
+    found: list[torch.Generator] = []
+    for dl in loaders if isinstance(loaders, list | tuple) else [loaders]:
+        if not isinstance(dl, DataLoader):
+            continue
+        samplers = [dl.sampler, getattr(dl.batch_sampler, "sampler", None), dl.batch_sampler]
+        for g in [dl.generator, *(getattr(s, "generator", None) for s in samplers)]:
+            if isinstance(g, torch.Generator) and all(g is not f for f in found):
+                found.append(g)
+    return found
+
+
+class RandomStreams:
+    """The data stream and one stream per run (``seeds``: one for ``train.py``, one per grid point).
+
+    ``start_epoch`` seeds them all; ``run(k)`` is a context in which PyTorch's generators are run k's (its state is
+    kept on leaving, the data stream's restored). The states live on the host: swapping them is a copy of a few
+    kilobytes, and on a GPU (the CUDA generator's seed and offset) no device sync.
+    """
+
+    def __init__(self, seeds: list[int], device: torch.device | str = "cpu") -> None:
+        self.seeds, self.device = list(seeds), torch.device(device)
+        self.first_seeds: dict[int, int] = {}  # a loader generator's own seed, by id, as first seen
+        self.states = [self.seeded(RUN, s, 0) for s in self.seeds]
+
+    def seeded(self, stream: int, seed: int, epoch: int) -> tuple[Tensor, ...]:
+        """The generator states of ``stream`` at ``epoch`` (the global ones are left as they were)."""
+        with torch.random.fork_rng(devices=self.cuda()):
+            torch.manual_seed(epoch_seed(stream, seed, epoch))
+            return self.get()
+
+    def cuda(self) -> list[int]:
+        return [self.device.index or 0] if self.device.type == "cuda" else []
+
+    def get(self) -> tuple[Tensor, ...]:
+        cpu = torch.get_rng_state()
+        return (cpu, torch.cuda.get_rng_state(self.device)) if self.device.type == "cuda" else (cpu,)
+
+    def set(self, states: tuple[Tensor, ...]) -> None:
+        torch.set_rng_state(states[0])
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(states[1], self.device)
+
+    def start_epoch(self, epoch: int, seed: int, loaders: Any = None) -> None:
+        """Every run's stream from its ``(seed_k, epoch)``; the global generators and the loaders' own from the data
+        stream's ``(seed, epoch)``: called before the epoch's loader is iterated."""
+        self.states = [self.seeded(RUN, s, epoch) for s in self.seeds]
+        data = epoch_seed(DATA, seed, epoch)
+        torch.manual_seed(data)  # every device's
+        random.seed(data)
+        np.random.seed(data % 2**32)
+        for g in loader_generators(loaders):
+            first = self.first_seeds.setdefault(id(g), g.initial_seed())
+            g.manual_seed(epoch_seed(DATA, first, epoch))
+
+    @contextmanager
+    def run(self, k: int) -> Iterator[None]:
+        """PyTorch's generators are run k's inside (its draws continue where they stopped)."""
+        data = self.get()
+        self.set(self.states[k])
+        try:
+            yield
+        finally:
+            self.states[k] = self.get()
+            self.set(data)
+
