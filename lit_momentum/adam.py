@@ -10,8 +10,11 @@ momentum with ``dampening = m``. With bias correction and the second moment::
 ``adam_step`` applies it for N runs stacked along dim 0, settings as (N,) tensors, rounding as PyTorch's own
 single-tensor implementation (the one it runs on a CPU) rounds: the per-point scalars are computed in Python floats
 exactly as it computes its scalars (``beta1 ** t`` etc.), then cast to the parameters' dtype where it casts them, and
-every fused operation (``lerp_``, ``addcmul_``, ``addcdiv_``) keeps its one rounding. ``tests/test_adam.py`` checks
-every point against its own ``torch.optim.Adam`` step by step to the bit.
+every fused operation (``lerp_``, ``addcmul_``, ``addcdiv_``) keeps its one rounding. For float16 and bfloat16
+parameters a per-point tensor setting would be rounded to their dtype (beta2 0.999 to 1.0: a second moment that never
+decays) where ``torch.optim.Adam`` hands PyTorch Python numbers, computed in float32: ``adam_point_step`` applies the
+same update to one point with Python numbers, as ``torch.optim.Adam``'s single-tensor code does. ``tests/test_adam.py``
+checks every point against its own ``torch.optim.Adam`` step by step to the bit, in every dtype.
 """
 
 from collections.abc import Sequence
@@ -21,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from lit_momentum.momentum import per_point
+from lit_momentum.momentum import LOW, per_point
 
 
 def host_scalars(settings: dict[str, list[float]], step: int) -> dict[str, list[float]]:
@@ -50,6 +53,22 @@ def adam_step(params: Sequence[Tensor], grads: Sequence[Tensor], exp_avgs: Seque
         v.mul_(per_point(beta2, v)).addcmul_(g, g * per_point(1 - beta2, v))
         denom = (v.sqrt() / per_point(scalars["bc2_sqrt"], v)).add_(per_point(eps, v))
         p.addcdiv_(m * per_point(-scalars["step_size"], m), denom)  # (value * m) / denom, as addcdiv rounds it
+
+
+@torch.no_grad()
+def adam_point_step(p: Tensor, g: Tensor, m: Tensor, v: Tensor, lr: float, beta1: float, beta2: float, eps: float,
+                    weight_decay: float, step: int, decoupled: bool) -> None:
+    """One point's Adam (AdamW) step with Python numbers, in place: ``torch.optim.Adam``'s single-tensor code."""
+    if weight_decay != 0:
+        if decoupled:
+            p.mul_(1 - lr * weight_decay)
+        else:
+            g = g.add(p, alpha=weight_decay)
+    m.lerp_(g, 1 - beta1)
+    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    step_size = lr / (1 - beta1 ** float(step))
+    denom = (v.sqrt() / (1 - beta2 ** float(step)) ** 0.5).add_(eps)
+    p.addcdiv_(m, denom, value=-step_size)
 
 
 class GridAdam(Optimizer):
@@ -82,6 +101,14 @@ class GridAdam(Optimizer):
         for p in params:
             if not self.state[p]:
                 self.state[p] = {"exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+        for p in [p for p in params if p.dtype in LOW]:  # point by point, with Python numbers (see the module)
+            st, h = self.state[p], self.host
+            for k in range(len(p)):
+                adam_point_step(p[k], p.grad[k], st["exp_avg"][k], st["exp_avg_sq"][k], h["lr"][k], h["beta1"][k],
+                                h["beta2"][k], h["eps"][k], h["weight_decay"][k], group["step"], self.decoupled)
+        params = [p for p in params if p.dtype not in LOW]
+        if not params:
+            return loss
         scalars = {k: to_device(v, params[0].device) for k, v in host_scalars(self.host, group["step"]).items()}
         s = self.settings
         adam_step(params, [p.grad for p in params], [self.state[p]["exp_avg"] for p in params],

@@ -1,9 +1,11 @@
 """Adam and AdamW for a grid (``GridAdam``) against ``torch.optim.Adam`` / ``AdamW``, step by step, every grid point
-to the bit (``torch.equal``): weights, first and second moments, in float32 and float64; grids of Adam, AdamW and
+to the bit (``torch.equal``): weights, first and second moments, in float32, float64, bfloat16 and float16 (beta2
+0.999 has no bfloat16 value: ``torch.optim.Adam`` computes with it in float32); grids of Adam, AdamW and
 SGD (the optimizer an outer axis) against their own train.py runs; bad Adam settings.
 
 Bugs these exist to catch (each planted below, each must fail the comparison): the bias correction dropped; AdamW's
-weight decay applied as L2 in the gradient; a point given another point's setting; a rule that rounds twice.
+weight decay applied as L2 in the gradient; a point given another point's setting; a rule that rounds twice;
+settings rounded to bfloat16 (beta2 0.999 as 1.0).
 """
 
 from pathlib import Path
@@ -37,14 +39,18 @@ def nets(dtype: torch.dtype) -> list[nn.Module]:
 
 def lockstep(dtype: torch.dtype, decoupled: bool, grid_points: list[dict] = POINTS) -> None:
     """Each point's own torch.optim.Adam(W) run and the grid (given ``grid_points``' settings), on the same batches,
-    the grid handed each point's gradient as its run computed it: equal after every step."""
+    the grid handed each point's gradient as its run computed it: equal after every step. (In float16 an eps below
+    its smallest number, 6e-8, divides by zero in both: eps 1e-4 there, as for any float16 Adam.)"""
+    if dtype is torch.float16:
+        grid_points = [dict(p, eps=max(p["eps"], 1e-4)) for p in grid_points]
+    points = [dict(p, eps=max(p["eps"], 1e-4)) for p in POINTS] if dtype is torch.float16 else POINTS
     singles = nets(dtype)
     refs = [(torch.optim.AdamW if decoupled else torch.optim.Adam)(
         n.parameters(), lr=p["lr"], betas=(p["beta1"], p["beta2"]), eps=p["eps"], weight_decay=p["weight_decay"])
-        for n, p in zip(singles, POINTS)]
+        for n, p in zip(singles, points)]
     stacked = [nn.Parameter(torch.stack([list(n.parameters())[i].detach().clone() for n in nets(dtype)]))
                for i in range(4)]  # (N, ...) per tensor: weight 0, bias 0, weight 1, bias 1
-    settings = {k: torch.tensor([p[k] for p in grid_points], dtype=torch.float64) for k in POINTS[0]}
+    settings = {k: torch.tensor([p[k] for p in grid_points], dtype=torch.float64) for k in points[0]}
     grid = GridAdam(stacked, settings, decoupled=decoupled)
     gen = torch.Generator().manual_seed(1)
     for step in range(STEPS):
@@ -64,10 +70,18 @@ def lockstep(dtype: torch.dtype, decoupled: bool, grid_points: list[dict] = POIN
                 assert torch.equal(ours["exp_avg_sq"][k], state["exp_avg_sq"]), f"point {k} exp_avg_sq, step {step}"
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16],
+                         ids=["float32", "float64", "bfloat16", "float16"])
 @pytest.mark.parametrize("decoupled", [False, True], ids=["adam", "adamw"])
 def test_every_grid_point_is_its_own_torch_adam_to_the_bit(dtype: torch.dtype, decoupled: bool) -> None:
     lockstep(dtype, decoupled)
+
+
+def test_settings_rounded_to_bfloat16_fail_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planted bug: bf16 parameters through the batched path, each setting cast to bf16 (0.999 -> 1.0)."""
+    monkeypatch.setattr(adam_module, "LOW", ())
+    with pytest.raises(AssertionError):
+        lockstep(torch.bfloat16, False)
 
 
 def no_bias_correction(settings: dict, step: int) -> dict:

@@ -1,10 +1,12 @@
 """The hand-written momentum against ``torch.optim.SGD``, step by step, over every flavour: for one run (a hook on a
 momentum-free SGD) and for a grid of runs stacked along dim 0 (``GridSGD``, one setting per point), to the last bit
-(``torch.equal``), in float32 and float64.
+(``torch.equal``), in float32, float64, bfloat16 and float16 (where a setting such as 0.99 has no exact value:
+``torch.optim`` computes with it in float32, never rounded to the parameters' dtype).
 
 Bugs these exist to catch (each planted below, each must fail the comparison): dampening applied on the first step;
 weight decay kept out of the velocity; a rule that rounds twice (``y.add_(x * s)`` instead of one fused multiply-add);
-a grid point given another point's setting; the branch for buffers started on some parameters only.
+a grid point given another point's setting; the branch for buffers started on some parameters only; a grid's
+settings rounded to bfloat16 or float16 (momentum 0.99 as 0.98828).
 """
 
 import itertools
@@ -17,11 +19,13 @@ import lit_momentum.momentum as momentum_module
 from lit_momentum.momentum import BUFFER_KEY, GridSGD, HandWrittenMomentum, velocity_step
 
 STEPS = 25
+DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
+DTYPE_IDS = ["float32", "float64", "bfloat16", "float16"]
 LR = 0.05  # large enough that a wrong rule moves the weights visibly within a few steps
 
 FLAVOURS = [
     dict(momentum=m, dampening=d, weight_decay=wd, nesterov=False)
-    for m, d, wd in itertools.product([0.5, 0.9], [0.0, 0.3], [0.0, 1e-2])
+    for m, d, wd in itertools.product([0.5, 0.99], [0.0, 0.3], [0.0, 1e-2])
 ] + [
     dict(momentum=m, dampening=0.0, weight_decay=wd, nesterov=True)
     for m, wd in itertools.product([0.5, 0.9], [0.0, 1e-2])
@@ -62,7 +66,7 @@ def train_in_lockstep(dtype: torch.dtype, flavour: dict) -> None:
             assert buf_ours.data_ptr() != p_ours.grad.data_ptr(), "velocity aliases the gradient"
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("flavour", FLAVOURS, ids=flavour_id)
 def test_matches_torch_sgd_every_step(dtype: torch.dtype, flavour: dict) -> None:
     train_in_lockstep(dtype, flavour)
@@ -114,7 +118,7 @@ def test_article_rule_by_hand() -> None:
 
 # Grid points that differ in every setting, nesterov and momentum 0 mixed in: one GridSGD against one torch.optim.SGD
 # per point. Gradients are computed per slice, so only the update rule is compared; it must agree to the last bit.
-GRID = [dict(lr=0.05, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0),
+GRID = [dict(lr=0.05, momentum=0.99, dampening=0.0, nesterov=False, weight_decay=0.0),
         dict(lr=0.02, momentum=0.5, dampening=0.3, nesterov=False, weight_decay=1e-2),
         dict(lr=0.1, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=1e-2),
         dict(lr=0.03, momentum=0.9, dampening=0.0, nesterov=True, weight_decay=1e-3),
@@ -155,15 +159,23 @@ def grid_lockstep(dtype: torch.dtype, points: list[dict], settings: dict) -> Non
                     assert torch.equal(opt.state[stacked[i]][BUFFER_KEY][k], buf_ref), f"point {k}: buffers differ"
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_grid_points_match_torch_sgd_every_step_to_the_bit(dtype: torch.dtype) -> None:
-    grid_lockstep(dtype, GRID, grid_settings(GRID, dtype))
+    """The grid's settings are float64 (as GridModule makes them), whatever the parameters' dtype."""
+    grid_lockstep(dtype, GRID, grid_settings(GRID, torch.float64))
+
+
+def test_settings_rounded_to_bfloat16_fail_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planted bug: bf16 parameters through the batched path, each setting cast to bf16 (0.99 -> 0.98828)."""
+    monkeypatch.setattr(momentum_module, "LOW", ())
+    with pytest.raises(AssertionError):
+        grid_lockstep(torch.bfloat16, GRID, grid_settings(GRID, torch.float64))
 
 
 def test_grid_with_uniform_settings_as_numbers_matches_too() -> None:
     """Settings shared by every point may be plain numbers (the grid skips the terms no point needs)."""
     points = [dict(GRID[0], lr=lr) for lr in (0.01, 0.05, 0.2)]
-    settings = dict(grid_settings(points, torch.float32), momentum=0.9, dampening=0.0, nesterov=False,
+    settings = dict(grid_settings(points, torch.float32), momentum=GRID[0]["momentum"], dampening=0.0, nesterov=False,
                     weight_decay=0.0)
     grid_lockstep(torch.float32, points, settings)
 

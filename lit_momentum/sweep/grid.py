@@ -202,8 +202,7 @@ class GridModule(EpochEndModule):
         optimizer = self.trainer.optimizers[0]
         for t in [*self.net.parameters(), *self.net.buffers(), *optimizer.velocities(), *settings]:
             t[idx] = 0
-        if isinstance(optimizer, GridAdam):
-            optimizer.refresh()  # its per-step scalars are computed on the host
+        optimizer.refresh()  # the settings' host copies (Adam's per-step scalars, bf16 and fp16 parameters)
 
     def log_curves(self, step_vals: list[float], epoch_vals: list[float], acc_vals: list[float],
                    was_active: list[bool], active: list[bool]) -> None:

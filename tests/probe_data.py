@@ -1,0 +1,37 @@
+"""A data module written the way most are: a ``Dataset`` that adds random noise to each sample as it is read, served
+by a plain ``DataLoader(shuffle=True)`` (both draw from PyTorch's global generator), and a held-out set."""
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+
+class Noisy(Dataset):
+    """``(x + noise * randn, y)``: a random augmentation drawn from the global generator at every read."""
+
+    def __init__(self, x: Tensor, y: Tensor, noise: float) -> None:
+        self.x, self.y, self.noise = x, y, noise
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.x[i] + self.noise * torch.randn(self.x.shape[1]), self.y[i]
+
+
+class ShuffledBlobs(L.LightningDataModule):
+    """Four Gaussian blobs in 8 dimensions: 240 training samples (shuffled, noised), 80 held out."""
+
+    def __init__(self, batch_size: int = 32, noise: float = 0.3) -> None:
+        super().__init__()
+        self.dim, self.num_classes, self.batch_size, self.noise = 8, 4, batch_size, noise
+        gen = torch.Generator().manual_seed(0)
+        self.y = torch.arange(320) % 4
+        self.x = torch.randn(320, 8, generator=gen) + 2 * torch.nn.functional.one_hot(self.y, 8).float()
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(Noisy(self.x[:240], self.y[:240], self.noise), batch_size=self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDataset(self.x[240:], self.y[240:]), batch_size=40)
