@@ -149,6 +149,11 @@ def class_path_error(group: str, text: str) -> str:
     if option:
         return f"--{group}.{option.group(1)}: {name} has no such option (python train.py --{group}.help {name} " \
                f"lists them)"
+    required = re.search(r"the following arguments are required: ([\w, ]+)", text)
+    if required:  # a network or data option without a default, not given
+        first = required.group(1).split(",")[0].strip()
+        return f"--{group} {name.rpartition('.')[2]}: its option {first} has no default: give it, --{group}.{first} " \
+               f"VALUE (python train.py --{group}.help {name} lists them)"
     module = re.search(r"No module named '([\w.]+)'", text)
     if module:
         return f"--{group} {value}: cannot import it: no module named {module.group(1)!r}"

@@ -123,9 +123,9 @@ class MomentumCLI(LightningCLI):
         try:
             check_contract(dm)
             check_batches(dm, self.stage, float64=str(self.config.trainer.precision).startswith("64"))
-        except ValueError as err:  # raised after the link (jsonargparse would print the data module, which may fail)
-            self.data_error = err
-            return 1
+        except ValueError as err:  # raised before the Trainer is built (jsonargparse would print the data module,
+            self.data_error = err  # which may fail); the model is built with the data's own dim where it has one
+            return dm.dim if isinstance(getattr(dm, "dim", None), int) and dm.dim >= 1 else 1
         self.check_fits(dm)
         return dm.dim
 
@@ -165,8 +165,6 @@ class MomentumCLI(LightningCLI):
             if self.data_error:  # the model could not be built from the data: the data's error is the one
                 raise self.data_error from None
             raise
-        if self.data_error:
-            raise self.data_error
         if self.resume:
             for key in LINKED:
                 now, saved = self.model.hparams[key], self.resume.model_hparams.get(key)
@@ -204,6 +202,8 @@ class MomentumCLI(LightningCLI):
         )
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
+        if self.data_error:  # before the Trainer says anything (its device lines)
+            raise self.data_error
         torch.set_float32_matmul_precision(self.config.float32_matmul_precision)
         if torch.cuda.is_available():  # said where it matters: it decides whether float32 products use TF32
             rank_zero_info(f"float32 matmul precision: {self.config.float32_matmul_precision} "

@@ -48,11 +48,17 @@ class EpochEndModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.streams = RandomStreams(self.run_seeds(), self.device)  # on the device: its generator is the network's
+        self.first_epoch = True  # of this fit (a continued run's too)
 
     def on_train_epoch_start(self) -> None:
         """Random numbers from (seed, epoch) (``lit_momentum.streams``): a shuffling loader's order, a transform's
-        noise and each run's dropout are the same in a grid point and its run, continued or not."""
+        noise and each run's dropout are the same in a grid point and its run, continued or not. Lightning makes the
+        first epoch's loader iterator before this hook (which draws from the global generator: its workers' seed)
+        and the others' after it: the first is made again here, after the seeding, as the others are."""
         self.streams.start_epoch(self.current_epoch, data_seed(self.trainer.datamodule), self.trainer.train_dataloader)
+        if self.first_epoch:
+            self.first_epoch = False
+            iter(self.trainer.fit_loop._data_fetcher)  # (Lightning's own call, at its own place for later epochs)
 
     def save_net_config(self) -> None:
         """Record the network as its class path and options (``hparams.net``): checkpoints and hparams.yaml hold

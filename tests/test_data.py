@@ -197,6 +197,10 @@ class Empty(Own):
     def train_dataloader(self):
         return DataLoader(TensorDataset(self.x[:0], self.y[:0]), batch_size=8)
 
+class EmptyValidation(Own):
+    def val_dataloader(self):
+        return DataLoader(TensorDataset(self.x[:0], self.y[:0]), batch_size=8)
+
 class SetupFails(Own):
     def setup(self, stage):
         raise RuntimeError("no data at /nowhere")
@@ -221,7 +225,9 @@ BAD_BATCHES = [
     ("DigitsAsBinary", "labels from 0 to 9; with num_classes 2 they must be in 0 .. 1"),
     ("PlusMinusOne", "(binary labels: 0 and 1, not -1 and 1)"),
     ("BadValidation", "the val batches have labels that are not whole numbers"),
-    ("Empty", "the training set is empty"),
+    ("Empty", "the training set is empty (train_dataloader() gives no batch): give it samples"),
+    ("EmptyValidation", "the validation set is empty (val_dataloader() gives no batch): give it samples or no "
+                        "val_dataloader"),
     ("SetupFails", "its setup('fit') failed: RuntimeError: no data at /nowhere"),
     ("InitFails", "/data/signals.npy is missing"),
 ]

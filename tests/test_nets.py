@@ -6,8 +6,8 @@ MNIST-1D runs are shrunk to 500 signals (360 training, 40 validation: six steps 
 Bugs these exist to catch: a grid point of a network other than the MLP that is not its own train.py run (initial
 weights, batches, buffers, evaluation mode); buffers shared between points; a checkpoint that does not rebuild its
 network; a network class that only works inside the package; the default network changed (its weights, so the
-article's numbers); dropout or data-dependent branches trained silently wrong in a grid; bad input that trains,
-writes or prints a traceback.
+article's numbers); a network the grid cannot train trained silently wrong; bad input that trains, writes or prints
+a traceback. (Random layers, nn.GRU and branches on a point's values: tests/test_faithful.py.)
 """
 
 import re
@@ -132,17 +132,18 @@ def test_the_docs_own_network_trains_and_sweeps_outside_the_package(tiny: list[s
 
 
 REFUSED = [
-    (["--model.net", "tests.probe_nets.DropoutMLP"], "train.py", ["Dropout at 'net.1'", "random masks"]),
-    (["--model.net", "tests.probe_nets.Branchy"], "train.py", ["cannot batch it", "probe_nets.py:", "in forward",
-                                                               "data-dependent control flow"]),
+    (["--model.net", "tests.probe_nets.HeldWeight"], "train.py", ["the grid cannot train it", "'lin.weight' gets no "
+                                                                  "gradient in the grid"]),
 ]
 
 
-@pytest.mark.parametrize("args, single, words", REFUSED, ids=["dropout", "branch"])
-def test_what_vmap_cannot_batch_is_refused_in_one_line_before_training(tiny: list[str], tmp_path: Path,
-                                                                       args: list[str], single: str,
-                                                                       words: list[str]) -> None:
-    """The same network trains in train.py (where it is one run) and is refused by the sweep, naming why."""
+@pytest.mark.parametrize("args, single, words", REFUSED, ids=["held-weight"])
+def test_what_the_grid_cannot_train_at_all_is_refused_in_one_line_before_training(tiny: list[str], tmp_path: Path,
+                                                                                  args: list[str], single: str,
+                                                                                  words: list[str]) -> None:
+    """A network that fails on vmap and point by point alike (it computes with a weight functional_call cannot
+    replace: every point would train point 0's initial weight, silently) trains in train.py (where it is one run)
+    and is refused by the sweep, naming the parameter and why."""
     message = refusal(sweep_main, [*tiny, "--out", str(tmp_path / "out"), "--lr", "0.1", "0.2", *args])
     assert all(w in message for w in words), message
     assert not (tmp_path / "out").exists()

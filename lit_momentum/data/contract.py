@@ -7,7 +7,8 @@ pairs ``(x, y)``: ``x`` (B, dim) floating point (float32; float64 under ``--prec
 indices: integer-valued, in ``0 .. num_classes - 1`` (0 or 1 for binary labels), as floats or ints. One real batch of
 every split the run uses is checked (after the module's ``setup``): a wrong one ends in one line naming the data
 module, the split and what was found, not in a traceback after the run's files are written, nor (binary labels of
--1 and 1, or 0..9 for two classes) in a silently negative loss.
+-1 and 1, or 0..9 for two classes) in a silently negative loss, nor (an empty validation or test set) in a run whose
+held-out metrics are silently missing.
 """
 
 import random
@@ -63,10 +64,11 @@ def check_splits(dm: L.LightningDataModule, stage: str, float64: bool) -> None:
         except Exception as err:  # noqa: BLE001
             raise ValueError(f"--data {name}: its {LOADERS[split]}() failed: {one_line_of(err)}") from None
         where = f"--data {name}: the {split} batches"
-        if batch is None:
-            if split == "train":
-                raise ValueError(f"{where}: the training set is empty")
-            continue
+        if batch is None:  # (an empty held-out set would train with no validation, its columns and figures blank)
+            sets = {"train": "training set", "val": "validation set", "test": "test set"}
+            fix = "" if split == "train" else f" or no {LOADERS[split]} (then the run has no {sets[split]})"
+            raise ValueError(f"--data {name}: the {sets[split]} is empty ({LOADERS[split]}() gives no batch): "
+                             f"give it samples{fix}")
         check_batch(batch, dm.dim, dm.num_classes, float64, where)
 
 

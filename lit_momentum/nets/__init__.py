@@ -15,6 +15,7 @@ import copy
 import functools
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -80,8 +81,9 @@ def net_name(net: NetFactory | Mapping[str, Any]) -> str:
 def build_net(net: NetFactory | Mapping[str, Any], dim: int, num_classes: int) -> nn.Module:
     """``Net(dim, num_classes, **options)``, from a factory or a config; a one-line ``ValueError`` if it is no
     ``nn.Module``. Its initial weights come from the global generator, as in a single run."""
+    config = net_config(net)
+    check_signature(factory_class(net), config["init_args"])
     if isinstance(net, Mapping) or hasattr(net, "class_path"):
-        config = net_config(net)
         module = net_class(config)(dim, num_classes, **config["init_args"])
     else:
         module = net(dim, num_classes)
@@ -89,6 +91,30 @@ def build_net(net: NetFactory | Mapping[str, Any], dim: int, num_classes: int) -
         raise ValueError(f"--model.net {net_name(net)}: not a torch.nn.Module (it built a {type(module).__name__})")
     materialize(module, dim)
     return module
+
+
+def factory_class(net: NetFactory | Mapping[str, Any]) -> type[nn.Module]:
+    """The network class behind a factory: the class itself, a class with options bound, or a config's class."""
+    if isinstance(net, type):
+        return net
+    if isinstance(net, functools.partial) and isinstance(net.func, type):
+        return net.func
+    return net_class(net_config(net))
+
+
+def check_signature(cls: type[nn.Module], options: Mapping[str, Any]) -> None:
+    """A one-line ``ValueError`` unless ``cls(dim, num_classes, **options)`` is a call its constructor takes."""
+    name = cls.__name__
+    try:
+        inspect.signature(cls).bind(0, 0, **options)
+    except TypeError as err:
+        missing = re.search(r"missing a required (?:keyword-only )?argument: '(\w+)'", str(err))
+        if missing:
+            raise ValueError(f"--model.net {name}: its option {missing.group(1)} has no default: give it, "
+                             f"--model.net.{missing.group(1)} VALUE") from None
+        raise ValueError(f"--model.net {name}: a network is built as {name}(dim, num_classes, **options), the data's "
+                         f"input width and number of classes first; its constructor is {name}"
+                         f"{inspect.signature(cls)}") from None
 
 
 def materialize(net: nn.Module, dim: int) -> None:

@@ -123,6 +123,7 @@ class BatchedNet(nn.Module):
         (nothing here changes): vmap (with ``nn.Linear`` as ``W x^T``) where it batches the network and draws no
         random numbers, else the loop; what the loop cannot train either ends in a one-line ``ValueError`` naming
         the network, the line, and PyTorch's reason."""
+        self.used = trained_parameters(net, dim)
         vbase = copy.deepcopy(self.base)
         for module in vbase.modules():
             if type(module) is nn.Linear:
@@ -139,7 +140,7 @@ class BatchedNet(nn.Module):
         try:
             self.trial(dim, lambda p, b, x: torch.stack([self.call({n: t[k] for n, t in p.items()},
                                                                    {n: t[k] for n, t in b.items()}, x)
-                                                         for k in range(2)]))
+                                                         for k in range(min(2, len(self.params[0])))]))
         except Exception as err:  # noqa: BLE001 (said in one line)
             raise ValueError(f"--model.net {type(net).__name__}: the grid cannot train it{where(err)}: "
                              f"{clean(err)}") from None
@@ -153,11 +154,24 @@ class BatchedNet(nn.Module):
             with torch.random.fork_rng(devices=[]):
                 out = forward(params, buffers, x)
                 out.sum().backward()
+                lost = [n for n in self.used if params[n].grad is None]
+                if lost:  # the forward computed with a tensor functional_call could not replace: silently wrong
+                    raise RuntimeError(f"its parameter '{lost[0]}' gets no gradient in the grid, where it does in a "
+                                       f"single run: the forward uses a copy of it that the grid cannot replace (a "
+                                       f"parameter kept outside its module)")
                 self.base.eval()
                 with torch.no_grad():
                     forward(params, buffers, x)
         finally:
             self.base.train(True)
+
+
+def trained_parameters(net: nn.Module, dim: int) -> list[str]:
+    """The parameters a single run's training step gives a gradient (a copy of ``net``, batch (2, dim))."""
+    ref = copy.deepcopy(net)
+    with torch.random.fork_rng(devices=[]):
+        ref(torch.zeros(2, dim)).sum().backward()
+    return [n for n, p in ref.named_parameters() if p.grad is not None]
 
 
 def reason(err: BaseException, net: nn.Module) -> str:

@@ -1,0 +1,156 @@
+"""The grid faithful to a researcher's own code: a data module with a plain shuffling ``DataLoader`` and random
+augmentation (``tests.probe_data.ShuffledBlobs``), random layers (dropout, functional noise), ``nn.GRU``, lazy
+modules, branches on a point's own values, bf16. Each grid point is its own ``train.py`` run: to the bit on the loop
+path (its step losses and its weights), within 1e-5 where products are batched; a continued run is the uninterrupted
+one, bit for bit.
+
+Bugs these exist to catch: a loader's order or a transform's noise depending on the global generator's history (how
+many networks were built, whether the run was continued); every point drawing the same dropout masks, or masks other
+than its run's; a random layer's stream not restored on resume; vmap's refusals refusing what the loop trains; the
+loop path computing a loss or an update otherwise than the single run; a path not said; a one-point sweep that is
+not the grid's point.
+"""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lit_momentum.command import main as train_main
+from tests.conftest import (
+    ROOT,
+    assert_same_state,
+    kill_after_checkpoint,
+    load_ckpt,
+    run_dirs,
+    run_sweep,
+    scalars,
+    train_cmd,
+)
+
+BLOBS = ["--data", "tests.probe_data.ShuffledBlobs"]
+GRID = ["--lr", "0.05", "0.2", "--momentum", "0", "0.9", "--seeds", "0", "1"]
+COMPARED = ["lr0.2_m0.9_seed1", "lr0.05_m0_seed0"]
+
+
+def quiet(tmp_path: Path) -> list[str]:
+    return ["--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false"]
+
+
+def single(tmp_path: Path, base: list[str], row: dict[str, str], epochs: int) -> Path:
+    """The ``train.py`` run a grid point stands for (the hand-written rule, as the grid's); its run directory."""
+    root = tmp_path / "single" / row["run"]
+    train_main([*quiet(root), *base, "--max_epochs", str(epochs), "--model.momentum_impl", "manual",
+                "--seed_everything", row["seed"], "--model.lr", row["lr"], "--model.momentum", row["momentum"]])
+    return run_dirs(root)[0]
+
+
+def weights(state: dict, k: int | None = None) -> list[torch.Tensor]:
+    """A checkpoint's network parameters in order: a single run's, or grid point k's slices."""
+    if k is None:
+        return [v for name, v in state.items() if name.startswith("net.") and v.is_floating_point()]
+    return [state[f"net.params.{i}"][k] for i in range(sum(n.startswith("net.params.") for n in state))]
+
+
+def compare(tmp_path: Path, base: list[str], exact: bool, epochs: int = 3) -> None:
+    """Every COMPARED point of the grid against its own train.py run: every step's loss, the validation accuracy,
+    and (``exact``) the final weights, to the bit; else within 1e-5."""
+    grid = tmp_path / "grid"
+    rows = {r["run"]: r for r in run_sweep([*quiet(tmp_path), *base], grid, *GRID, "--max_epochs", str(epochs))}
+    points = [r["run"] for r in rows.values()]
+    for name in COMPARED:
+        run = single(tmp_path, base, rows[name], epochs)
+        one, point = scalars(run), scalars(grid / name)
+        for tag in ("train/loss_step", "val/acc"):
+            assert [s for s, _ in one[tag]] == [s for s, _ in point[tag]] and len(point[tag]) >= epochs, tag
+            worst = max(abs(a - b) for (_, a), (_, b) in zip(one[tag], point[tag]))
+            assert worst == 0 if exact else worst <= 1e-5, (name, tag, worst)
+        assert point["train/loss"][-1][1] < point["train/loss"][0][1] - 0.01, f"{name} did not train"
+        if exact:
+            mine = weights(load_ckpt(run / "checkpoints" / "last.ckpt")["state_dict"])
+            ours = weights(load_ckpt(grid / "last.ckpt")["state_dict"], points.index(name))
+            assert len(mine) == len(ours) and all(torch.equal(a, b) for a, b in zip(mine, ours)), name
+
+
+def test_a_shuffling_loader_and_random_augmentation_give_each_point_its_runs_batches(tmp_path: Path) -> None:
+    """A plain DataLoader(shuffle=True) over a Dataset that adds noise as it reads: the batches depend on the global
+    generator, which building 8 networks uses otherwise than building one. Batched products: within 1e-5."""
+    compare(tmp_path, [*BLOBS, "--model.net.hidden", "[16]"], exact=False)
+
+
+@pytest.mark.parametrize("net", ["tests.probe_nets.DropoutMLP", "tests.probe_nets.NoiseMLP", "GRU1D",
+                                 "tests.probe_nets.PointBranch"])
+def test_what_vmap_cannot_batch_trains_point_by_point_each_point_its_run_to_the_bit(
+        tmp_path: Path, net: str, capsys: pytest.CaptureFixture) -> None:
+    """Dropout (a module), noise and F.dropout (functions), nn.GRU (no batching rule), a branch on a point's own
+    weights: point by point, each point's random numbers from its own stream, its computation its run's."""
+    base = [*BLOBS, "--model.net", net, *(["--model.net.hidden", "8"] if net == "GRU1D" else [])]
+    compare(tmp_path, base, exact=True, epochs=6 if net == "GRU1D" else 3)
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("grid: ")]
+    assert len(said) == 1 and "trained point by point" in said[0], said
+
+
+def test_a_lazy_network_is_built_when_its_run_is_and_batches(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """nn.LazyLinear: materialised when built (its weights under its seed, before any data is drawn), then vmap."""
+    compare(tmp_path, [*BLOBS, "--model.net", "tests.probe_nets.LazyMLP"], exact=False)
+    assert "grid: LazyMLP: batched with torch.func.vmap" in capsys.readouterr().err
+
+
+def test_bf16_points_keep_their_settings_and_equal_their_bf16_runs(tmp_path: Path) -> None:
+    """Under --precision bf16-true momentum 0.99 and 0.9 have no bf16 value: each point computes with the number its
+    run hands torch.optim, and on the loop path equals its bf16 run to the bit."""
+    compare(tmp_path, [*BLOBS, "--model.net", "tests.probe_nets.DropoutMLP", "--precision", "bf16-true"],
+            exact=True)
+
+
+def test_a_one_point_sweep_is_the_grids_point_to_the_bit(tmp_path: Path) -> None:
+    """How to re-run one point of a grid exactly: a sweep of that point alone. Its step losses and weights equal
+    the grid's point to the bit, on the hand-batched MLP and on the loop path."""
+    for net in (["--model.net.hidden", "[16]"], ["--model.net", "tests.probe_nets.DropoutMLP"]):
+        base = [*quiet(tmp_path), *BLOBS, *net, "--max_epochs", "2"]
+        tag = net[-1].strip("[]").rpartition(".")[2]
+        rows = run_sweep(base, tmp_path / f"grid{tag}", *GRID)
+        alone = run_sweep(base, tmp_path / f"one{tag}", "--lr", "0.2", "--momentum", "0.9", "--seeds", "1")
+        k = [r["run"] for r in rows].index("lr0.2_m0.9_seed1")
+        assert rows[k] == alone[0]
+        a = scalars(tmp_path / f"grid{tag}" / "lr0.2_m0.9_seed1")["train/loss_step"]
+        assert a == scalars(tmp_path / f"one{tag}" / "lr0.2_m0.9_seed1")["train/loss_step"]
+        grid, one = (load_ckpt(tmp_path / d / "last.ckpt")["state_dict"] for d in (f"grid{tag}", f"one{tag}"))
+        assert all(torch.equal(a, b) for a, b in zip(weights(grid, k), weights(one, 0)))
+
+
+def test_a_continued_run_and_grid_with_a_shuffling_loader_and_dropout_are_bit_for_bit(tmp_path: Path) -> None:
+    """Stopped after 2 epochs and continued to 4 from the checkpoint: the weights, velocities and every logged step
+    are those of the uninterrupted 4 epochs (the loader's order, the noise and the masks come from (seed, epoch))."""
+    base = [*BLOBS, "--model.net", "tests.probe_nets.DropoutMLP", "--model.lr", "0.2"]
+    for name, epochs in (("straight", 4), ("stopped", 2)):
+        train_main([*quiet(tmp_path / name), *base, "--max_epochs", str(epochs)])
+    ckpt = run_dirs(tmp_path / "stopped")[0] / "checkpoints" / "last.ckpt"
+    train_main([*quiet(tmp_path / "stopped"), "--max_epochs", "4", "--ckpt_path", str(ckpt)])
+    straight, stopped = (run_dirs(tmp_path / n)[0] for n in ("straight", "stopped"))
+    assert_same_state(load_ckpt(straight / "checkpoints" / "last.ckpt"), load_ckpt(ckpt))
+    assert scalars(straight)["train/loss_step"] == scalars(stopped)["train/loss_step"]
+    grid = [*quiet(tmp_path), *BLOBS, "--model.net", "tests.probe_nets.DropoutMLP", *GRID,
+            "--checkpoint.every_n_epochs", "1"]
+    run_sweep(grid, tmp_path / "gstraight", "--max_epochs", "4")
+    run_sweep(grid, tmp_path / "gstopped", "--max_epochs", "2")
+    run_sweep(grid, tmp_path / "gstopped", "--max_epochs", "4", "--ckpt_path", str(tmp_path / "gstopped" / "last.ckpt"))
+    assert_same_state(load_ckpt(tmp_path / "gstraight" / "last.ckpt"), load_ckpt(tmp_path / "gstopped" / "last.ckpt"))
+    assert (tmp_path / "gstopped" / "summary.csv").read_text() == (tmp_path / "gstraight" / "summary.csv").read_text()
+
+
+@pytest.mark.slow
+def test_a_killed_run_with_a_shuffling_loader_and_dropout_continues_bit_for_bit(tmp_path: Path) -> None:
+    """The same, with a real SIGKILL right after the epoch-2 checkpoint of a run in its own process."""
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    base = [*BLOBS, "--model.net", "tests.probe_nets.DropoutMLP", "--model.lr", "0.2", "--max_epochs", "40",
+            "--checkpoint.every_n_epochs", "2", "--trainer.enable_progress_bar", "false"]
+    train_main([*quiet(tmp_path / "straight"), *base])
+    killed = tmp_path / "killed"
+    ckpt = killed / "lightning_logs" / "DropoutMLP_builtin_m0.9_lr0.2" / "version_0" / "checkpoints" / "last.ckpt"
+    kill_after_checkpoint(train_cmd(*quiet(killed), *base), ckpt, epoch=3, env=env)
+    train_main([*quiet(killed), "--max_epochs", "40", "--ckpt_path", str(ckpt)])
+    assert_same_state(load_ckpt(run_dirs(tmp_path / "straight")[0] / "checkpoints" / "last.ckpt"), load_ckpt(ckpt))
