@@ -6,6 +6,8 @@ and against the plain grid loop that does the same work.
     python benchmarks/grid_time.py --dims 1000 mnist1d cnn --n 8 32 128 --reference loop    # x the plain grid loop
     python benchmarks/grid_time.py --accelerator gpu --json grid.json
     python benchmarks/grid_time.py --vs-train 300               # a 16-point sweep against 16 train.py runs, wall time
+    python benchmarks/grid_time.py --vs-train 10 --workload gru # the GRU point by point against 6 train.py runs
+    python benchmarks/grid_time.py --dims cnn mnist1d --n 8 32 --contenders grid/pointwise --reference loop
 
 Contenders, each on the same data, for the same epochs (``--dims``: the article's model at a width, ``mnist1d`` for
 configs/mnist1d.yaml's MLP, ``cnn`` for configs/cnn.yaml's CNN):
@@ -15,7 +17,9 @@ configs/mnist1d.yaml's MLP, ``cnn`` for configs/cnn.yaml's CNN):
   the same validation every epoch where the data has a validation split: the fastest peer doing the same work;
 - ``grid/vmap``: that loop with the MLP run through ``torch.func`` like any other network (for the CNN it is the
   loop): what the MLP's hand-batched products save;
-- ``grid/quiet`` (asked for by ``--contenders``): the sweep without per-step curves and progress bar.
+- ``grid/quiet`` (asked for by ``--contenders``): the sweep without per-step curves and progress bar;
+- ``grid/pointwise`` (asked for by ``--contenders``): the plain grid loop on the sweep's loop path, each point's
+  forward in turn (the path of what vmap cannot batch: dropout, nn.GRU), on a network vmap batches: its cost.
 Every epoch of a contender is paired with one epoch of the reference run right after it, in the same process:
 ``--reference bare`` (one model's bare loop, ``epoch_time.Bare``; the ratio is per model, ``(grid epoch / N) / bare
 epoch``) or ``--reference loop`` (the plain grid loop of the same N: what the sweep, vmap or logging add); the
@@ -56,11 +60,15 @@ class GridLoop:
     sweep's per-step loss and accuracy sums and its validation. ``vmap``: the MLP through torch.func like any other
     network, not by its hand-batched products. ``epoch()`` trains one epoch and returns its seconds."""
 
-    def __init__(self, w: Workload, device: torch.device, n: int, vmap: bool = False) -> None:
+    def __init__(self, w: Workload, device: torch.device, n: int, vmap: bool = False, pointwise: bool = False
+                 ) -> None:
         self.dm, self.n, self.device, self.epochs_run = w.dm, n, device, 0
         self.model = GridModule(dim=w.dm.dim, num_classes=w.dm.num_classes, **w.model,
                                 lr=[float(v) for v in lrs(n)], momentum=0.9).to(device)
-        self.model.net.mlp = self.model.net.mlp and not vmap
+        if vmap and self.model.net.mode == "mlp":  # the MLP through torch.func like any other network
+            self.model.net.mode = "vmap"
+        if pointwise:  # the loop path (what vmap cannot batch takes), on a network vmap can batch
+            self.model.net.mode = "loop"
         self.opt = self.model.configure_optimizers()
         self.x, self.y = (t.to(device) for t in w.dm.splits["train"])
         self.val = [t.to(device) for t in w.dm.splits["val"]] if "val" in w.dm.splits else None
@@ -71,8 +79,7 @@ class GridLoop:
         total, right = torch.zeros(n, device=device), torch.zeros(n, device=device, dtype=torch.long)
         gen = torch.Generator().manual_seed(self.epochs_run)
         for idx in torch.randperm(len(self.x), generator=gen).to(device).split(dm.batch_size):
-            losses, correct = model.point_losses(model(self.x[idx]), self.y[idx])
-            losses = losses.mean(1)  # (N,)
+            losses, correct = model.point_losses(model(self.x[idx]), self.y[idx], reduction="mean")  # (N,), (N, B)
             opt.zero_grad()
             losses.sum().backward()
             opt.step()
@@ -93,8 +100,8 @@ class GridLoop:
 
 
 def grid_loop(w: Workload, device: torch.device, n: int, epochs: int, ref: Any,
-              vmap: bool = False) -> list[tuple[float, float]]:
-    loop = GridLoop(w, device, n, vmap)
+              vmap: bool = False, pointwise: bool = False) -> list[tuple[float, float]]:
+    loop = GridLoop(w, device, n, vmap, pointwise)
     return [(loop.epoch(), ref.epoch()) for _ in range(epochs)]
 
 
@@ -117,6 +124,10 @@ def grid_loop_vmap(w: Workload, device: torch.device, n: int, epochs: int, ref: 
     return grid_loop(w, device, n, epochs, ref, vmap=True)
 
 
+def grid_loop_pointwise(w: Workload, device: torch.device, n: int, epochs: int, ref: Any) -> list[tuple[float, float]]:
+    return grid_loop(w, device, n, epochs, ref, pointwise=True)
+
+
 def grid_sweep_quiet(w: Workload, device: torch.device, n: int, epochs: int, ref: Any) -> list[tuple[float, float]]:
     """The sweep without its per-step curves (``train/loss_step`` of every point) and with no progress bar."""
     return grid_sweep(w, device, n, epochs, ref, ("--trainer.log_every_n_steps", "1000000",
@@ -124,7 +135,7 @@ def grid_sweep_quiet(w: Workload, device: torch.device, n: int, epochs: int, ref
 
 
 CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop, "grid/vmap": grid_loop_vmap,
-              "grid/quiet": grid_sweep_quiet}
+              "grid/quiet": grid_sweep_quiet, "grid/pointwise": grid_loop_pointwise}
 DEFAULT_CONTENDERS = ["grid/sweep", "grid/loop", "grid/vmap"]
 
 
@@ -148,31 +159,40 @@ def one(dim: str, n: int, name: str, epochs: int, warmup: int, device: torch.dev
                 ratio=statistics.median(ratios), low=min(ratios), high=max(ratios), peak_mb=(peak - base) / 2**20)
 
 
-def vs_train(epochs: int) -> dict:
-    """Wall time of a 16-point sweep against the same 16 settings run one after another with train.py.
+VS_TRAIN = {  # the grid (lrs, momenta) and the options both commands share
+    "article": (("1e-5", "1e-4", "1e-3", "1e-2"), ("0", "0.5", "0.9", "0.99"), []),
+    "gru": (("0.1", "0.3", "1"), ("0", "0.9"), ["--config", "configs/gru.yaml", "--model.optimizer", "sgd"]),
+}
+
+
+def vs_train(epochs: int, workload: str = "article") -> dict:
+    """Wall time of a sweep against the same settings run one after another with train.py: the article's model (16
+    points, batched) or configs/gru.yaml's GRU with SGD (6 points, trained point by point: vmap cannot batch it).
 
     The machine's speed drifts within minutes, so the two are interleaved: a sweep, then half of the train.py runs,
     a sweep again, then the other half. Each half is paired with the sweep just before it."""
-    settings = [(lr, m) for lr in ("1e-5", "1e-4", "1e-3", "1e-2") for m in ("0", "0.5", "0.9", "0.99")]
+    lr_values, momenta, shared = VS_TRAIN[workload]
+    settings = [(lr, m) for lr in lr_values for m in momenta]
+    half = len(settings) // 2
     root = Path(__file__).resolve().parents[1]
     sweeps, runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for half, chunk in enumerate((settings[:8], settings[8:])):
+        for part, chunk in enumerate((settings[:half], settings[half:])):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "lit_momentum.sweep", "--lr", "1e-5", "1e-4", "1e-3", "1e-2",
-                            "--momentum", "0", "0.5", "0.9", "0.99", "--max_epochs", str(epochs),
-                            "--out", f"{tmp}/grid{half}", "--trainer.enable_progress_bar", "false"],
-                           check=True, capture_output=True, cwd=root)
+            subprocess.run([sys.executable, "-m", "lit_momentum.sweep", *shared, "--lr", *lr_values, "--momentum",
+                            *momenta, "--max_epochs", str(epochs), "--out", f"{tmp}/grid{part}",
+                            "--trainer.enable_progress_bar", "false"], check=True, capture_output=True, cwd=root)
             sweeps.append(time.perf_counter() - start)
             start = time.perf_counter()
             for lr, m in chunk:
-                subprocess.run([sys.executable, "train.py", "--model.lr", lr, "--model.momentum", m, "--max_epochs",
-                                str(epochs), "--model.momentum_impl", "manual", "--trainer.default_root_dir", tmp,
-                                "--trainer.enable_progress_bar", "false"], check=True, capture_output=True, cwd=root)
+                subprocess.run([sys.executable, "train.py", *shared, "--model.lr", lr, "--model.momentum", m,
+                                "--max_epochs", str(epochs), "--model.momentum_impl", "manual",
+                                "--trainer.default_root_dir", tmp, "--trainer.enable_progress_bar", "false"],
+                               check=True, capture_output=True, cwd=root)
             runs.append(time.perf_counter() - start)
-    ratios = [s / (2 * r) for s, r in zip(sweeps, runs)]  # each half: 8 runs stand for 16
-    return dict(epochs=epochs, sweep_s=sweeps, train_py_s=sum(runs), half_ratios=ratios,
-                ratio=statistics.mean(sweeps) / sum(runs))
+    ratios = [s / (len(settings) / len(c) * r) for s, r, c in zip(sweeps, runs, (settings[:half], settings[half:]))]
+    return dict(epochs=epochs, workload=workload, points=len(settings), sweep_s=sweeps, train_py_s=sum(runs),
+                half_ratios=ratios, ratio=statistics.mean(sweeps) / sum(runs))
 
 
 def main() -> None:
@@ -190,6 +210,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--vs-train", type=int, metavar="EPOCHS", help="only the sweep-against-train.py wall time")
+    parser.add_argument("--workload", choices=list(VS_TRAIN), default="article",
+                        help="with --vs-train: the article's model (batched) or the GRU (point by point)")
     parser.add_argument("--json", help="save the numbers here")
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)  # internal: DIM N CONTENDER, JSON out
     args = parser.parse_args()
@@ -205,9 +227,9 @@ def main() -> None:
         print(json.dumps(one(dim, int(n), name, args.epochs, args.warmup, device, args.reference)))
         return
     if args.vs_train:
-        result = vs_train(args.vs_train)
-        print(f"16 settings x {result['epochs']} epochs: sweeps {result['sweep_s'][0]:.0f} s and "
-              f"{result['sweep_s'][1]:.0f} s, 16 train.py runs {result['train_py_s']:.0f} s; ratio "
+        result = vs_train(args.vs_train, args.workload)
+        print(f"{result['points']} settings x {result['epochs']} epochs: sweeps {result['sweep_s'][0]:.0f} s and "
+              f"{result['sweep_s'][1]:.0f} s, {result['points']} train.py runs {result['train_py_s']:.0f} s; ratio "
               f"{result['ratio']:.2f} (halves {result['half_ratios'][0]:.2f}, {result['half_ratios'][1]:.2f})")
         results = [result]
     else:

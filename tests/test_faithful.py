@@ -29,8 +29,8 @@ from tests.conftest import (
 )
 
 BLOBS = ["--data", "tests.probe_data.ShuffledBlobs"]
-GRID = ["--lr", "0.05", "0.2", "--momentum", "0", "0.9", "--seeds", "0", "1"]
-COMPARED = ["lr0.2_m0.9_seed1", "lr0.05_m0_seed0"]
+GRID = ["--lr", "0.02", "0.1", "--momentum", "0", "0.9", "--seeds", "0", "1"]
+COMPARED = ["lr0.1_m0.9_seed1", "lr0.02_m0_seed0"]
 
 
 def quiet(tmp_path: Path) -> list[str]:
@@ -66,7 +66,7 @@ def compare(tmp_path: Path, base: list[str], exact: bool, epochs: int = 3) -> No
             assert [s for s, _ in one[tag]] == [s for s, _ in point[tag]] and len(point[tag]) >= epochs, tag
             worst = max(abs(a - b) for (_, a), (_, b) in zip(one[tag], point[tag]))
             assert worst == 0 if exact else worst <= 1e-5, (name, tag, worst)
-        assert point["train/loss"][-1][1] < point["train/loss"][0][1] - 0.01, f"{name} did not train"
+        assert point["val/loss"][-1][1] < point["val/loss"][0][1], f"{name} did not train"  # (no dropout there)
         if exact:
             mine = weights(load_ckpt(run / "checkpoints" / "last.ckpt")["state_dict"])
             ours = weights(load_ckpt(grid / "last.ckpt")["state_dict"], points.index(name))
@@ -111,11 +111,11 @@ def test_a_one_point_sweep_is_the_grids_point_to_the_bit(tmp_path: Path) -> None
         base = [*quiet(tmp_path), *BLOBS, *net, "--max_epochs", "2"]
         tag = net[-1].strip("[]").rpartition(".")[2]
         rows = run_sweep(base, tmp_path / f"grid{tag}", *GRID)
-        alone = run_sweep(base, tmp_path / f"one{tag}", "--lr", "0.2", "--momentum", "0.9", "--seeds", "1")
-        k = [r["run"] for r in rows].index("lr0.2_m0.9_seed1")
+        alone = run_sweep(base, tmp_path / f"one{tag}", "--lr", "0.1", "--momentum", "0.9", "--seeds", "1")
+        k = [r["run"] for r in rows].index("lr0.1_m0.9_seed1")
         assert rows[k] == alone[0]
-        a = scalars(tmp_path / f"grid{tag}" / "lr0.2_m0.9_seed1")["train/loss_step"]
-        assert a == scalars(tmp_path / f"one{tag}" / "lr0.2_m0.9_seed1")["train/loss_step"]
+        a = scalars(tmp_path / f"grid{tag}" / "lr0.1_m0.9_seed1")["train/loss_step"]
+        assert a == scalars(tmp_path / f"one{tag}" / "lr0.1_m0.9_seed1")["train/loss_step"]
         grid, one = (load_ckpt(tmp_path / d / "last.ckpt")["state_dict"] for d in (f"grid{tag}", f"one{tag}"))
         assert all(torch.equal(a, b) for a, b in zip(weights(grid, k), weights(one, 0)))
 
