@@ -98,7 +98,8 @@ def usage(parser: ArgumentParser) -> str:
                 "them)"),
             "", "training (short aliases of --trainer.*):"]
     out += [option(ALIASES[alias], text, shown) for alias, (shown, text) in ALIAS_HELP.items()]
-    out += [option("--seed_everything", "the seed of the initial weights and the batch order",
+    out += [option("--seed_everything", "the seed of the network: its initial weights and random layers (the "
+                   "batch order is the data's: --data.seed)",
                    "--seed_everything S"),
             option("--ckpt_path", "continue this checkpoint's run bit for bit (fit), or test it (test)",
                    "--ckpt_path PATH"),

@@ -67,7 +67,7 @@ class BatchedNet(nn.Module):
         """Which path the grid takes, and why, in a few words (the sweep prints it once)."""
         name = type(self.base).__name__
         if self.mode == "loop":
-            return f"{name}: trained point by point in each step, each point to the bit its train.py run ({self.why})"
+            return f"{name}: trained point by point in each step, each point exactly its train.py run ({self.why})"
         return f"{name}: batched with torch.func.vmap" if self.mode == "vmap" else f"{name}: batched by hand"
 
     def stacked(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:

@@ -23,10 +23,10 @@ from lit_momentum.loss import loss_and_predictions
 from lit_momentum.model import EpochEndModule, NonFiniteLossError
 from lit_momentum.momentum import GridSGD
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output
+from lit_momentum.streams import RandomStreams
 from lit_momentum.sweep.batched import BatchedNet
 from lit_momentum.sweep.logger import seed_bands
 from lit_momentum.sweep.memory import keep_freed_memory
-from lit_momentum.streams import RandomStreams
 from lit_momentum.sweep.points import check_options, make_grid
 
 
