@@ -116,8 +116,8 @@ class GridAdam(Optimizer):
                   s["weight_decay"], self.decoupled)
         return loss
 
-    def velocities(self) -> list[Tensor]:
-        """The moments (a frozen point's are zeroed): exp_avg and exp_avg_sq of every parameter."""
+    def state_tensors(self) -> list[Tensor]:
+        """The optimizer's per-point state: the first and second moments (exp_avg, exp_avg_sq) of every parameter."""
         return [t for state in self.state.values() for t in (state["exp_avg"], state["exp_avg_sq"])]
 
 

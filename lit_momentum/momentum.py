@@ -193,6 +193,6 @@ class GridSGD(Optimizer):
                     st.setdefault(BUFFER_KEY, torch.zeros_like(p))[k].copy_(buf)
             add_scaled_([p[k] for p in params], directions, -s["lr"])
 
-    def velocities(self) -> list[Tensor]:
-        """The velocity buffers (none before the first step, or at momentum 0)."""
+    def state_tensors(self) -> list[Tensor]:
+        """The optimizer's per-point state: the velocity buffers (none before the first step, or at momentum 0)."""
         return [state[BUFFER_KEY] for state in self.state.values() if BUFFER_KEY in state]

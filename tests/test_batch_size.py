@@ -67,6 +67,21 @@ def test_the_early_stop_waits_seeds_times_the_best_mean_and_ignores_a_diverging_
     assert not any(stop.decided(ConstructedGrid(global_step=step)) for step in (10, 15, 29))
 
 
+def test_the_early_stop_stops_at_the_validation_that_decides_not_the_one_after(tiny: list[str],
+                                                                                tmp_path: Path) -> None:
+    """Target 0 (every validation reaches it): decided at the first validation (step 2 of a grid of one seed), so
+    the grid stops there. Read one validation late (the module records it after the callbacks' epoch-end hook), it
+    would train on to the second (step 4)."""
+    import json
+
+    out = tmp_path / "grid"
+    run_sweep([*tiny, "--data.val_samples", "64"], out, "--lr", "0.1", "--trainer.val_check_interval", "2",
+              "--trainer.max_steps", "8", "--max_epochs", "-1",
+              "--trainer.callbacks+=lit_momentum.batch_size.stop.StopWhenDecided", "--trainer.callbacks.target=0.0")
+    curve = json.loads((out / "result.json").read_text())["curves"]["lr0.1_m0.9_seed0"]
+    assert curve["val_step"] == [2]
+
+
 def test_validations_are_recorded_at_the_step_they_were_made(tiny: list[str], tmp_path: Path) -> None:
     """Validation every 2 of an epoch's 4 steps, as the study validates several times an epoch: the curves the
     study counts on hold steps 2, 4, 6, 8 (steps done when each validation ran), and TensorBoard has them at the

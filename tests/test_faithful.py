@@ -8,7 +8,7 @@ Bugs these exist to catch: a loader's order or a transform's noise depending on 
 many networks were built, whether the run was continued); every point drawing the same dropout masks, or masks other
 than its run's; a random layer's stream not restored on resume; vmap's refusals refusing what the loop trains; the
 loop path computing a loss or an update otherwise than the single run; a path not said; a one-point sweep that is
-not the grid's point.
+not the grid's point; a continued grid's best validation accuracy rebuilt from anything but the accuracies.
 """
 
 from pathlib import Path
@@ -138,6 +138,9 @@ def test_a_continued_run_and_grid_with_a_shuffling_loader_and_dropout_are_bit_fo
     run_sweep(grid, tmp_path / "gstopped", "--max_epochs", "4", "--ckpt_path", str(tmp_path / "gstopped" / "last.ckpt"))
     assert_same_state(load_ckpt(tmp_path / "gstraight" / "last.ckpt"), load_ckpt(tmp_path / "gstopped" / "last.ckpt"))
     assert (tmp_path / "gstopped" / "summary.csv").read_text() == (tmp_path / "gstraight" / "summary.csv").read_text()
+    for run in COMPARED:  # every curve, val/acc_best (rebuilt from the history on resume) included
+        curves = scalars(tmp_path / "gstopped" / run)
+        assert "val/acc_best" in curves and curves == scalars(tmp_path / "gstraight" / run), run
 
 
 @pytest.mark.slow

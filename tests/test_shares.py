@@ -10,6 +10,7 @@ the sweep; two shares with different row options (threshold, precision, ...) mer
 """
 
 import csv
+import importlib
 import json
 import os
 import re
@@ -341,6 +342,111 @@ def test_a_plan_being_written_is_not_another_sweep(tiny: list[str], tmp_path: Pa
     assert (out / "summary.csv").is_file()
 
 
+def test_two_processes_with_one_pid_on_two_hosts_each_know_whose_plan_is_there(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Process A (pid 4242 on host a) is about to link its plan when process B (pid 4242 on host b, the same shared
+    directory) writes and links its own: A must learn that the plan is B's, and neither may fail. With the
+    temporary file named by the pid alone B overwrote A's, A's link failed and its cleanup met no file."""
+    import lit_momentum.sweep.plan as plan_module
+
+    out, host, real_link = tmp_path / "out", {"name": "a"}, os.link
+    monkeypatch.setattr(plan_module.os, "getpid", lambda: 4242)
+    monkeypatch.setattr(plan_module.socket, "gethostname", lambda: host["name"])
+
+    def link_after_b(src: str, dst: str) -> None:  # B runs its whole claim between A's write and A's link
+        monkeypatch.setattr(plan_module.os, "link", real_link)
+        host["name"] = "b"
+        assert plan_module.claim_plan(out, {"by": "b"})
+        real_link(src, dst)
+
+    monkeypatch.setattr(plan_module.os, "link", link_after_b)
+    assert not plan_module.claim_plan(out, {"by": "a"})
+    assert json.loads((out / "plan.json").read_text()) == {"by": "b"} and sorted(os.listdir(out)) == ["plan.json"]
+
+
+def test_a_process_of_the_same_sweep_arriving_as_the_plan_appears_joins(tiny: list[str], tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process of this sweep writes the plan right after this one looked for it: the directory then holds
+    the plan, which is this sweep's, not "other files". (Looking for the plan, then checking the directory, refused
+    it.)"""
+    main_module = importlib.import_module("lit_momentum.sweep.main")  # (the package's main names the function)
+    args = [*tiny, "--lr", "0.1", "--max_epochs", "1"]
+    sweep_main([*args, "--out", str(tmp_path / "first")])
+    out, real_read = tmp_path / "out", main_module.read_plan
+    out.mkdir()
+
+    def plan_appears(where: Path) -> dict | None:  # the other process's plan lands just after this look
+        monkeypatch.setattr(main_module, "read_plan", real_read)
+        shutil.copy(tmp_path / "first" / "plan.json", where / "plan.json")
+        return None
+
+    monkeypatch.setattr(main_module, "read_plan", plan_appears)
+    sweep_main([*args, "--out", str(out)])
+    assert (out / "summary.csv").read_text() == (tmp_path / "first" / "summary.csv").read_text()
+
+
+def test_a_sweep_trained_further_merges_only_units_trained_to_its_new_budget(tiny: list[str], tmp_path: Path) -> None:
+    """Two grids trained for 1 epoch, then continued to 3 while another process holds the second grid: this process
+    trains the first to 3 and must not merge it with the second's 1-epoch rows; --merge names the unit and why."""
+    from lit_momentum.sweep.plan import locked
+
+    out = tmp_path / "out"
+    args = [*tiny, "--lr", "0.1", *BATCHES, "--out", str(out)]
+    sweep_main([*args, "--max_epochs", "1"])
+    before = (out / "summary.csv").read_text()
+    units = sorted(p.name for p in (out / "units").iterdir())
+    with locked(out / "units" / units[1] / ".lock") as mine:  # another process trains it right now
+        assert mine
+        sweep_main([*args, "--max_epochs", "3", "--ckpt_path", str(out / "units" / units[0] / "last.ckpt")])
+    assert json.loads((out / "units" / units[0] / "result.json").read_text())["budget"][0] == 3
+    assert (out / "summary.csv").read_text() == before  # not rewritten with 3 epochs beside 1
+    message = refusal(sweep_main, ["--merge", "--out", str(out)])
+    assert f"1 of 2 units have not finished: {units[1]}" in message and "trained to 1 epochs, the sweep to 3" in message
+
+
+def test_a_plan_is_never_read_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process reading plan.json while another writes it (first, or trained further) finds no plan or a whole one,
+    never half of one. (Planted: plan.json written in place.)"""
+    from lit_momentum.sweep.plan import claim_plan, read_plan, write_plan
+
+    out, seen, real = tmp_path / "out", [], Path.write_text
+
+    def halfway(self: Path, text: str, *args: object, **kwargs: object) -> int:
+        real(self, text[: len(text) // 2])
+        seen.append(read_plan(out))  # another process reads right now
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", halfway)
+    first, second = {"units": list(range(50)), "budget": [1, -1]}, {"units": list(range(50)), "budget": [3, -1]}
+    assert claim_plan(out, first)
+    write_plan(out, second)
+    monkeypatch.undo()
+    assert seen == [None, first] and read_plan(out) == second
+
+
+def test_a_unit_finished_while_this_process_waited_for_its_lock_is_not_trained_again(
+        tiny: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process finishes the unit between this one's first look and its lock: the result is read again under
+    the lock, and the unit is not trained twice."""
+    from contextlib import contextmanager
+
+    main_module = importlib.import_module("lit_momentum.sweep.main")  # (the package's main names the function)
+    args = [*tiny, "--lr", "0.1", "--max_epochs", "1"]
+    sweep_main([*args, "--out", str(tmp_path / "done")])
+    real_locked = main_module.locked
+
+    @contextmanager
+    def finished_meanwhile(path: Path, wait: bool = False):  # noqa: ANN202
+        shutil.copy(tmp_path / "done" / "result.json", path.parent / "result.json")
+        with real_locked(path, wait) as mine:
+            yield mine
+
+    monkeypatch.setattr(main_module, "locked", finished_meanwhile)
+    monkeypatch.setattr(main_module, "build", lambda *a, **k: pytest.fail("a finished unit was trained again"))
+    sweep_main([*args, "--out", str(tmp_path / "out")])
+    assert (tmp_path / "out" / "summary.csv").read_text() == (tmp_path / "done" / "summary.csv").read_text()
+
+
 def test_another_sweep_into_the_same_directory_is_refused(tiny: list[str], tmp_path: Path) -> None:
     out = tmp_path / "out"
     sweep_main([*tiny, "--lr", "0.1", *BATCHES, "--max_epochs", "1", "--out", str(out)])
@@ -348,7 +454,7 @@ def test_another_sweep_into_the_same_directory_is_refused(tiny: list[str], tmp_p
     message = refusal(sweep_main, [*tiny, "--lr", "0.2", *BATCHES, "--max_epochs", "1", "--out", str(out)])
     assert "holds another sweep (model.lr: [0.1] there, [0.2] here)" in message
     message = refusal(sweep_main, [*tiny, "--lr", "0.1", *BATCHES, "--max_epochs", "2", "--out", str(out)])
-    assert "finished at 1 epochs" in message and "--ckpt_path" in message
+    assert "trained to 1 epochs" in message and "--ckpt_path" in message
     assert sorted(out.rglob("*")) == before
 
 

@@ -100,6 +100,7 @@ def test_a_diverging_point_is_frozen_and_the_others_train_on_untouched(tiny: lis
                                        "--max_epochs", "6")}
     bad, good = rows["lr10000_m0.9_seed0"], rows["lr0.05_m0.9_seed0"]
     assert bad["diverged_epoch"] == "0" and float(bad["final_loss"]) > 100 and good["diverged_epoch"] == ""
+    assert bad["best_loss"] == "" and bad["ping_pong"] == ""  # its statistics leave out the epoch it diverged in
     assert abs(float(good["final_loss"]) - float(alone[0]["final_loss"])) <= 1e-6
     assert len(epoch_losses(tmp_path / "mixed" / "lr0.05_m0.9_seed0")) == 6
     assert len(epoch_losses(tmp_path / "mixed" / "lr10000_m0.9_seed0")) == 1  # its curve stops where it diverged
@@ -296,15 +297,26 @@ def test_gpu_grid_keeps_everything_on_device_without_syncs(tmp_path: Path) -> No
     assert probe.steps == 2 * 4 and len(model.history) == 2
 
 
-def test_freezing_a_point_with_inf_and_nan_zeroes_it_and_leaves_the_others_bit_for_bit() -> None:
-    """``GridModule.freeze`` on a point whose weights went inf and velocities nan: they come out 0, stay finite through
-    further steps, and the other points take exactly the steps they take without the bad neighbour."""
+@pytest.mark.parametrize("optimizer, net", [("sgd", "MLP"), ("adam", "MLP"), ("sgd", "tests.probe_nets.BatchNormMLP")],
+                         ids=["sgd", "adam", "batchnorm"])
+def test_freezing_a_point_with_inf_and_nan_zeroes_it_and_leaves_the_others_bit_for_bit(optimizer: str,
+                                                                                       net: str) -> None:
+    """``GridModule.freeze`` on a point whose weights and buffers (BatchNorm's running statistics) went inf and whose
+    optimizer state (SGD's velocity, Adam's moments) went nan: all come out 0, stay finite through further steps,
+    and the other points take exactly the steps they take without the bad neighbour. (Planted: Adam's moments or
+    BatchNorm's buffers left as they were make the frozen point nan or inf.)"""
+    import importlib
+
     import lightning as L
 
     from lit_momentum.sweep.grid import GridModule
 
+    module, _, name = net.rpartition(".")
+    net_class = getattr(importlib.import_module(module or "lit_momentum.nets"), name)
+
     def grid_after(steps: int, poison: bool) -> GridModule:
-        model = GridModule(dim=8, lr=[0.1, 0.5, 0.2], momentum=[0.9])
+        model = GridModule(dim=8, lr=[0.1, 0.5, 0.2] if optimizer == "sgd" else [1e-3, 1e-2, 3e-3], momentum=[0.9],
+                           optimizer=optimizer, net=net_class)
         trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
         model.trainer = trainer
         opt = model.configure_optimizers()
@@ -317,20 +329,21 @@ def test_freezing_a_point_with_inf_and_nan_zeroes_it_and_leaves_the_others_bit_f
             opt.step()
             if step == 1 and poison:
                 with torch.no_grad():
-                    for p in model.parameters():
-                        p[1] = torch.inf
-                    for v in opt.velocities():
+                    for t in [*model.parameters(), *(b for b in model.net.buffers() if b.is_floating_point())]:
+                        t[1] = torch.inf
+                    for v in opt.state_tensors():
                         v[1] = torch.nan
                 model.freeze([1])
-                assert all(not p[1].any() for p in model.parameters())
-                assert all(not v[1].any() for v in opt.velocities())
+                assert all(not t[1].any() for t in [*model.parameters(), *model.net.buffers()])
+                assert opt.state_tensors() and all(not v[1].any() for v in opt.state_tensors())
                 assert model.point_settings["lr"][1] == 0 and model.diverged_epoch.tolist() == [-1, 0, -1]
         return model
 
     clean, frozen = grid_after(6, poison=False), grid_after(6, poison=True)
-    for a, b in zip(clean.parameters(), frozen.parameters()):
+    for a, b in zip([*clean.parameters(), *clean.net.buffers()], [*frozen.parameters(), *frozen.net.buffers()]):
         assert torch.equal(a[[0, 2]], b[[0, 2]])  # the neighbours, untouched to the bit
-        assert not b[1].any() and torch.isfinite(b).all()
+        assert torch.isfinite(b[1].double()).all()
+    assert all(not p[1].any() for p in frozen.parameters())
 
 
 def test_a_panel_where_every_point_diverged_is_drawn_empty_not_a_crash(tiny: list[str], tmp_path: Path) -> None:

@@ -40,7 +40,9 @@ class StopWhenDecided(L.Callback):
         seeds = max(len(v) for lrs in by.values() for v in lrs.values())
         return model.global_step >= seeds * max(b.steps for b in bests)
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, model: L.LightningModule) -> None:
+    def on_validation_end(self, trainer: L.Trainer, model: L.LightningModule) -> None:
+        # not on_validation_epoch_end: Lightning runs the callbacks' before the module's, which records the validation
+        # being decided on (this hook comes after both)
         if self.metric == "val_acc" and not trainer.sanity_checking and self.decided(model):
             trainer.should_stop = True
 

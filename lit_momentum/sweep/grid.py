@@ -200,7 +200,7 @@ class GridModule(EpochEndModule):
         self.diverged_epoch[idx] = self.current_epoch
         settings = [t for k, t in self.point_settings.items() if k != "eps"]  # eps 0 would divide 0 by 0 in Adam
         optimizer = self.trainer.optimizers[0]
-        for t in [*self.net.parameters(), *self.net.buffers(), *optimizer.velocities(), *settings]:
+        for t in [*self.net.parameters(), *self.net.buffers(), *optimizer.state_tensors(), *settings]:
             t[idx] = 0
         optimizer.refresh()  # the settings' host copies (Adam's per-step scalars, bf16 and fp16 parameters)
 

@@ -37,6 +37,7 @@ from lit_momentum.sweep.plan import (
     sweep_identity,
     unit_dir,
     unit_record,
+    write_plan,
 )
 from lit_momentum.terminal import quiet
 from lit_momentum.threads import shared_machine
@@ -115,9 +116,10 @@ def prepare(argv: list[str]) -> dict[str, Any]:
             raise ValueError(f"{shares} processes share one sweep: give them its directory, --out DIR")
         out = next_version_dir(Path(cfg.trainer.default_root_dir or ".") / "lightning_logs" / "sweep")
     check_place(out, "--out")
+    foreign = foreign_files(out)  # first, then the plan: a plan written in between is read (the same sweep joins)
     plan = read_plan(out) if out.is_dir() else None
     units = plan_units(plan) if plan else make_units(outer, settings, shares)  # fixed once the plan is written
-    if plan is None and foreign_files(out) and rank_zero_only.rank == 0:  # a sweep's own plan is checked in join
+    if plan is None and foreign and rank_zero_only.rank == 0:  # a sweep's own plan is checked in join
         raise ValueError(f"--out {out} is not empty: it holds other files, no sweep; choose a new directory")
     if replicas and len(units) > 1:
         raise ValueError("--trainer.strategy ddp trains replicas of one grid: no outer axes with it")
@@ -127,21 +129,24 @@ def prepare(argv: list[str]) -> dict[str, Any]:
 
 def join(out: Path, plan: dict[str, Any], p: dict[str, Any]) -> list[Any]:
     """The sweep's units, for a process that found (or wrote) ``plan`` in ``out``: refused, in one line, if its
-    command means another sweep (naming the first option that differs), or a finished unit was trained for another
-    budget (unless asked to train on, ``--ckpt_path``). The one place every process passes: starting, joining a plan
-    written a moment ago, continuing."""
+    command means another sweep (naming the first option that differs), or another budget than the sweep's (unless
+    asked to train on, ``--ckpt_path``: then the plan takes the new budget, and a unit trained to the old one is
+    unfinished until trained on). The one place every process passes: starting, joining a plan written a moment
+    ago, continuing."""
     differs = identity_difference(plan["identity"], p["identity"])
     if differs:
         raise ValueError(f"--out {out} holds another sweep ({differs}): every process of a sweep needs the same "
                          f"options; choose a new directory, or continue that sweep with its own command")
-    units = plan_units(plan)
-    for unit in units:  # the same sweep: unfinished units continue; finished ones are not trained again unasked
-        done = load_result(unit_dir(out, unit, units))
-        if done and done["budget"] != budget(p["cfg"]) and not p["ckpt"]:
-            epochs, steps = done["budget"]
-            raise ValueError(f"--out {out} is not empty: it holds this sweep, finished at {epochs} epochs"
-                             + (f" or {steps} steps" if steps > 0 else "") + f"; train it further with "
-                             f"--ckpt_path {unit_dir(out, unit, units)}/last.ckpt, or choose a new directory")
+    units, now = plan_units(plan), budget(p["cfg"])
+    was = plan.get("budget") or next((r["budget"] for r in (load_result(unit_dir(out, u, units)) for u in units)
+                                      if r), now)  # (a plan from before budgets were kept: its finished units')
+    if was != now and not p["ckpt"]:
+        epochs, steps = was
+        raise ValueError(f"--out {out} is not empty: it holds this sweep, trained to {epochs} epochs"
+                         + (f" or {steps} steps" if steps > 0 else "") + f"; train it further with --ckpt_path "
+                         f"{unit_dir(out, units[0], units)}/last.ckpt, or choose a new directory")
+    if plan.get("budget") != now:  # the sweep as it now stands: what the merge counts as finished
+        write_plan(out, {**plan, "budget": now})
     return units
 
 
@@ -209,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
         if not out.exists() and out.name.startswith("version_"):
             out = p["out"] = claim_dir(out)  # atomically: a sweep started at the same moment gets the next version
         plan = {"identity": p["identity"], "outer": p["outer"], "shares": p["shares"],
-                "units": [unit_record(u) for u in p["units"]]}
+                "units": [unit_record(u) for u in p["units"]], "budget": budget(p["cfg"])}
         claim_plan(out, plan)  # unless another process wrote it first (a moment ago, or before)
         try:
             p["units"] = join(out, read_plan(out), p)

@@ -126,16 +126,23 @@ def print_table(rows: list[Row], metric: str) -> None:
         print(f"{setting:<{width}}{len(rs):>6}{cells}{len(rs) - len(ok):>10}")
 
 
-def missing_units(out: Path, units: list[str], shares: int) -> list[str]:
-    """The unfinished units, each with the share that tries it first."""
-    gone = [k for k, name in enumerate(units) if load_result(unit_dir(out, name, units)) is None]
-    return [f"{units[k]} (share {k % shares + 1}/{shares})" for k in gone]
+def missing_units(out: Path, units: list[str], shares: int, budget: list[int] | None) -> list[str]:
+    """The unfinished units, each with the share that tries it first: no result, or one trained to another budget
+    than the sweep's (``[max_epochs, max_steps]``; None: any)."""
+    missing = []
+    for k, name in enumerate(units):
+        done = load_result(unit_dir(out, name, units))
+        if done is None or (budget is not None and done["budget"] != budget):
+            why = "" if done is None else f", trained to {done['budget'][0]} epochs, the sweep to {budget[0]}"
+            missing.append(f"{name} (share {k % shares + 1}/{shares}{why})")
+    return missing
 
 
 def merge(out: Path, plan: dict[str, Any], metric: str | None, quiet_if_missing: bool = False) -> bool:
-    """Build the combined outputs if every unit has finished; say what is missing otherwise."""
+    """Build the combined outputs if every unit has finished, to the sweep's budget; say what is missing otherwise
+    (never a summary that mixes budgets)."""
     names, outer = [u["name"] for u in plan["units"]], list(plan["outer"])
-    missing = missing_units(out, names, plan["shares"])
+    missing = missing_units(out, names, plan["shares"], plan.get("budget"))
     if missing:
         if not quiet_if_missing:
             sys.exit(f"error: --merge: {len(missing)} of {len(names)} units have not finished: {', '.join(missing)}; "

@@ -21,6 +21,8 @@ import itertools
 import json
 import math
 import os
+import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -204,7 +206,9 @@ def claim_plan(out: Path, plan: dict[str, Any]) -> bool:
     """Write ``plan`` as the sweep's in ``out``, or check it is the one there; True if this process wrote it.
     Several processes may start at once: the file appears whole or not at all (a link, which fails if it exists)."""
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f"{TMP_PREFIX}{os.getpid()}"  # never taken for another sweep's file (``foreign_files``)
+    # a name no other process on any host sharing the file system picks (pids repeat across hosts and containers);
+    # never taken for another sweep's file (``foreign_files``)
+    tmp = out / f"{TMP_PREFIX}{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(8)}"
     tmp.write_text(json.dumps(plan, indent=1))
     try:
         os.link(tmp, out / PLAN_FILE)
@@ -213,6 +217,13 @@ def claim_plan(out: Path, plan: dict[str, Any]) -> bool:
         return False
     finally:
         tmp.unlink()
+
+
+def write_plan(out: Path, plan: dict[str, Any]) -> None:
+    """Replace the sweep's plan (its budget, when a sweep is trained further): whole, never half written."""
+    tmp = out / f"{TMP_PREFIX}{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(8)}"
+    tmp.write_text(json.dumps(plan, indent=1))
+    os.replace(tmp, out / PLAN_FILE)
 
 
 def read_plan(out: Path) -> dict[str, Any] | None:
