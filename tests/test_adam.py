@@ -109,6 +109,7 @@ def test_swapped_settings_fail_the_check() -> None:
         lockstep(torch.float32, False, [POINTS[1], POINTS[0], *POINTS[2:]])
 
 
+@pytest.mark.slow
 def test_each_grid_point_of_a_mixed_sgd_adam_adamw_sweep_equals_its_own_train_py_run(tiny: list[str],
                                                                                         tmp_path: Path) -> None:
     """The optimizer as an outer axis (one grid each), and Adam's own axes: every compared point equals its single

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from lit_momentum.compare import VARIANTS
@@ -25,6 +26,7 @@ def test_curve_stats_by_hand() -> None:
     assert math.isclose(stats["tv_over_net"], (0.2 + 0.1 + 0.4) / 0.5)
 
 
+@pytest.mark.slow
 def test_tiny_compare_writes_every_file(tmp_path: Path) -> None:
     out = tmp_path / "cmp"
     proc = subprocess.run(

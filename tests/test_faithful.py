@@ -104,6 +104,7 @@ def test_bf16_points_keep_their_settings_and_equal_their_bf16_runs(tmp_path: Pat
             exact=True)
 
 
+@pytest.mark.slow
 def test_a_one_point_sweep_is_the_grids_point_to_the_bit(tmp_path: Path) -> None:
     """How to re-run one point of a grid exactly: a sweep of that point alone. Its step losses and weights equal
     the grid's point to the bit, on the hand-batched MLP and on the loop path."""
@@ -120,6 +121,7 @@ def test_a_one_point_sweep_is_the_grids_point_to_the_bit(tmp_path: Path) -> None
         assert all(torch.equal(a, b) for a, b in zip(weights(grid, k), weights(one, 0)))
 
 
+@pytest.mark.slow
 def test_a_continued_run_and_grid_with_a_shuffling_loader_and_dropout_are_bit_for_bit(tmp_path: Path) -> None:
     """Stopped after 2 epochs and continued to 4 from the checkpoint: the weights, velocities and every logged step
     are those of the uninterrupted 4 epochs (the loader's order, the noise and the masks come from (seed, epoch))."""

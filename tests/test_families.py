@@ -9,6 +9,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from lit_momentum.families import main as families_main
@@ -30,6 +31,7 @@ def test_the_spread_is_zero_for_one_curve_and_grows_with_the_gap() -> None:
     assert spread(same, log=True) == 0.0 and abs(spread(apart, log=True) - 1.0) < 1e-12
 
 
+@pytest.mark.slow
 def test_the_quick_study_draws_every_family_on_both_axes(tmp_path: Path) -> None:
     families_main(["--out", str(tmp_path), "--quick", "--sources", "random", "--trainer.enable_progress_bar",
                    "false"])

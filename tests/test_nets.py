@@ -109,6 +109,7 @@ def test_batchnorm_points_keep_their_own_running_statistics_and_equal_their_runs
     assert means.shape[0] == 4 and len({tuple(m.tolist()) for m in means}) == 4  # four points, four statistics
 
 
+@pytest.mark.slow
 def test_the_docs_own_network_trains_and_sweeps_outside_the_package(tiny: list[str], tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/networks.md's module and commands as written, shrunk: train.py in a fresh process (the module found

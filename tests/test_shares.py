@@ -364,6 +364,7 @@ def test_two_processes_with_one_pid_on_two_hosts_each_know_whose_plan_is_there(t
     assert json.loads((out / "plan.json").read_text()) == {"by": "b"} and sorted(os.listdir(out)) == ["plan.json"]
 
 
+@pytest.mark.slow
 def test_a_process_of_the_same_sweep_arriving_as_the_plan_appears_joins(tiny: list[str], tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Another process of this sweep writes the plan right after this one looked for it: the directory then holds
@@ -385,6 +386,7 @@ def test_a_process_of_the_same_sweep_arriving_as_the_plan_appears_joins(tiny: li
     assert (out / "summary.csv").read_text() == (tmp_path / "first" / "summary.csv").read_text()
 
 
+@pytest.mark.slow
 def test_a_sweep_trained_further_merges_only_units_trained_to_its_new_budget(tiny: list[str], tmp_path: Path) -> None:
     """Two grids trained for 1 epoch, then continued to 3 while another process holds the second grid: this process
     trains the first to 3 and must not merge it with the second's 1-epoch rows; --merge names the unit and why."""
@@ -424,6 +426,7 @@ def test_a_plan_is_never_read_half_written(tmp_path: Path, monkeypatch: pytest.M
     assert seen == [None, first] and read_plan(out) == second
 
 
+@pytest.mark.slow
 def test_a_unit_finished_while_this_process_waited_for_its_lock_is_not_trained_again(
         tiny: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another process finishes the unit between this one's first look and its lock: the result is read again under

@@ -17,6 +17,8 @@ import sys
 import termios
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CONFIGS, ROOT, run_train, train_cmd
 
 NOISE = ["litlogger", "LeafSpec", "Seed set to"]
@@ -70,6 +72,7 @@ def test_without_the_filter_lightning_prints_both_messages(tmp_path: Path) -> No
     assert all(n in text for n in NOISE) and all(own in text for own in OWN)
 
 
+@pytest.mark.slow
 def test_a_refusal_is_exactly_one_line_and_device_notes_come_once(tmp_path: Path) -> None:
     proc = run_train("--model.momentum", "1.5", cwd=tmp_path, check=False)
     assert proc.returncode == 1 and proc.stderr == "error: model.momentum must be in [0, 1), got 1.5\n", proc.stderr
