@@ -9,13 +9,18 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 ADAM_DEFAULTS = {"beta2": 0.999, "eps": 1e-8}  # PyTorch's; an SGD run must leave them so
 
 
-def check_settings(optimizer: str, momentum_impl: str, lr: float, momentum: float, dampening: float,
-                   nesterov: bool, weight_decay: float, beta2: float = 0.999, eps: float = 1e-8) -> None:
-    """Raise a one-line ``ValueError`` naming the first bad option and what is allowed."""
+def check_optimizer(optimizer: str, momentum_impl: str) -> None:
+    """The optimizer and how SGD's momentum is applied: a one-line ``ValueError`` if either is unknown."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"model.optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     if momentum_impl not in ("builtin", "manual"):
         raise ValueError(f"model.momentum_impl must be one of builtin, manual; got {momentum_impl!r}")
+
+
+def check_settings(optimizer: str, momentum_impl: str, lr: float, momentum: float, dampening: float,
+                   nesterov: bool, weight_decay: float, beta2: float = 0.999, eps: float = 1e-8) -> None:
+    """Raise a one-line ``ValueError`` naming the first bad option and what is allowed."""
+    check_optimizer(optimizer, momentum_impl)
     if not 0 < lr < 1e30:  # a larger step overflows float32 parameters
         raise ValueError(f"model.lr must be > 0 and < 1e30, got {lr}")
     if not 0 <= momentum < 1:

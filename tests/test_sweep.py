@@ -25,6 +25,7 @@ from lit_momentum.sweep.logger import BAND_TAGS, HPARAMS_METRICS, VAL_BAND_TAGS,
 from lit_momentum.sweep.main import COLUMNS
 from tests.conftest import (
     CONFIGS,
+    ROOT,
     assert_same_state,
     kill_after_checkpoint,
     load_ckpt,
@@ -358,3 +359,34 @@ def test_a_panel_where_every_point_diverged_is_drawn_empty_not_a_crash(tiny: lis
     for figure in ("phase.png", "effective_lr.png"):
         with Image.open(out / figure) as img:
             assert img.width > 800  # two panels side by side
+
+
+def test_every_axis_of_the_table_reaches_every_place_that_reads_the_axes() -> None:
+    """One owner for the grid's axes (``lit_momentum/sweep/axes.py``): each is GridModule's argument with the table's
+    default, a GridPoint field, in the help, parsed from the command line as a grid axis, never an outer axis, a
+    summary.csv column, an HParams setting, each optimizer's per-point setting where it has the axis, and a row of
+    docs/sweep.md's options table. An axis added to the table and forgotten in any of them fails here."""
+    import dataclasses
+    import inspect
+
+    from lit_momentum.sweep.axes import AXES_TABLE, optimizer_axes, shown
+    from lit_momentum.sweep.cli import HELP, split_args
+    from lit_momentum.sweep.grid import GridModule
+    from lit_momentum.sweep.merge import COLUMNS
+    from lit_momentum.sweep.plan import GRID_OPTIONS
+    from lit_momentum.sweep.points import GridPoint
+
+    params = inspect.signature(GridModule).parameters
+    fields = [f.name for f in dataclasses.fields(GridPoint)]
+    docs = (ROOT / "docs" / "sweep.md").read_text()
+    assert [a.field for a in AXES_TABLE] == fields[:len(AXES_TABLE)] and set(shown(adam=True)) == set(fields[:-2])
+    for a in AXES_TABLE:
+        assert a.name in params and (a.default is None or params[a.name].default == a.default), a.name
+        assert a.field in COLUMNS and a.name in GRID_OPTIONS and f"--{a.name} V [V ...]" in HELP, a.name
+        assert f"`--{a.name}`" in docs, a.name
+        assert split_args([f"--{a.name}", "1", "0"])[1] == [f"--model.{a.name}=[1, 0]"], a.name
+    for optimizer in ("sgd", "adam", "adamw"):
+        model = GridModule(dim=4, optimizer=optimizer, momentum=0.5)
+        model.configure_optimizers()
+        assert set(model.point_settings) == set(optimizer_axes(optimizer)) and optimizer_axes(optimizer), optimizer
+        assert {a.field for a in AXES_TABLE if optimizer in a.optimizers} - {"seed"} == set(optimizer_axes(optimizer))

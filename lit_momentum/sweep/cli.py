@@ -12,6 +12,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_momentum.cli import MomentumCLI
 from lit_momentum.nets import build_net, check_output
+from lit_momentum.sweep.axes import help_lines, shown
 from lit_momentum.sweep.batched import BatchedNet
 from lit_momentum.sweep.figures import METRICS
 from lit_momentum.sweep.grid import GridModule
@@ -28,16 +29,7 @@ HELP = """usage: python -m lit_momentum.sweep [GRID AXES] [OUTER AXES] [SWEEP OP
 Trains a grid of runs as one batched model per Trainer; see docs/sweep.md and docs/cluster.md.
 
 grid axes (one value or several each; the grid is their product, trained as one batched model):
-  --lr V [V ...]              learning rates                                   (default 1e-5)
-  --momentum V [V ...]        momentum factors in [0, 1)                       (default 0.9)
-  --dampening V [V ...]       dampening; momentum: each point's is its momentum (the article's
-                              v = m v + (1 - m) g)                             (default 0)
-  --nesterov B [B ...]        Nesterov momentum, true / false                  (default false)
-  --weight_decay V [V ...]    L2 penalty (AdamW: decoupled weight decay)       (default 0)
-  --beta2 V [V ...]           Adam's second-moment decay (--momentum is beta1) (default 0.999)
-  --eps V [V ...]             Adam's denominator term                          (default 1e-8)
-  --seeds S [S ...]           initial-weight seeds                             (default --seed_everything)
-
+{axes}
 outer axes (one grid per combination of values):
   --data.OPTION V V [...]     any option of the data module, e.g. --data.batch_size 16 64 256
   --model.OPTION V V [...]    any other model option, e.g. --model.net.hidden [64] [100,100]
@@ -58,7 +50,7 @@ sweep options:
 Every other option is train.py's and means the same (python train.py --help lists them): --config, --data CLASS,
 --model.net CLASS (any network: MLP, ConvNet1D, my_pkg.MyNet) and its --model.net.*, --trainer.*, --max_epochs,
 --accelerator, --devices, ...
-""".format(metrics=", ".join(METRICS))
+""".format(metrics=", ".join(METRICS), axes=help_lines())
 
 
 def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str], dict[str, list]]:
@@ -225,10 +217,8 @@ class SweepCLI(MomentumCLI):
     def make_logger(self) -> GridLogger:
         pts = self.model.points
         outer = {k: v if isinstance(v, int | float | bool | str) else str(v) for k, v in (self.outer or {}).items()}
-        adam = self.config.model.optimizer != "sgd"
-        settings = {p.name: {"lr": p.lr, "momentum": p.momentum, "dampening": p.dampening, "nesterov": p.nesterov,
-                             "weight_decay": p.weight_decay, **({"beta2": p.beta2, "eps": p.eps} if adam else {}),
-                             "seed": p.seed, **outer} for p in pts}
+        names = shown(adam=self.config.model.optimizer != "sgd")
+        settings = {p.name: {**{a: getattr(p, a) for a in names}, **outer} for p in pts}
         return GridLogger(self.out, settings, seed_bands=len({p.seed for p in pts}) > 1,
                           metrics=HPARAMS_METRICS + (VAL_METRICS if self.has_validation() else ()),
                           purge_step=self.resume.global_step if self.resume else None,

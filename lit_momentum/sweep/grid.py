@@ -24,6 +24,7 @@ from lit_momentum.model import EpochEndModule, NonFiniteLossError
 from lit_momentum.momentum import GridSGD
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output
 from lit_momentum.streams import RandomStreams
+from lit_momentum.sweep.axes import optimizer_axes
 from lit_momentum.sweep.batched import BatchedNet
 from lit_momentum.sweep.logger import seed_bands
 from lit_momentum.sweep.memory import keep_freed_memory
@@ -235,9 +236,7 @@ class GridModule(EpochEndModule):
         SGD, settings every point shares are handed over as numbers: the terms no point needs are skipped."""
         pts, alive = self.points, (self.diverged_epoch < 0).to(torch.float64)
         adam = self.hparams.optimizer in ("adam", "adamw")
-        axes = ("lr", "momentum", "weight_decay", "beta2", "eps") if adam else (
-            "lr", "momentum", "dampening", "nesterov", "weight_decay")
-        for axis in axes:
+        for axis in optimizer_axes(self.hparams.optimizer):
             vals = [float(getattr(p, axis)) for p in pts]
             if axis == "dampening":  # torch.optim.SGD ignores dampening at momentum 0
                 vals = [d if p.momentum else 0.0 for d, p in zip(vals, pts)]

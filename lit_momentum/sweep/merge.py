@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from lit_momentum.curves import curve_stats
+from lit_momentum.sweep.axes import shown
 from lit_momentum.sweep.figures import METRICS, plot_effective_lr, plot_outer, plot_phase
 from lit_momentum.sweep.grid import GridModule
 from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, columns, write_experiment
 from lit_momentum.sweep.plan import locked, unit_dir, value_name
 
-COLUMNS = ["run", "lr", "momentum", "dampening", "nesterov", "weight_decay", "seed", "final_loss", "best_loss",
-           "epoch_below_threshold", "ping_pong", "tv_over_net", "diverged_epoch",
-           "val_loss", "best_val_acc", "epoch_best_val_acc", "optimizer", "beta2", "eps"]  # then one per outer axis
+COLUMNS = ["run", *shown(adam=False), "final_loss", "best_loss", "epoch_below_threshold", "ping_pong",
+           "tv_over_net", "diverged_epoch", "val_loss", "best_val_acc", "epoch_best_val_acc", "optimizer",
+           *(a for a in shown(adam=True) if a not in shown(adam=False))]  # then one per outer axis
 RESULT = "result.json"  # a finished unit's rows, in its directory
 Row = dict[str, Any]
 
@@ -38,11 +39,10 @@ def summarize(model: GridModule, threshold: float, outer: dict[str, Any]) -> lis
         val = [(epoch, loss[k], acc[k]) for epoch, _, loss, acc in model.val_history
                if diverged < 0 or epoch < diverged]
         best = max(val, key=lambda v: v[2]) if val else None  # the first epoch of the best accuracy
-        rows.append(dict(run=p.name, lr=p.lr, momentum=p.momentum, dampening=p.dampening, nesterov=p.nesterov,
-                         weight_decay=p.weight_decay, seed=p.seed, **stats,
+        rows.append(dict(run=p.name, **{a: getattr(p, a) for a in shown(adam=True)}, **stats,
                          diverged_epoch=diverged if diverged >= 0 else "", val_loss=val[-1][1] if val else "",
                          best_val_acc=best[2] if best else "", epoch_best_val_acc=best[0] if best else "",
-                         optimizer=p.optimizer, beta2=p.beta2, eps=p.eps, **outer))
+                         optimizer=p.optimizer, **outer))
     return rows
 
 
@@ -91,8 +91,7 @@ def write_outputs(out: Path, rows: list[Row], outer: list[str], metric: str, exp
         plot_outer(rows, outer[0], out / "outer.png", metric)
         figures.append("outer.png")
     if experiment:
-        adam = ["beta2", "eps"] if any(r["optimizer"] != "sgd" for r in rows) else []
-        names = ["lr", "momentum", "dampening", "nesterov", "weight_decay", *adam, "seed", *outer]
+        names = [*shown(adam=any(r["optimizer"] != "sgd" for r in rows)), *outer]
         write_experiment(out / rows[0]["run"], columns(names, rows), HPARAMS_METRICS + (VAL_METRICS if has_val else ()),
                          len({r["seed"] for r in rows}) > 1)
     return figures

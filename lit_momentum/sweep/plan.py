@@ -32,8 +32,9 @@ from typing import Any
 import yaml
 from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
-GRID_OPTIONS = {"lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps", "seeds", "bound", "prefix",
-                "only"}
+from lit_momentum.sweep.axes import AXES
+
+GRID_OPTIONS = {*AXES, "bound", "prefix", "only"}  # the grid's own model options: never outer axes
 LIST_OPTIONS = {"model.net.hidden"}  # options whose single value is itself a list: their axis is a list of lists
 PLAN_FILE = "plan.json"
 TMP_PREFIX = f".{PLAN_FILE}."  # the plan as it is written, before it appears whole

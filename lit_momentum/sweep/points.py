@@ -4,47 +4,40 @@ for its settings (the seeds of one setting form a band); the grid's other option
 import dataclasses
 import itertools
 import math
-from dataclasses import dataclass
 from typing import Any
 
-from lit_momentum.settings import ADAM_DEFAULTS, OPTIMIZERS, check_settings
+from lit_momentum.settings import check_optimizer, check_settings
+from lit_momentum.sweep.axes import AXES, AXES_TABLE, num
 
-AXES = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps", "seeds")  # GridPoint's order
+__all__ = ["AXES", "GridPoint", "check_options", "make_grid", "num"]
+
 ARTICLE = "momentum"  # --dampening momentum: dampening = m, the article's v = m v + (1 - m) g
 
 
-def num(v: float) -> str:
-    """A short exact spelling of a number for run names: 1e-05, 0.9, 0."""
-    return f"{v:g}" if float(f"{v:g}") == v else repr(v)
+class Named:
+    """The names of a grid point, from the axes' parts (``lit_momentum.sweep.axes``)."""
 
-
-@dataclass(frozen=True)
-class GridPoint:
-    lr: float
-    momentum: float
-    dampening: float
-    nesterov: bool
-    weight_decay: float
-    beta2: float  # Adam's and AdamW's (the momentum is their beta1)
-    eps: float
-    seed: int
-    prefix: str = ""  # the outer values of the grid it belongs to, e.g. ``batch_size32_``
-    optimizer: str = "sgd"  # the grid's: sgd, adam or adamw
+    prefix: str
+    optimizer: str
 
     @property
     def setting(self) -> str:
         """Everything but the seed, e.g. ``lr1e-05_m0.9_nesterov``: the seeds of one setting form a band."""
-        parts = [self.optimizer if self.optimizer != "sgd" else "", f"lr{num(self.lr)}", f"m{num(self.momentum)}",
-                 f"damp{num(self.dampening)}" if self.dampening else "", "nesterov" if self.nesterov else "",
-                 f"wd{num(self.weight_decay)}" if self.weight_decay else "",
-                 f"b2_{num(self.beta2)}" if self.beta2 != ADAM_DEFAULTS["beta2"] else "",
-                 f"eps{num(self.eps)}" if self.eps != ADAM_DEFAULTS["eps"] else ""]
+        parts = [self.optimizer if self.optimizer != "sgd" else ""]
+        parts += [a.part(getattr(self, a.field)) for a in AXES_TABLE if a.part is not None]
         return self.prefix + "_".join(p for p in parts if p)
 
     @property
     def name(self) -> str:
         """The point's TensorBoard run directory, e.g. ``lr1e-05_m0.9_seed0``."""
-        return f"{self.setting}_seed{self.seed}"
+        return f"{self.setting}_seed{self.seed}"  # type: ignore[attr-defined]
+
+
+# one field per axis, in the table's order (lr, momentum, ..., seed), then the grid's outer values
+# (``prefix``, e.g. ``batch_size32_``) and optimizer (sgd, adam or adamw)
+GridPoint = dataclasses.make_dataclass(
+    "GridPoint", [(a.field, Any) for a in AXES_TABLE] + [("prefix", str, ""), ("optimizer", str, "sgd")],
+    bases=(Named,), frozen=True, namespace={"__module__": __name__})
 
 
 def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: str = "sgd", **axes: Any) -> list[GridPoint]:
@@ -85,9 +78,6 @@ def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: str = 
 
 def check_options(optimizer: str, momentum_impl: str, bound: float) -> None:
     """The grid's options besides its axes, checked (also by the sweep before anything is built)."""
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"model.optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
-    if momentum_impl not in ("builtin", "manual"):
-        raise ValueError(f"model.momentum_impl must be one of builtin, manual; got {momentum_impl!r}")
+    check_optimizer(optimizer, momentum_impl)
     if not 0 < bound < math.inf:
         raise ValueError(f"model.bound (--bound) must be > 0 and finite, got {bound}")

@@ -1,0 +1,64 @@
+"""The grid's axes, defined once: the parser, the points and their names, the plan, the columns of summary.csv, the
+HParams settings, the optimizers' per-point settings and the help all read this table (``tests/test_sweep.py`` walks
+it through every one of them). Adding an axis is one entry here, one argument of ``GridModule``, and its use in the
+update rule.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+SGD, ADAM = ("sgd",), ("adam", "adamw")
+
+
+def num(v: float) -> str:
+    """A short exact spelling of a number for run names: 1e-05, 0.9, 0."""
+    return f"{v:g}" if float(f"{v:g}") == v else repr(v)
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str  # the option (--lr, model.lr) and GridModule's argument
+    field: str  # GridPoint's field, summary.csv's column, the HParams setting
+    default: Any  # GridModule's default (seeds: --seed_everything)
+    optimizers: tuple[str, ...]  # the optimizers that have it
+    part: Callable[[Any], str] | None  # its part of a setting's name ("" where it says nothing); None: not named
+    help: str
+
+
+AXES_TABLE = (
+    Axis("lr", "lr", 1e-5, SGD + ADAM, lambda v: f"lr{num(v)}", "learning rates"),
+    Axis("momentum", "momentum", 0.9, SGD + ADAM, lambda v: f"m{num(v)}",
+         "momentum factors in [0, 1) (Adam's beta1)"),
+    Axis("dampening", "dampening", 0.0, SGD, lambda v: f"damp{num(v)}" if v else "",
+         "dampening (momentum: each point's is its momentum, the article's v = m v + (1 - m) g)"),
+    Axis("nesterov", "nesterov", False, SGD, lambda v: "nesterov" if v else "", "Nesterov momentum, true / false"),
+    Axis("weight_decay", "weight_decay", 0.0, SGD + ADAM, lambda v: f"wd{num(v)}" if v else "",
+         "L2 penalty (AdamW: decoupled weight decay)"),
+    Axis("beta2", "beta2", 0.999, ADAM, lambda v: f"b2_{num(v)}" if v != 0.999 else "",
+         "Adam's second-moment decay (--momentum is beta1)"),
+    Axis("eps", "eps", 1e-8, ADAM, lambda v: f"eps{num(v)}" if v != 1e-8 else "", "Adam's denominator term"),
+    Axis("seeds", "seed", None, SGD + ADAM, None, "initial-weight seeds"),
+)
+AXES = tuple(a.name for a in AXES_TABLE)  # the options, in GridPoint's order
+SETTINGS = tuple(a.field for a in AXES_TABLE if a.part is not None)  # what a setting is (its seeds aside)
+
+
+def optimizer_axes(optimizer: str) -> tuple[str, ...]:
+    """The per-point settings an optimizer reads (SGD: lr, momentum, dampening, nesterov, weight_decay)."""
+    return tuple(a.field for a in AXES_TABLE if optimizer in a.optimizers and a.field in SETTINGS)
+
+
+def shown(adam: bool) -> list[str]:
+    """The axes a summary or the HParams table shows, seed last: SGD's, then Adam's where the sweep has Adam."""
+    return [a.field for a in AXES_TABLE if a.field in SETTINGS and ("sgd" in a.optimizers or adam)] + ["seed"]
+
+
+def help_lines() -> str:
+    """The axes as ``--help`` lists them: option, what, default."""
+    lines = []
+    for a in AXES_TABLE:
+        default = ("--seed_everything" if a.default is None else str(a.default).lower()
+                   if isinstance(a.default, bool) else num(a.default))
+        lines.append(f"  {f'--{a.name} V [V ...]':<28}{a.help} (default {default})")
+    return "\n".join(lines) + "\n"
