@@ -28,7 +28,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lit_momentum.arguments import expand_aliases
+from lit_momentum.arguments import normalized
 from lit_momentum.cli import MomentumCLI
 from lit_momentum.data import MNIST1DDataModule, RandomDataModule, TensorDataModule
 from lit_momentum.loss import loss_and_predictions
@@ -164,7 +164,7 @@ def template(variant: str) -> Contender:
         with tempfile.TemporaryDirectory() as tmp:
             args = [*w.args, "--config", str(CONFIGS / f"{variant}.yaml"), "--trainer.default_root_dir", tmp,
                     "--accelerator", device.type, "--max_epochs", str(epochs), "--model.lr", "1e-5"]
-            cli = MomentumCLI(expand_aliases(args), resume=None)
+            cli = MomentumCLI(normalized(args), resume=None)
             cli.trainer.callbacks.append(clock)
             cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         return clock.pairs

@@ -45,7 +45,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from epoch_time import Bare, PairedClock, Workload  # noqa: E402
 
-from lit_momentum.arguments import expand_aliases  # noqa: E402
+from lit_momentum.arguments import normalized  # noqa: E402
 from lit_momentum.command import build  # noqa: E402
 from lit_momentum.sweep.cli import SweepCLI, split_args  # noqa: E402
 from lit_momentum.sweep.grid import GridModule  # noqa: E402
@@ -113,7 +113,7 @@ def grid_sweep(w: Workload, device: torch.device, n: int, epochs: int, ref: Any,
         out = Path(tmp) / "grid"
         args = [*w.args, "--lr", *lrs(n), "--momentum", "0.9", "--accelerator", device.type, "--max_epochs",
                 str(epochs), "--trainer.enable_model_summary", "false", *extra]
-        cli, _ = build(SweepCLI, expand_aliases(split_args(args)[1]), out=out)
+        cli, _ = build(SweepCLI, normalized(split_args(args)[1]), out=out)
         out.mkdir()
         cli.trainer.callbacks.append(clock)
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)

@@ -56,13 +56,22 @@ def print_help(text: str) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to write at exit either
 
 
-def expand_aliases(argv: list[str]) -> list[str]:
-    """Rewrite ``--accelerator gpu`` / ``--accelerator=gpu`` to ``--trainer.accelerator``, keeping the order."""
-    out = []
-    for arg in argv:
-        name, eq, value = arg.partition("=")
-        out.append(ALIASES[name] + eq + value if name in ALIASES else arg)
-    return out
+def normalized(argv: list[str]) -> list[str]:
+    """The command line as the parser reads it: ``--accelerator gpu`` / ``--accelerator=gpu`` rewritten to
+    ``--trainer.accelerator``, and every ``--config`` moved to the front, in its own order. So a flag typed on the
+    command line wins over every config wherever it stands (``--lr 0.1 --config x.yaml``: 0.1), and a later config
+    over an earlier one; the one rule of ``train.py``, the sweep, ``compare`` and the studies."""
+    configs, flags, i = [], [], 0
+    while i < len(argv):
+        name, eq, value = argv[i].partition("=")
+        if name == "--config":
+            take = 1 if eq or i + 1 == len(argv) else 2
+            configs += argv[i:i + take]
+            i += take
+            continue
+        flags.append(ALIASES[name] + eq + value if name in ALIASES else argv[i])
+        i += 1
+    return configs + flags
 
 
 def find_option(argv: list[str], name: str) -> str | None:

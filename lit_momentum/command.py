@@ -14,7 +14,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from lit_momentum.arguments import expand_aliases, find_option, one_line, resume_command
+from lit_momentum.arguments import find_option, normalized, one_line, resume_command
 from lit_momentum.cli import MomentumCLI
 from lit_momentum.model import NonFiniteLossError
 from lit_momentum.runs import Checkpoint, read_checkpoint
@@ -85,7 +85,7 @@ def main(args: list[str] | None = None) -> None:
     argv = argv[1:] if argv[:1] == [stage] else argv
     if stage == "test":  # prints its numbers only: Lightning's notes on seeds, devices and restoring states go
         quiet_lightning()
-    cli, resume = build(MomentumCLI, expand_aliases(argv), stage)
+    cli, resume = build(MomentumCLI, normalized(argv), stage)
     if stage == "test":
         test(cli)
         return

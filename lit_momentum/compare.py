@@ -31,7 +31,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden  # noqa: E40
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from lit_momentum.arguments import OneLineParser, expand_aliases, one_line  # noqa: E402
+from lit_momentum.arguments import OneLineParser, normalized, one_line  # noqa: E402
 from lit_momentum.cli import MomentumCLI  # noqa: E402
 from lit_momentum.curves import curve_stats  # noqa: E402
 from lit_momentum.model import NonFiniteLossError  # noqa: E402
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as err:
         sys.exit(f"error: {err}")
     # one progress display for the whole job (below), so no bar and no model summary per variant
-    shared = [*expand_aliases(shared), "--trainer.default_root_dir", str(own.out), "--trainer.enable_progress_bar",
+    shared = [*normalized(shared), "--trainer.default_root_dir", str(own.out), "--trainer.enable_progress_bar",
               "false", "--trainer.enable_model_summary", "false"]
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
         logging.getLogger(name).setLevel(logging.WARNING)  # "Seed set", "GPU available", ... once per variant: noise

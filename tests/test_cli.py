@@ -4,6 +4,7 @@ Bugs these exist to catch: a missing TensorBoard tag or step; a config or flag t
 wrong one winning when stacked; two runs sharing a directory; a GPU request that ends in a traceback.
 """
 
+import csv
 import importlib
 import inspect
 import re
@@ -44,14 +45,27 @@ def test_yaml_and_flag_overrides_take_effect(tiny: list[str], tmp_path: Path) ->
 
 
 def test_stacked_configs_and_order(tiny: list[str], tmp_path: Path) -> None:
-    """Later --config files and flags win; an alias keeps its place in that order."""
-    run_train(*tiny, "--max_epochs", "2", "--config", str(CONFIGS / "nesterov.yaml"), "--config",
-              str(CONFIGS / "debug.yaml"), cwd=tmp_path)
+    """Later --config files win over earlier ones; a typed flag (an alias too) wins over every config, wherever it
+    stands: a config given after it never silently replaces it."""
+    run_train(*tiny, "--max_epochs", "2", "--model.lr", "0.001", "--config", str(CONFIGS / "nesterov.yaml"),
+              "--config", str(CONFIGS / "debug.yaml"), cwd=tmp_path)
     (run,) = run_dirs(tmp_path)
-    assert run.parent.name == "builtin_nesterov_m0.9_lr1e-05"
+    assert run.parent.name == "builtin_nesterov_m0.9_lr0.001"  # nesterov.yaml's lr (1e-5) did not replace it
     ckpt = load_ckpt(run / "checkpoints/last.ckpt")
-    assert ckpt["hyper_parameters"]["nesterov"] is True
-    assert ckpt["epoch"] == 4, "debug.yaml came after --max_epochs 2, so its 5 epochs win"
+    assert ckpt["hyper_parameters"]["nesterov"] is True and ckpt["hyper_parameters"]["net"]["class_path"]
+    assert ckpt["epoch"] == 1, "--max_epochs 2 was typed: debug.yaml's 5 epochs, given after it, must not win"
+
+
+def test_a_config_after_typed_sweep_axes_does_not_replace_them(tiny: list[str], tmp_path: Path) -> None:
+    """The sweep's typed axes and options win over a config given after them (it trained one SGD point, silently)."""
+    from lit_momentum.sweep import main as sweep_main
+
+    sweep_main([*tiny, "--out", str(tmp_path / "out"), "--lr", "1e-3", "1e-2", "--momentum", "0", "0.9",
+                "--model.optimizer", "adam", "--max_epochs", "1", "--config", str(CONFIGS / "mnist1d.yaml"),
+                "--data.num_samples", "200"])
+    rows = list(csv.DictReader(open(tmp_path / "out" / "summary.csv")))
+    assert sorted(r["run"] for r in rows) == sorted(f"adam_lr{lr}_m{m}_seed0" for lr in ("0.001", "0.01")
+                                                   for m in ("0", "0.9"))
 
 
 @pytest.mark.parametrize("name", ["sgd", "manual", "builtin", "nesterov", "adam", "debug", "mnist1d"])

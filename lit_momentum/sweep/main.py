@@ -19,7 +19,7 @@ import torch
 from lightning.fabric.utilities import rank_zero as fabric_rank_zero
 from lightning.pytorch.utilities import rank_zero_only
 
-from lit_momentum.arguments import expand_aliases, find_option, one_line, print_help
+from lit_momentum.arguments import find_option, normalized, one_line, print_help
 from lit_momentum.command import build, fit
 from lit_momentum.runs import check_place, claim_dir, next_version_dir, read_checkpoint
 from lit_momentum.sweep.cli import HELP, CheckedOnly, SweepCLI, config_axes, split_args
@@ -79,7 +79,7 @@ def newest_checkpoint(home: Path) -> Path | None:
 def prepare(argv: list[str]) -> dict[str, Any]:
     """Everything about the sweep before anything is written: options, units, this process's share, the directory."""
     own, rest, outer = split_args(argv)
-    rest, outer = config_axes(expand_aliases(rest), outer)
+    rest, outer = config_axes(normalized(rest), outer)
     replicas = (find_option(rest, "--trainer.strategy") or "").startswith(("ddp", "fsdp"))
     share, shares = (0, 1) if replicas else detect_share(own["--share"])
     if shares > 1:  # every share process logs and writes its own units
