@@ -106,6 +106,9 @@ def one_line(err: BaseException) -> str:
     if isinstance(cause, ValueError) and "compute_fn" in str(err):
         err = cause
     text = str(err)
+    missing = re.match(r"""Parser key "config": File does not exist: '(.*)'""", text)
+    if missing:
+        return f"--config {missing.group(1)}: no such file"
     key = re.match(r'Parser key "(data|model\.net)"', text)
     if key:
         return class_path_error(key.group(1), text)

@@ -224,8 +224,9 @@ class MomentumCLI(LightningCLI):
         except (MisconfigurationException, TypeError) as err:  # --accelerator gpu without one, --devices x
             trainer = self.config.trainer
             available = ", ".join(n for n, acc in ACCELERATORS.items() if acc.is_available())
-            raise ValueError(f"--trainer.accelerator {trainer.accelerator} --trainer.devices {trainer.devices}: "
-                             f"{err} (accelerators available here: {available}, auto)") from None
+            typed = f"--trainer.accelerator {trainer.accelerator} " if trainer.accelerator != "auto" else ""
+            raise ValueError(f"{typed}--trainer.devices {trainer.devices}: {err} (accelerators available here: "
+                             f"{available}, auto)") from None
         except (RuntimeError, ValueError) as err:  # Lightning's rules for a job under SLURM (srun -n, devices)
             if "SLURM" not in str(err):
                 raise

@@ -110,7 +110,7 @@ BAD_INPUT = [
     (["--data.num_samples", "101"], "data.num_samples", "even"),
     (["--model.velocity", "3"], "--model.velocity", "unrecognized"),
     (["--config", "CONFIG:model:\n  bogus: 1\n"], "bogus", "'model'"),
-    (["--config", "no/such.yaml"], "config", "does not exist"),
+    (["--config", "no/such.yaml"], "--config ", "no/such.yaml: no such file"),
     (["--max_epochs", "abc"], "--trainer.max_epochs abc", "must be int or null"),  # a union's inner message
     (["--precision", "15"], "--trainer.precision 15", "must be one of 64, 32, 16, "),
     (["--model.lr", "abc"], "--model.lr abc", "must be float"),
@@ -126,6 +126,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(tiny: list[str], tmp_pat
     monkeypatch.chdir(tmp_path)
     message = refusal(main, [*tiny, *args], tmp_path)
     assert option in message and allowed in message, message
+    assert "accelerator auto" not in message  # (only what was typed, or a config gave, is named)
     assert not (tmp_path / "lightning_logs").exists()
 
 
