@@ -16,7 +16,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_momentum.arguments import find_option, normalized, one_line, resume_command
 from lit_momentum.cli import MomentumCLI
-from lit_momentum.model import NonFiniteLossError
+from lit_momentum.epochs import NonFiniteLossError
 from lit_momentum.runs import Checkpoint, read_checkpoint
 from lit_momentum.stopping import EXIT_CODES
 from lit_momentum.terminal import quiet, quiet_lightning, report

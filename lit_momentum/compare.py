@@ -34,7 +34,7 @@ from tqdm import tqdm  # noqa: E402
 from lit_momentum.arguments import OneLineParser, normalized, one_line  # noqa: E402
 from lit_momentum.cli import MomentumCLI  # noqa: E402
 from lit_momentum.curves import curve_stats  # noqa: E402
-from lit_momentum.model import NonFiniteLossError  # noqa: E402
+from lit_momentum.epochs import NonFiniteLossError  # noqa: E402
 from lit_momentum.runs import check_place  # noqa: E402
 from lit_momentum.stopping import EXIT_CODES, NAMES, StopOnSignal  # noqa: E402
 from lit_momentum.terminal import is_terminal, quiet  # noqa: E402

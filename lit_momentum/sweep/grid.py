@@ -19,8 +19,8 @@ from torch import Tensor
 
 from lit_momentum.adam import GridAdam
 from lit_momentum.curves import running_best
+from lit_momentum.epochs import EpochEndModule, NonFiniteLossError
 from lit_momentum.loss import loss_and_predictions
-from lit_momentum.model import EpochEndModule, NonFiniteLossError
 from lit_momentum.momentum import GridSGD
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output
 from lit_momentum.streams import RandomStreams
