@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from lit_momentum.momentum import LOW, per_point
+from lit_momentum.momentum import LOW, per_point, to_device
 
 
 def host_scalars(settings: dict[str, list[float]], step: int) -> dict[str, list[float]]:
@@ -87,6 +87,11 @@ class GridAdam(Optimizer):
         """Read the settings to the host once (one sync), for the per-step scalars computed there."""
         self.host = {k: v.tolist() for k, v in self.settings.items() if isinstance(v, Tensor)}
 
+    def set_points(self, name: str, values: list[float]) -> None:
+        """One value per point for one setting (a schedule's, at this step): its tensor in place, its host copy."""
+        self.settings[name].copy_(to_device(values, self.settings[name].device))
+        self.host[name] = list(values)
+
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
         loss = None
@@ -120,8 +125,3 @@ class GridAdam(Optimizer):
         """The optimizer's per-point state: the first and second moments (exp_avg, exp_avg_sq) of every parameter."""
         return [t for state in self.state.values() for t in (state["exp_avg"], state["exp_avg_sq"])]
 
-
-def to_device(values: list[float], device: torch.device) -> Tensor:
-    """(N,) float64 on ``device`` without a host sync: from pinned memory, asynchronously, on a GPU."""
-    t = torch.tensor(values, dtype=torch.float64)
-    return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t

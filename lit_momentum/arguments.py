@@ -12,10 +12,22 @@ from typing import Any
 from lit_momentum.runs import check_place
 
 ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
+SHORT_PREFIXES = ("--lr_scheduler",)  # --lr_scheduler, --lr_scheduler.*, --lr_scheduler_interval: the model's
+
+
+def aliased(name: str) -> str:
+    """An option's full name: ``--accelerator`` -> ``--trainer.accelerator``, ``--lr_scheduler.max_lr`` ->
+    ``--model.lr_scheduler.max_lr``."""
+    if name in ALIASES:
+        return ALIASES[name]
+    return "--model." + name[2:] if name.startswith(SHORT_PREFIXES) else name
 CLASSES = {  # what a class path names: (the kind, what to give, a name for it)
     "data": ("LightningDataModule", "RandomDataModule, MNIST1DDataModule, or an import path such as "
              "my_pkg.MyDataModule", "data module"),
     "model.net": ("torch.nn.Module", "MLP, ConvNet1D, or an import path such as my_pkg.MyNet", "network"),
+    "model.lr_scheduler": ("torch.optim.lr_scheduler.LRScheduler", "OneCycleLR, CosineAnnealingLR, MultiStepLR, "
+                           "LinearLR, lit_momentum.schedules.Warmup, lit_momentum.schedules.SequentialLR, or an "
+                           "import path", "scheduler"),
 }
 
 
@@ -58,9 +70,10 @@ def print_help(text: str) -> None:
 
 def normalized(argv: list[str]) -> list[str]:
     """The command line as the parser reads it: ``--accelerator gpu`` / ``--accelerator=gpu`` rewritten to
-    ``--trainer.accelerator``, and every ``--config`` moved to the front, in its own order. So a flag typed on the
-    command line wins over every config wherever it stands (``--lr 0.1 --config x.yaml``: 0.1), and a later config
-    over an earlier one; the one rule of ``train.py``, the sweep, ``compare`` and the studies."""
+    ``--trainer.accelerator`` (and the other ``aliased`` names), and every ``--config`` moved to the front, in its
+    own order. So a flag typed on the command line wins over every config wherever it stands (``--lr 0.1 --config
+    x.yaml``: 0.1), and a later config over an earlier one; the one rule of ``train.py``, the sweep, ``compare``
+    and the studies."""
     configs, flags, i = [], [], 0
     while i < len(argv):
         name, eq, value = argv[i].partition("=")
@@ -69,7 +82,7 @@ def normalized(argv: list[str]) -> list[str]:
             configs += argv[i:i + take]
             i += take
             continue
-        flags.append(ALIASES[name] + eq + value if name in ALIASES else argv[i])
+        flags.append(aliased(name) + eq + value)
         i += 1
     return configs + flags
 
@@ -109,7 +122,7 @@ def one_line(err: BaseException) -> str:
     missing = re.match(r"""Parser key "config": File does not exist: '(.*)'""", text)
     if missing:
         return f"--config {missing.group(1)}: no such file"
-    key = re.match(r'Parser key "(data|model\.net)"', text)
+    key = re.match(r'Parser key "(data|model\.net|model\.lr_scheduler)"', text)
     if key:
         return class_path_error(key.group(1), text)
     failed = re.match(r"Does not validate against any of the Union subtypes.*?Errors:\s*- (.*?)\n\s*- .*"
@@ -157,6 +170,12 @@ def class_path_error(group: str, text: str) -> str:
         expected = re.sub(r"^an? <class '(\w+)'>$", r"\1", inner.group(2))  # "a <class 'int'>" -> "int"
         allowed = f"must be one of {inner.group(3)}" if inner.group(3) else f"must be {expected}"
         return f"--{group}.{inner.group(1)} {inner.group(4)}: {allowed}"
+    flat = " ".join(text.split())
+    union = re.search(r'Parser key "(\w+)": Does not validate against any of the Union subtypes Subtypes: \[(.*?)\] '
+                      r'.*?Given value: (\S+?)\.? Got value', flat)
+    if union:  # an option of the class with a value none of its types takes
+        allowed = re.sub(r"<class '(\w+)'>", r"\1", union.group(2)).replace(", ", " or ")
+        return f"--{group}.{union.group(1)} {union.group(3)}: must be {allowed}"
     option = re.search(r"Option '(\w+)' is not accepted", text)
     if option:
         return f"--{group}.{option.group(1)}: {name} has no such option (python train.py --{group}.help {name} " \
@@ -166,6 +185,11 @@ def class_path_error(group: str, text: str) -> str:
         first = required.group(1).split(",")[0].strip()
         return f"--{group} {name.rpartition('.')[2]}: its option {first} has no default: give it, --{group}.{first} " \
                f"VALUE (python train.py --{group}.help {name} lists them)"
+    several = re.search(r"Multiple subclasses with name (\w+)\. Give the full class path to avoid ambiguity: "
+                        r"([\w.]+), ([\w.]+)", text)
+    if several:
+        return (f"--{group} {several.group(1)}: two classes have this name; give {several.group(2)} or "
+                f"{several.group(3)}")
     module = re.search(r"No module named '([\w.]+)'", text)
     if module:
         return f"--{group} {value}: cannot import it: no module named {module.group(1)!r}"

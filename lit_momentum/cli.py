@@ -6,11 +6,14 @@ builds it and trains or tests).
     python train.py --data MNIST1DDataModule --model.net.hidden [100,100] --model.net.activation relu
     python train.py --config configs/cnn.yaml                 # --model.net ConvNet1D on MNIST-1D
     python train.py --accelerator gpu --max_epochs 300        # short aliases of --trainer.*
+    python train.py --lr_scheduler OneCycleLR --lr_scheduler.max_lr 0.1 --lr_scheduler_interval step
     python train.py --ckpt_path lightning_logs/<variant>/version_0/checkpoints/last.ckpt   # resume
     python train.py test --ckpt_path .../last.ckpt            # test/loss and test/acc of a checkpoint
     python train.py --print_config
 """
 
+import math
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +32,7 @@ from lit_momentum.help import usage
 from lit_momentum.model import MomentumModule
 from lit_momentum.nets import same_net
 from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place
+from lit_momentum.schedules import check_schedule, overridden, schedule_config
 from lit_momentum.stopping import StopOnSignal
 from lit_momentum.terminal import progress_callbacks
 
@@ -126,8 +130,40 @@ class MomentumCLI(LightningCLI):
         except ValueError as err:  # raised before the Trainer is built (jsonargparse would print the data module,
             self.data_error = err  # which may fail); the model is built with the data's own dim where it has one
             return dm.dim if isinstance(getattr(dm, "dim", None), int) and dm.dim >= 1 else 1
+        if self.stage == "fit":
+            try:
+                check_schedule(self.config.model.lr_scheduler, self.config.model.optimizer, self.point_settings(),
+                               self.schedule_length(dm), self.resumed_schedule())
+            except ValueError as err:
+                self.data_error = err  # (reported as the data's refusals are, before anything is written)
+                return dm.dim
         self.check_fits(dm)
         return dm.dim
+
+    def point_settings(self) -> list[dict[str, Any]]:
+        """The settings of the run (the sweep: of each of its points) a scheduler starts from."""
+        m = self.config.model
+        return [{k: m[k] for k in ("lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps")}]
+
+    def resumed_schedule(self) -> dict[str, Any] | None:
+        """The state of the scheduler in the checkpoint this run continues from, if it has one."""
+        return self.resume.schedulers[0] if self.resume and self.resume.schedulers else None
+
+    def schedule_length(self, dm: L.LightningDataModule) -> int:
+        """The run's length as its scheduler steps: epochs, or optimizer steps (as Lightning estimates them)."""
+        trainer = self.config.trainer
+        if self.config.model.lr_scheduler_interval == "epoch":
+            return trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 10**9
+        try:
+            batches = len(dm.train_dataloader())
+        except TypeError:  # (an iterable dataset: no length)
+            batches = 10**9
+        limit = 1.0 if trainer.limit_train_batches is None else trainer.limit_train_batches
+        batches = min(batches, limit if isinstance(limit, int) else math.ceil(batches * float(limit)))
+        per_epoch = math.ceil(batches / (trainer.accumulate_grad_batches or 1))
+        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 10**9
+        steps = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else 10**18
+        return min(per_epoch * epochs, steps)
 
     def check_fits(self, dm: L.LightningDataModule) -> None:
         """The sweep checks here that its grid fits in memory, before the model is allocated."""
@@ -148,7 +184,12 @@ class MomentumCLI(LightningCLI):
             groups.append(("data", data.init_args, self.resume.data_hparams))
         for group, now, saved_values in groups:
             for key, value in saved_values.items():
-                if group == "model" and key == "net":
+                if group == "model" and key == "lr_scheduler":
+                    if schedule_config(now.get(key)) != value:
+                        raise ValueError(f"model.lr_scheduler is {schedule_config(now.get(key))} here but {value} in "
+                                         f"the checkpoint {self.resume.path}: a resumed run keeps its schedule; drop "
+                                         f"the option")
+                elif group == "model" and key == "net":
                     if not same_net(now.net, value):
                         raise ValueError(f"model.net is {now.net.class_path} {now.net.init_args.as_dict()} here but "
                                          f"{value['class_path']} {value['init_args']} in the checkpoint "
@@ -201,9 +242,21 @@ class MomentumCLI(LightningCLI):
             purge_step=self.resume.global_step if run else None,  # drop points logged after the checkpoint
         )
 
+    def say_overridden(self) -> None:
+        """One line when the scheduler replaces a setting the run's name shows (OneCycleLR: lr, momentum)."""
+        m = self.config.model
+        if self.stage != "fit" or self.resume or not m.lr_scheduler:
+            return
+        replaced = overridden(m.lr_scheduler, m.optimizer, self.point_settings()[0], 1000)
+        if replaced:
+            name = schedule_config(m.lr_scheduler)["class_path"].rpartition(".")[2]
+            print(f"lr_scheduler: {name} starts the run at {', '.join(replaced)} (its own options set them)",
+                  file=sys.stderr)
+
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         if self.data_error:  # before the Trainer says anything (its device lines)
             raise self.data_error
+        self.say_overridden()
         torch.set_float32_matmul_precision(self.config.float32_matmul_precision)
         if torch.cuda.is_available():  # said where it matters: it decides whether float32 products use TF32
             rank_zero_info(f"float32 matmul precision: {self.config.float32_matmul_precision} "

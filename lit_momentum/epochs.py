@@ -9,6 +9,7 @@ import lightning as L
 from torch import Tensor
 
 from lit_momentum.nets import net_config
+from lit_momentum.schedules import schedule_config
 from lit_momentum.streams import RandomStreams, data_seed
 
 
@@ -50,9 +51,17 @@ class EpochEndModule(L.LightningModule):
             iter(self.trainer.fit_loop._data_fetcher)  # (Lightning's own call, at its own place for later epochs)
 
     def save_net_config(self) -> None:
-        """Record the network as its class path and options (``hparams.net``): checkpoints and hparams.yaml hold
-        data, not code, and a continued or tested run rebuilds the network from them."""
+        """Record the network (and the scheduler) as its class path and options (``hparams.net``): checkpoints and
+        hparams.yaml hold data, not code, and a continued or tested run rebuilds the network from them."""
         self.hparams["net"] = net_config(self.hparams["net"])
+        if self.hparams.get("lr_scheduler") is not None:  # the scheduler likewise (lit_momentum.schedules)
+            self.hparams["lr_scheduler"] = schedule_config(self.hparams["lr_scheduler"])
+
+    def schedule_length(self) -> int:
+        """The run's length as its scheduler steps (OneCycleLR's total_steps when not given): epochs, or steps."""
+        if self.hparams.lr_scheduler_interval == "step":
+            return int(self.trainer.estimated_stepping_batches)
+        return self.trainer.max_epochs
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.data_config:  # so that a continued or tested run gets the same data back, whatever the data module

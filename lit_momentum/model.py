@@ -5,6 +5,7 @@ training, validation and test metrics.
     python train.py --model.momentum 0                # plain SGD
     python train.py --config configs/mnist1d.yaml     # two hidden layers of 100, relu, 10 classes; val/loss, val/acc
     python train.py --config configs/cnn.yaml         # the MNIST-1D paper's CNN (--model.net ConvNet1D)
+    python train.py --lr_scheduler CosineAnnealingLR --lr_scheduler.T_max 2000    # any torch.optim.lr_scheduler
 """
 
 import math
@@ -16,8 +17,9 @@ from torchmetrics import Accuracy, MaxMetric, MeanMetric
 
 from lit_momentum.epochs import EpochEndModule, NonFiniteLossError
 from lit_momentum.loss import loss_and_predictions
-from lit_momentum.momentum import HandWrittenMomentum
+from lit_momentum.momentum import HandWrittenSGD
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output, net_name
+from lit_momentum.schedules import SchedulerFactory, build_scheduler, group_values
 from lit_momentum.settings import check_settings
 
 
@@ -33,7 +35,7 @@ class MomentumModule(EpochEndModule):
             --model.net.channels 8``, or YAML ``class_path`` / ``init_args``); see ``lit_momentum.nets``.
         optimizer: ``sgd`` (with or without momentum), ``adam`` or ``adamw`` (momentum is their beta1).
         momentum_impl: ``builtin`` hands the settings to ``torch.optim.SGD``; ``manual`` keeps velocity buffers by
-            hand and hands them to a momentum-free SGD in place of the gradient.
+            hand and hands them to a momentum-free SGD in place of the gradient (``HandWrittenSGD``).
         lr: learning rate.
         momentum: momentum factor in [0, 1); 0 is plain SGD.
         dampening: dampening for momentum, in [0, 1].
@@ -41,6 +43,10 @@ class MomentumModule(EpochEndModule):
         weight_decay: L2 penalty added to the gradient (and so to the velocity); AdamW's decoupled decay.
         beta2: Adam's and AdamW's second-moment decay.
         eps: Adam's and AdamW's denominator term.
+        lr_scheduler: a ``torch.optim.lr_scheduler`` class with its options (``--lr_scheduler OneCycleLR
+            --lr_scheduler.max_lr 0.1``), built on the optimizer; its lr and momentum are ``train/lr`` and
+            ``train/momentum``. See ``lit_momentum.schedules``.
+        lr_scheduler_interval: step the scheduler after each ``epoch`` (Lightning's default) or each ``step``.
     """
 
     def __init__(
@@ -57,11 +63,14 @@ class MomentumModule(EpochEndModule):
         weight_decay: float = 0.0,
         beta2: float = 0.999,
         eps: float = 1e-8,
+        lr_scheduler: SchedulerFactory | None = None,
+        lr_scheduler_interval: Literal["epoch", "step"] = "epoch",
     ) -> None:
         super().__init__()
         check_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay, beta2, eps)
         self.save_hyperparameters()
         self.save_net_config()
+        self.rates: list[tuple[float, float]] = []  # this epoch's (lr, momentum) per step, when scheduled
         # the network gives logits: the output sigmoid (softmax) is fused into the loss, the same function as
         # sigmoid + BCELoss but stable, autocast-safe, and a nan passes through to the epoch-end check
         self.net = build_net(net, dim, num_classes)
@@ -93,7 +102,8 @@ class MomentumModule(EpochEndModule):
             parts.append(f"damp{hp.dampening:g}" if hp.dampening else "")
         parts += [f"wd{hp.weight_decay:g}" if hp.weight_decay else "", f"lr{hp.lr:g}"]
         name = net_name(hp.net)
-        return "_".join(p for p in [name if name != "MLP" else "", *parts] if p)
+        schedule = (hp.get("lr_scheduler") or {}).get("class_path", "").rpartition(".")[2]
+        return "_".join(p for p in [name if name != "MLP" else "", *parts, schedule] if p)
 
     def forward(self, x: Tensor) -> Tensor:
         with self.streams.run(0):  # dropout and noise draw from the run's own stream
@@ -102,15 +112,27 @@ class MomentumModule(EpochEndModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # a checkpoint written before there was validation has no best validation accuracy yet
         checkpoint["state_dict"].setdefault("val_acc_best.max_value", self.val_acc_best.max_value)
+        hp = self.hparams
+        if hp.momentum_impl == "manual" and "lr_scheduler" not in checkpoint["hyper_parameters"]:
+            # written when the hand-written rule kept its settings outside a momentum-free SGD's param groups
+            for group in checkpoint["optimizer_states"][0]["param_groups"]:
+                group.update(momentum=hp.momentum, dampening=hp.dampening, nesterov=hp.nesterov,
+                             weight_decay=hp.weight_decay)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch  # (B, dim), (B,)
         loss, preds = loss_and_predictions(self(x), y)
+        if self.hparams.get("lr_scheduler"):  # the values this step uses (Python numbers: no sync)
+            self.rates.append(group_values(self.trainer.optimizers[0]))
         if not self.automatic_optimization:
             opt = self.optimizers()
             opt.zero_grad()
             self.manual_backward(loss)
             opt.step()  # the velocity is applied inside the step, see configure_optimizers
+            scheduler = self.lr_schedulers()  # stepped where Lightning steps it under automatic optimization
+            if scheduler is not None and (self.hparams.lr_scheduler_interval == "step"
+                                          or batch_idx + 1 == self.trainer.num_training_batches):
+                scheduler.step()
         # kept on the device and handed to torchmetrics and the logger once per epoch: a self.log call or a
         # metric update costs more than this step's arithmetic, and reading a value would sync with the device
         self.seen.append((loss.detach(), preds, y))  # batch loss, predicted class, label
@@ -140,9 +162,11 @@ class MomentumModule(EpochEndModule):
         if self.logger is not None:
             # written and flushed here, before this epoch's checkpoint: a run killed after the checkpoint has all
             # its points on disk, so the resumed run continues the curve without a gap
-            for step, value in enumerate(step_losses, start=first):
+            rates, self.rates = self.rates, []
+            for i, (step, value) in enumerate(zip(range(first, self.global_step), step_losses)):
                 if step % every == 0:
-                    self.logger.log_metrics({"train/loss_step": value}, step=step)
+                    scheduled = {"train/lr": rates[i][0], "train/momentum": rates[i][1]} if rates else {}
+                    self.logger.log_metrics({"train/loss_step": value, **scheduled}, step=step)
             self.logger.log_metrics({k: v.item() for k, v in epoch_metrics.items()}, step=self.global_step - 1)
             self.logger.save()
 
@@ -178,16 +202,17 @@ class MomentumModule(EpochEndModule):
         self.test_loss.reset()
         self.test_acc.reset()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
         hp = self.hparams
         if hp.optimizer in ("adam", "adamw"):
             adam = torch.optim.Adam if hp.optimizer == "adam" else torch.optim.AdamW
-            return adam(self.parameters(), lr=hp.lr, betas=(hp.momentum, hp.get("beta2", 0.999)),
-                        eps=hp.get("eps", 1e-8), weight_decay=hp.weight_decay)
-        flavour = dict(momentum=hp.momentum, dampening=hp.dampening, nesterov=hp.nesterov,
-                       weight_decay=hp.weight_decay)
-        if hp.momentum_impl == "builtin":
-            return torch.optim.SGD(self.parameters(), lr=hp.lr, **flavour)
-        sgd = torch.optim.SGD(self.parameters(), lr=hp.lr)  # momentum-free: the hook hands it the velocity
-        sgd.register_step_pre_hook(HandWrittenMomentum(**flavour))
-        return sgd
+            opt = adam(self.parameters(), lr=hp.lr, betas=(hp.momentum, hp.get("beta2", 0.999)),
+                       eps=hp.get("eps", 1e-8), weight_decay=hp.weight_decay)
+        else:  # the built-in rule, or the hand-written one (its settings in the same param groups)
+            sgd = torch.optim.SGD if hp.momentum_impl == "builtin" else HandWrittenSGD
+            opt = sgd(self.parameters(), lr=hp.lr, momentum=hp.momentum, dampening=hp.dampening,
+                      nesterov=hp.nesterov, weight_decay=hp.weight_decay)
+        if not hp.get("lr_scheduler"):
+            return opt
+        scheduler = build_scheduler(hp.lr_scheduler, opt, self.schedule_length())
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": hp.lr_scheduler_interval}}

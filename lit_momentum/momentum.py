@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
+from torch.optim.sgd import sgd
 
 BUFFER_KEY = "velocity"  # where the buffers live in the optimizer's state
 LOW = (torch.float16, torch.bfloat16)  # dtypes a per-point tensor setting would round: their grids go point by point
@@ -113,30 +114,43 @@ def velocity_step(
     return list(buffers), buffers
 
 
-class HandWrittenMomentum:
-    """A step pre-hook that makes a momentum-free SGD apply momentum: ``sgd.register_step_pre_hook(hook)``.
+class HandWrittenSGD(torch.optim.SGD):
+    """``torch.optim.SGD`` with its momentum written by hand: the velocity rule above makes each step's direction,
+    which PyTorch's momentum-free SGD (``torch.optim.sgd.sgd``, momentum 0) applies in place of the gradient.
 
-    It runs inside ``optimizer.step()``, so it sees unscaled gradients under mixed precision and does not run on a
-    step the gradient scaler skips. The buffers live in ``optimizer.state``: checkpoints save and restore them.
+    Its param groups are ``torch.optim.SGD``'s (lr, momentum, dampening, nesterov, weight_decay), read at every step:
+    a learning-rate scheduler drives it as it drives the built-in one (``OneCycleLR`` cycles its momentum). It runs
+    inside ``optimizer.step()``, so it sees unscaled gradients under mixed precision and does not run on a step the
+    gradient scaler skips. The buffers live in ``optimizer.state``: checkpoints save and restore them.
     """
 
-    def __init__(self, momentum: float, dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
-        self.settings = dict(momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay)
-
-    def __call__(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
-        for group in optimizer.param_groups:
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
                 continue
-            states = [optimizer.state[p] for p in params]
-            grads = [p.grad for p in params]
-            directions, buffers = velocity_step(params, grads, [s.get(BUFFER_KEY) for s in states], **self.settings)
-            for grad, direction in zip(grads, directions):
-                if direction is not grad:  # the velocity itself: copied, never aliased by the gradient
-                    grad.copy_(direction)
+            states = [self.state[p] for p in params]
+            directions, buffers = velocity_step(params, [p.grad for p in params],
+                                                [s.get(BUFFER_KEY) for s in states], group["momentum"],
+                                                group["dampening"], group["nesterov"], group["weight_decay"])
             for state, buf in zip(states, buffers):
                 if buf is not None:
                     state[BUFFER_KEY] = buf
+            sgd(params, directions, [None] * len(params), foreach=group["foreach"],
+                                fused=group["fused"], weight_decay=0.0, momentum=0.0, lr=group["lr"], dampening=0.0,
+                                nesterov=False, maximize=group["maximize"])  # p -= lr * direction
+        return loss
+
+
+def to_device(values: list[float], device: torch.device) -> Tensor:
+    """(N,) float64 on ``device`` without a host sync: from pinned memory, asynchronously, on a GPU."""
+    t = torch.tensor(values, dtype=torch.float64)
+    return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t
 
 
 class GridSGD(Optimizer):
@@ -179,6 +193,19 @@ class GridSGD(Optimizer):
         if low:
             self.step_points(low)
         return loss
+
+    def set_points(self, name: str, values: list[float]) -> None:
+        """One value per point for one setting (a schedule's, at this step): its tensor in place (no host sync), its
+        host copies. A setting handed over as a number stays one while every point has the same value."""
+        s = self.settings[name]
+        if isinstance(s, Tensor):
+            s.copy_(to_device(values, s.device))
+        elif any(v != values[0] for v in values):
+            raise RuntimeError(f"GridSGD: {name} was one number for every point; a schedule made it differ")
+        else:
+            self.settings[name] = values[0]
+        for host, v in zip(self.host, values):
+            host[name] = v
 
     def step_points(self, params: list[Tensor]) -> None:
         """Point by point, each with its settings as Python numbers: a single run's arithmetic on its slices."""

@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from lit_momentum.arguments import OneLineParser  # noqa: E402
-from lit_momentum.momentum import HandWrittenMomentum  # noqa: E402
+from lit_momentum.momentum import HandWrittenSGD  # noqa: E402
 from lit_momentum.runs import check_place  # noqa: E402
 
 KEYS = ["kappa", "gd_iters", "gd_theory", "momentum_iters", "momentum_theory", "speedup", "bigger_step_diverged"]
@@ -50,12 +50,11 @@ def run(lam: torch.Tensor, lr: float, momentum: float, tol: float, max_iters: in
         ) -> list[float]:
     """``||w_t|| / ||w_0||`` for t = 0, 1, ... until below ``tol``, above ``BLOW_UP``, or ``max_iters`` steps.
 
-    ``torch.optim.SGD`` with the gradient ``lambda * w``; or (``hand_written``) a momentum-free SGD with the project's
-    velocity rule as its step hook, as ``train.py --model.momentum_impl manual`` runs it."""
+    ``torch.optim.SGD`` with the gradient ``lambda * w``; or (``hand_written``) ``HandWrittenSGD`` (the project's
+    velocity rule, then PyTorch's momentum-free SGD), as ``train.py --model.momentum_impl manual`` runs it."""
     w = torch.ones_like(lam, requires_grad=True)
     if hand_written:
-        opt = torch.optim.SGD([w], lr=lr)
-        opt.register_step_pre_hook(HandWrittenMomentum(momentum))
+        opt = HandWrittenSGD([w], lr=lr, momentum=momentum)
     else:
         opt = torch.optim.SGD([w], lr=lr, momentum=momentum)
     start = w.detach().norm().item()

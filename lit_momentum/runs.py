@@ -122,6 +122,7 @@ class Checkpoint:
     global_step: int
     grid: bool  # a sweep's checkpoint (the whole grid), not a single run's
     data_class: str | None = None  # the data module's class path
+    schedulers: list[dict[str, Any]] | None = None  # the learning-rate schedulers' states, as Lightning saved them
 
     @property
     def run_dir(self) -> Path | None:
@@ -157,4 +158,4 @@ def read_checkpoint(path: str) -> Checkpoint:
         reason = f"refused, it carries pickled code ({code[0]})" if code else "truncated, corrupt or foreign"
         raise ValueError(f"--ckpt_path {path}: not a lit_momentum checkpoint: {reason}") from None
     return Checkpoint(file, model_hparams, data_hparams, epoch, step, grid="grid_history" in ckpt,
-                      data_class=data["class_path"])
+                      data_class=data["class_path"], schedulers=ckpt.get("lr_schedulers"))

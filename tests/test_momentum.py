@@ -1,7 +1,8 @@
-"""The hand-written momentum against ``torch.optim.SGD``, step by step, over every flavour: for one run (a hook on a
-momentum-free SGD) and for a grid of runs stacked along dim 0 (``GridSGD``, one setting per point), to the last bit
-(``torch.equal``), in float32, float64, bfloat16 and float16 (where a setting such as 0.99 has no exact value:
-``torch.optim`` computes with it in float32, never rounded to the parameters' dtype).
+"""The hand-written momentum against ``torch.optim.SGD``, step by step, over every flavour: for one run
+(``HandWrittenSGD``: the rule, then PyTorch's momentum-free SGD) and for a grid of runs stacked along dim 0
+(``GridSGD``, one setting per point), to the last bit (``torch.equal``), in float32, float64, bfloat16 and float16
+(where a setting such as 0.99 has no exact value: ``torch.optim`` computes with it in float32, never rounded to the
+parameters' dtype).
 
 Bugs these exist to catch (each planted below, each must fail the comparison): dampening applied on the first step;
 weight decay kept out of the velocity; a rule that rounds twice (``y.add_(x * s)`` instead of one fused multiply-add);
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 import lit_momentum.momentum as momentum_module
-from lit_momentum.momentum import BUFFER_KEY, GridSGD, HandWrittenMomentum, velocity_step
+from lit_momentum.momentum import BUFFER_KEY, GridSGD, HandWrittenSGD, velocity_step
 
 STEPS = 25
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
@@ -37,14 +38,13 @@ def flavour_id(f: dict) -> str:
 
 
 def make_pair(dtype: torch.dtype, flavour: dict) -> tuple[nn.Module, torch.optim.SGD, nn.Module, torch.optim.SGD]:
-    """Two copies of one small MLP: one under torch.optim.SGD, one under momentum-free SGD + the hand-written hook."""
+    """Two copies of one small MLP: one under torch.optim.SGD, one under HandWrittenSGD."""
     torch.manual_seed(0)
     ref = nn.Sequential(nn.Linear(16, 8), nn.Sigmoid(), nn.Linear(8, 1), nn.Sigmoid()).to(dtype)
     ours = nn.Sequential(nn.Linear(16, 8), nn.Sigmoid(), nn.Linear(8, 1), nn.Sigmoid()).to(dtype)
     ours.load_state_dict(ref.state_dict())
     ref_opt = torch.optim.SGD(ref.parameters(), lr=LR, **flavour)
-    our_opt = torch.optim.SGD(ours.parameters(), lr=LR)
-    our_opt.register_step_pre_hook(HandWrittenMomentum(**flavour))
+    our_opt = HandWrittenSGD(ours.parameters(), lr=LR, **flavour)
     return ref, ref_opt, ours, our_opt
 
 
@@ -196,8 +196,7 @@ def test_a_buffer_started_on_some_parameters_only_matches_torch_sgd() -> None:
     ref = [t.clone().requires_grad_() for t in start]
     ours = [t.clone().requires_grad_() for t in start]
     ref_opt = torch.optim.SGD(ref, lr=LR, **flavour)
-    our_opt = torch.optim.SGD(ours, lr=LR)
-    our_opt.register_step_pre_hook(HandWrittenMomentum(**flavour))
+    our_opt = HandWrittenSGD(ours, lr=LR, **flavour)
     for step in range(6):
         grads = [torch.randn(4, 3, generator=gen), torch.randn(3, generator=gen)]
         for params, opt in ((ref, ref_opt), (ours, our_opt)):

@@ -33,9 +33,10 @@ __all__ = ["MLP", "ConvNet1D", "GRU1D", "NetFactory", "build_net", "check_output
 NetFactory = Callable[[int, int], nn.Module]  # (dim, num_classes) -> network
 
 
-def net_config(net: NetFactory | Mapping[str, Any]) -> dict[str, Any]:
-    """The network as ``{"class_path": ..., "init_args": {...}}``: from a config (as LightningCLI gives it), a class,
-    or a class with options bound (``functools.partial``, jsonargparse's callable)."""
+def net_config(net: NetFactory | Mapping[str, Any], option: str = "model.net") -> dict[str, Any]:
+    """The network (or any class with options: ``option`` names it in an error) as ``{"class_path": ...,
+    "init_args": {...}}``: from a config (as LightningCLI gives it), a class, or a class with options bound
+    (``functools.partial``, jsonargparse's callable)."""
     if isinstance(net, Mapping) or hasattr(net, "class_path"):  # a dict or jsonargparse's Namespace
         get = net.get if isinstance(net, Mapping) else functools.partial(getattr, net)
         init = get("init_args", None) or {}
@@ -47,7 +48,7 @@ def net_config(net: NetFactory | Mapping[str, Any]) -> dict[str, Any]:
         cls = net.func if isinstance(net.func, type) else next((a for a in net.args if isinstance(a, type)), None)
         if cls is not None:
             return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": dict(net.keywords)}
-    raise ValueError(f"model.net must be a network class (class_path and init_args), got {net!r}")
+    raise ValueError(f"{option} must be a class with its options (class_path and init_args), got {net!r}")
 
 
 def net_class(config: Mapping[str, Any]) -> type[nn.Module]:

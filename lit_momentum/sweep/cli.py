@@ -10,6 +10,7 @@ import yaml
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
+from lit_momentum.arguments import SHORT_PREFIXES, aliased
 from lit_momentum.cli import MomentumCLI
 from lit_momentum.nets import build_net, check_output
 from lit_momentum.sweep.axes import help_lines, shown
@@ -20,6 +21,7 @@ from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, GridLogger
 from lit_momentum.sweep.memory import available_bytes, point_bytes
 from lit_momentum.sweep.plan import GRID_OPTIONS, check_values, split_config
 from lit_momentum.sweep.points import AXES, check_options, make_grid
+from lit_momentum.sweep.schedules import READ
 
 OWN = {"--out": None, "--threshold": 0.69, "--metric": None, "--share": None}  # single values, with defaults
 FLAGS = ("--merge", "--help", "-h")
@@ -60,6 +62,7 @@ def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str], dict[str, li
     own.update({flag: False for flag in FLAGS})
     while i < len(argv):
         name, eq, value = argv[i].partition("=")
+        name = aliased(name) if name.startswith(SHORT_PREFIXES) else name
         values = [value] if eq else []
         i += 1
         if name in FLAGS:
@@ -186,6 +189,14 @@ class SweepCLI(MomentumCLI):
         if self.home is not None:
             cfg.checkpoint.dirpath = str(self.home)
             cfg.trainer.default_root_dir = str(self.home)  # Lightning's SLURM requeue checkpoints go there too
+
+    def point_settings(self) -> list[dict[str, Any]]:
+        """Each distinct setting of the grid's points, for the check of the scheduler they all start."""
+        return [dict(k) for k in dict.fromkeys(tuple((a, getattr(p, a)) for a in READ) for p in self.points)]
+
+    def resumed_schedule(self) -> dict[str, Any] | None:
+        state = super().resumed_schedule()
+        return state["schedulers"][0] if state else None  # (the first point's: every point's has its length)
 
     def check_fits(self, dm: L.LightningDataModule) -> None:
         """Refuse a grid that would not fit in memory, before it is allocated."""

@@ -2,6 +2,7 @@
 
     python -m lit_momentum.sweep --lr 1e-5 1e-4 --momentum 0 0.9 --seeds 0 1     # trains one of these (N = 8)
     python -m lit_momentum.sweep --config configs/sweep_cnn.yaml                  # any network: the MNIST-1D CNN
+    python -m lit_momentum.sweep --lr 0.01 0.1 --lr_scheduler CosineAnnealingLR --lr_scheduler.T_max 20
 
 Grid point k starts from the weights ``python train.py --seed_everything <seed_k>`` starts from (its network is built
 the same way, under that seed), sees the same batches (every point reads the one shared batch: the data is never
@@ -23,12 +24,14 @@ from lit_momentum.epochs import EpochEndModule, NonFiniteLossError
 from lit_momentum.loss import loss_and_predictions
 from lit_momentum.momentum import GridSGD
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output
+from lit_momentum.schedules import SchedulerFactory
 from lit_momentum.streams import RandomStreams
 from lit_momentum.sweep.axes import optimizer_axes
 from lit_momentum.sweep.batched import BatchedNet
 from lit_momentum.sweep.logger import seed_bands
 from lit_momentum.sweep.memory import keep_freed_memory
 from lit_momentum.sweep.points import check_options, make_grid
+from lit_momentum.sweep.schedules import PointSchedules
 
 
 class GridModule(EpochEndModule):
@@ -46,6 +49,8 @@ class GridModule(EpochEndModule):
         momentum_impl: accepted so that ``train.py``'s configs apply (``builtin`` and ``manual`` mean the same here).
         prefix, only: set by the sweep for one unit of a larger sweep: the outer values its run names start with,
             and the settings (all seeds of each) this part trains.
+        lr_scheduler, lr_scheduler_interval: as ``MomentumModule``; each point's scheduler starts from the point's
+            own settings (``lit_momentum.sweep.schedules``).
     """
 
     def __init__(
@@ -66,6 +71,8 @@ class GridModule(EpochEndModule):
         momentum_impl: str = "manual",
         prefix: str = "",
         only: list[str] | None = None,
+        lr_scheduler: SchedulerFactory | None = None,
+        lr_scheduler_interval: Literal["epoch", "step"] = "epoch",
     ) -> None:
         super().__init__()
         check_options(optimizer, momentum_impl, bound)
@@ -93,6 +100,9 @@ class GridModule(EpochEndModule):
         self.best_loss: list[float] = []  # (N,) each point's lowest epoch loss so far (from history)
         self.best_acc: list[float] = []  # (N,) each point's best validation accuracy so far (from val_history)
         self.val_sums: list[Tensor] = []  # this validation's (3, N) sums: loss, correct, samples
+        self.alive: list[bool] = [True] * n  # host copy of diverged_epoch < 0 (no sync to read it in a step)
+        self.schedules: PointSchedules | None = None
+        self.rates: list[tuple[list[float], list[float]]] = []  # this epoch's (lr, momentum) per step and point
 
     def run_seeds(self) -> list[int]:
         return [p.seed for p in self.__dict__.get("points", [])]  # (none yet while the base class is built)
@@ -119,6 +129,8 @@ class GridModule(EpochEndModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch  # (B, D), (B,)
         losses, correct = self.point_losses(self(x), y, reduction="mean")  # (N,), (N, B)
+        if self.schedules is not None:  # the values this step uses, (N,) each
+            self.rates.append((self.schedules.lr, self.schedules.momentum))
         self.seen.append((losses.detach(), correct.sum(1), len(y)))  # the count a number: no host-device copy
         return losses.sum()  # the gradient of a sum: each point's parameters get their own loss's gradient
 
@@ -199,6 +211,7 @@ class GridModule(EpochEndModule):
         reached cannot reach the arithmetic and no step needs a mask; the others are not touched."""
         idx = torch.tensor(points, device=self.device)
         self.diverged_epoch[idx] = self.current_epoch
+        self.alive = [a and k not in points for k, a in enumerate(self.alive)]
         settings = [t for k, t in self.point_settings.items() if k != "eps"]  # eps 0 would divide 0 by 0 in Adam
         optimizer = self.trainer.optimizers[0]
         for t in [*self.net.parameters(), *self.net.buffers(), *optimizer.state_tensors(), *settings]:
@@ -211,11 +224,16 @@ class GridModule(EpochEndModule):
         with several seeds ``seed_bands/<setting>/train/loss_{mean,min,max}`` over its seeds still training."""
         n, steps = len(self.points), len(step_vals) // len(self.points)
         first, every = self.global_step - steps, self.trainer.log_every_n_steps
+        rates, self.rates = self.rates, []
         for i, step in enumerate(range(first, first + steps)):
             if step % every == 0:
-                self.logger.log_metrics({f"{p.name}/train/loss_step": step_vals[i * n + k]
-                                         for k, p in enumerate(self.points)
-                                         if was_active[k] and math.isfinite(step_vals[i * n + k])}, step=step)
+                metrics = {f"{p.name}/train/loss_step": step_vals[i * n + k] for k, p in enumerate(self.points)
+                           if was_active[k] and math.isfinite(step_vals[i * n + k])}
+                for k, p in enumerate(self.points) if rates else ():  # each point's schedule, when it has one
+                    if was_active[k]:
+                        metrics[f"{p.name}/train/lr"] = rates[i][0][k]
+                        metrics[f"{p.name}/train/momentum"] = rates[i][1][k]
+                self.logger.log_metrics(metrics, step=step)
         metrics, bands = {}, {}
         for k, p in enumerate(self.points):
             if was_active[k] and math.isfinite(epoch_vals[k]):  # (a point that diverged now: the loss that tripped it)
@@ -230,32 +248,46 @@ class GridModule(EpochEndModule):
         self.logger.log_metrics(metrics, step=self.global_step - 1)
         self.logger.save()
 
-    def configure_optimizers(self) -> GridSGD | GridAdam:
+    def lr_scheduler_step(self, scheduler: PointSchedules, metric: Any) -> None:
+        scheduler.step()  # every point's scheduler, where Lightning steps a single run's
+
+    def configure_optimizers(self) -> GridSGD | GridAdam | dict[str, Any]:
         """Each point's settings as (N,) float64 tensors on the device (0 for a frozen point), made here, after
         Lightning set the model's device and precision, so that no precision rounds them (bf16: 0.9 -> 0.8984). For
-        SGD, settings every point shares are handed over as numbers: the terms no point needs are skipped."""
-        pts, alive = self.points, (self.diverged_epoch < 0).to(torch.float64)
-        adam = self.hparams.optimizer in ("adam", "adamw")
-        for axis in optimizer_axes(self.hparams.optimizer):
-            vals = [float(getattr(p, axis)) for p in pts]
-            if axis == "dampening":  # torch.optim.SGD ignores dampening at momentum 0
-                vals = [d if p.momentum else 0.0 for d, p in zip(vals, pts)]
-            t = torch.tensor(vals, dtype=torch.float64, device=self.device)
+        SGD, settings every point shares are handed over as numbers: the terms no point needs are skipped. With a
+        schedule, lr and momentum start where each point's scheduler starts them."""
+        pts, hp = self.points, self.hparams
+        self.alive = self.active()
+        alive = torch.tensor(self.alive, dtype=torch.float64, device=self.device)
+        adam = hp.optimizer in ("adam", "adamw")
+        vals = {axis: [float(getattr(p, axis)) for p in pts] for axis in optimizer_axes(hp.optimizer)}
+        if hp.get("lr_scheduler"):
+            self.schedules = PointSchedules(hp.lr_scheduler, hp.optimizer, pts, self.schedule_length(),
+                                            lambda: self.alive)
+            vals["lr"], vals["momentum"] = self.schedules.lr, self.schedules.momentum
+        if "dampening" in vals:  # torch.optim.SGD ignores dampening at momentum 0
+            vals["dampening"] = [d if m else 0.0 for d, m in zip(vals["dampening"], vals["momentum"])]
+        for axis, v in vals.items():
+            t = torch.tensor(v, dtype=torch.float64, device=self.device)
             self.point_settings[axis] = t if axis == "eps" else t * alive  # a frozen point keeps its eps (Adam)
+        s = self.point_settings
         if adam:
-            s = self.point_settings
-            return GridAdam(list(self.parameters()), {"lr": s["lr"], "beta1": s["momentum"], "beta2": s["beta2"],
-                                                      "eps": s["eps"], "weight_decay": s["weight_decay"]},
-                            decoupled=self.hparams.optimizer == "adamw")
-        nesterov = [p.nesterov for p in pts]
-        settings = {
-            "lr": self.point_settings["lr"],
-            "momentum": self.point_settings["momentum"] if any(p.momentum for p in pts) else 0.0,
-            "dampening": self.point_settings["dampening"] if any(p.momentum and p.dampening for p in pts) else 0.0,
-            "nesterov": all(nesterov) if all(nesterov) or not any(nesterov) else self.point_settings["nesterov"],
-            "weight_decay": self.point_settings["weight_decay"] if any(p.weight_decay for p in pts) else 0.0,
-        }
-        return GridSGD(list(self.parameters()), settings)
+            opt = GridAdam(list(self.parameters()), {"lr": s["lr"], "beta1": s["momentum"], "beta2": s["beta2"],
+                                                     "eps": s["eps"], "weight_decay": s["weight_decay"]},
+                           decoupled=hp.optimizer == "adamw")
+        else:
+            nesterov = [p.nesterov for p in pts]
+            opt = GridSGD(list(self.parameters()), {
+                "lr": s["lr"],
+                "momentum": s["momentum"] if any(vals["momentum"]) else 0.0,
+                "dampening": s["dampening"] if any(vals["dampening"]) else 0.0,
+                "nesterov": all(nesterov) if all(nesterov) or not any(nesterov) else s["nesterov"],
+                "weight_decay": s["weight_decay"] if any(vals["weight_decay"]) else 0.0,
+            })
+        if self.schedules is None:
+            return opt
+        self.schedules.optimizer = opt
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.schedules, "interval": hp.lr_scheduler_interval}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)

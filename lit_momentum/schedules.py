@@ -1,0 +1,170 @@
+"""Schedules: PyTorch's learning-rate schedulers by class path, for one run and for every grid point alike.
+
+    python train.py --lr_scheduler OneCycleLR --lr_scheduler.max_lr 0.1 --lr_scheduler_interval step
+    python train.py --lr_scheduler CosineAnnealingLR --lr_scheduler.T_max 2000          # stepped once per epoch
+    python train.py --config configs/warmup_cosine.yaml                  # Warmup: LinearLR, then a cosine
+
+A scheduler is a class with its options (jsonargparse's ``Callable[[Optimizer], LRScheduler]``; any
+``torch.optim.lr_scheduler`` class by its short name, or a class path), recorded as ``{"class_path", "init_args"}``
+(checkpoints, hparams.yaml, the sweep's identity) and built on an optimizer by ``build_scheduler``: the run's
+optimizer in ``train.py``, a stand-in optimizer with the point's own settings for each grid point (``stand_in``;
+``lit_momentum.sweep.schedules`` copies its values into the point's settings). The scheduler sets the optimizer's
+``lr`` and, for ``OneCycleLR(cycle_momentum=True)``, its momentum (SGD) or beta1 (Adam), as PyTorch does.
+``OneCycleLR`` without ``total_steps`` or ``epochs`` is given the run's length (steps, or epochs when stepped per
+epoch). ``SequentialLR`` and ``Warmup`` take their schedulers as classes with options, so that a config can hold them.
+"""
+
+import functools
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LinearLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
+
+from lit_momentum.nets import net_config
+
+SchedulerFactory = Callable[[Optimizer], LRScheduler]  # optimizer -> scheduler: a class with its options
+Schedule = SchedulerFactory | Mapping[str, Any]  # or its config, {"class_path": ..., "init_args": {...}}
+MAX_TRIAL = 10**6  # steps a check takes the scheduler through, at most
+
+
+def schedule_config(schedule: Schedule | None) -> dict[str, Any] | None:
+    """The scheduler as ``{"class_path", "init_args"}`` (nested schedulers too), or None for none."""
+    if schedule is None:
+        return None
+    config = net_config(schedule, "--lr_scheduler")
+    for key, value in config["init_args"].items():
+        if isinstance(value, list) and value and not isinstance(value[0], int | float | str):
+            config["init_args"][key] = [schedule_config(v) for v in value]
+        elif callable(value) or isinstance(value, Mapping) or hasattr(value, "class_path"):
+            config["init_args"][key] = schedule_config(value)
+    return config
+
+
+def scheduler_class(config: Mapping[str, Any]) -> type[LRScheduler]:
+    """The class of a scheduler config: a short name (``OneCycleLR``) is torch's or this module's."""
+    path = config["class_path"]
+    module, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module) if module else torch.optim.lr_scheduler, name, None) or (
+            getattr(importlib.import_module(__name__), name))
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"--lr_scheduler {path}: cannot import it: {err}") from None
+    if cls is ReduceLROnPlateau or (isinstance(cls, type) and issubclass(cls, ReduceLROnPlateau)):
+        raise ValueError(f"--lr_scheduler {name}: it steps on a metric, not on time; schedules here are functions of "
+                         f"the step or epoch (OneCycleLR, CosineAnnealingLR, MultiStepLR, LinearLR, SequentialLR, ...)")
+    if not (isinstance(cls, type) and issubclass(cls, LRScheduler)):
+        raise ValueError(f"--lr_scheduler {path}: not a torch.optim.lr_scheduler.LRScheduler")
+    return cls
+
+
+def build_scheduler(schedule: Schedule, optimizer: Optimizer, length: int | None = None) -> LRScheduler:
+    """The scheduler on ``optimizer``; ``length``: the run's steps or epochs (as it steps), OneCycleLR's
+    ``total_steps`` when neither it nor ``epochs`` is given. (A plain function of the optimizer is called.)"""
+    if callable(schedule) and not isinstance(schedule, type | functools.partial):
+        return schedule(optimizer)
+    config = schedule_config(schedule)
+    cls, options = scheduler_class(config), dict(config["init_args"])
+    if issubclass(cls, OneCycleLR) and options.get("total_steps") is None and options.get("epochs") is None:
+        options["total_steps"] = length
+    return cls(optimizer, **options)
+
+
+def group_values(optimizer: Optimizer) -> tuple[float, float]:
+    """The learning rate and momentum (Adam: beta1) the optimizer's next step uses, as Python numbers."""
+    group = optimizer.param_groups[0]
+    return group["lr"], group["momentum"] if "momentum" in group else group["betas"][0]
+
+
+def stand_in(optimizer: str, lr: float, momentum: float, dampening: float = 0.0, nesterov: bool = False,
+             weight_decay: float = 0.0, beta2: float = 0.999, eps: float = 1e-8) -> Optimizer:
+    """The optimizer a run with these settings has (``torch.optim.SGD``, ``Adam`` or ``AdamW``), over one unused
+    parameter: a scheduler built on it sets, step by step, the values it would set on the run's."""
+    param = [torch.zeros(1, requires_grad=True)]
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(param, lr=lr, momentum=momentum, dampening=dampening if momentum else 0.0,
+                              nesterov=nesterov, weight_decay=weight_decay)
+    else:
+        adam = torch.optim.Adam if optimizer == "adam" else torch.optim.AdamW
+        opt = adam(param, lr=lr, betas=(momentum, beta2), eps=eps, weight_decay=weight_decay)
+    opt._opt_called = True  # it never steps: PyTorch's warning about a scheduler stepped first does not apply
+    return opt
+
+
+def check_schedule(schedule: Schedule | None, optimizer: str, settings: list[dict[str, Any]], length: int,
+                   state: dict[str, Any] | None = None) -> None:
+    """Build the scheduler on a stand-in for each of ``settings`` (a run's, or a grid's points'): its options in
+    one line if PyTorch refuses them; refused also when it overrides an axis the grid varies (OneCycleLR sets every
+    point's lr from ``max_lr``, and its momentum when it cycles it), since those points would all be one run."""
+    if schedule is None:
+        return
+    config = schedule_config(schedule)
+    name = config["class_path"].rpartition(".")[2]
+    scheduler_class(config)
+    starts = []
+    for s in settings:
+        try:
+            opt = stand_in(optimizer, **s)
+            scheduler = build_scheduler(config, opt, length)
+            starts.append((s, opt.param_groups[0].get("initial_lr", s["lr"]), group_values(opt)[1]))
+            if s is settings[0]:  # through the whole run (a few microseconds a step): a OneCycleLR too short for it
+                if state is not None:  # stops it here, not mid-run
+                    scheduler.load_state_dict(state)
+                for _ in range(min(length - scheduler.last_epoch, MAX_TRIAL)):
+                    scheduler.step()
+        except (ValueError, TypeError, KeyError, ZeroDivisionError) as err:
+            where = " (as continued from its checkpoint)" if state is not None else ""
+            raise ValueError(f"--lr_scheduler {name}{where}: {' '.join(str(err).split())}") from None
+    for axis, label, index, why in (("lr", "learning rate", 1, "from max_lr / div_factor"),
+                                    ("momentum", "momentum", 2, "between base_momentum and max_momentum")):
+        given = {s[axis] for s, *_ in starts}
+        if len(given) > 1 and len({st[index] for st in starts}) == 1:
+            raise ValueError(f"--{axis} {' '.join(f'{v:g}' for v in sorted(given))}: {name} sets every point's "
+                             f"{label} ({why}), so these points would be one run; give one value and sweep the "
+                             f"scheduler's option as an outer axis (--model.lr_scheduler.OPTION V V ...)")
+
+
+def overridden(schedule: Schedule | None, optimizer: str, settings: dict[str, Any], length: int) -> list[str]:
+    """The settings a scheduler replaces from its start (OneCycleLR: lr, and momentum when it cycles it), with the
+    values it starts from: said once by ``train.py``, since the run's name still shows the options typed."""
+    if schedule is None:
+        return []
+    opt = stand_in(optimizer, **settings)
+    build_scheduler(schedule, opt, length)
+    lr, momentum = opt.param_groups[0].get("initial_lr", settings["lr"]), group_values(opt)[1]
+    return [f"{k} {settings[k]:g} -> {v:g}" for k, v in (("lr", lr), ("momentum", momentum)) if v != settings[k]]
+
+
+class SequentialLR(torch.optim.lr_scheduler.SequentialLR):
+    """PyTorch's ``SequentialLR`` with its schedulers given as classes with options (each built on this optimizer),
+    so that a config or the command line can hold it::
+
+        lr_scheduler:
+          class_path: SequentialLR
+          init_args:
+            schedulers: [{class_path: LinearLR, init_args: {start_factor: 0.01, total_iters: 5}},
+                         {class_path: CosineAnnealingLR, init_args: {T_max: 95}}]
+            milestones: [5]
+    """
+
+    def __init__(self, optimizer: Optimizer, schedulers: list[SchedulerFactory], milestones: list[int],
+                 last_epoch: int = -1) -> None:
+        super().__init__(optimizer, [build_scheduler(s, optimizer) for s in schedulers], milestones, last_epoch)
+
+
+class Warmup(torch.optim.lr_scheduler.SequentialLR):
+    """A linear warmup over ``steps`` steps (or epochs, as the scheduler steps) from ``start_factor`` times the
+    learning rate, then ``then`` (None: constant): PyTorch's ``LinearLR`` and ``SequentialLR``, with the warmup's
+    length one option, so that a sweep can take it as an outer axis (``--model.lr_scheduler.steps 0 5 20``).
+    ``steps`` 0: ``then`` alone."""
+
+    def __init__(self, optimizer: Optimizer, steps: int, then: SchedulerFactory | None = None,
+                 start_factor: float = 0.01, last_epoch: int = -1) -> None:
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        warmup = LinearLR(optimizer, start_factor=start_factor if steps else 1.0, total_iters=steps)
+        after = build_scheduler(then, optimizer) if then is not None else LinearLR(optimizer, 1.0, total_iters=0)
+        super().__init__(optimizer, [warmup, after], [steps], last_epoch)
+

@@ -1,0 +1,231 @@
+"""Schedules (``--lr_scheduler``): PyTorch's schedulers drive the hand-written rule as they drive ``torch.optim.SGD``;
+``train.py`` logs the values PyTorch's scheduler sets, continues a run mid-schedule bit for bit, refuses bad options
+in one line; each grid point follows its own run's schedule from its own settings.
+
+Bugs these exist to catch: a hand-written rule that keeps the momentum it was built with (a one-cycle's momentum never
+reaching it); a scheduler stepped at another place than Lightning steps it (off by one step or epoch), or twice; its
+state left out of a checkpoint; a grid point's schedule started from another point's settings, or shared across
+points that differ; a frozen point brought back to life by its schedule; a one-cycle that overrides the swept lr.
+"""
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
+
+from lit_momentum.command import main as train_main
+from lit_momentum.momentum import HandWrittenSGD
+from lit_momentum.schedules import Warmup, build_scheduler, group_values, stand_in
+from tests.conftest import assert_same_state, load_ckpt, refusal, run_dirs, run_sweep, scalars
+
+ONE_CYCLE = ["--lr_scheduler", "OneCycleLR", "--lr_scheduler.max_lr", "0.2", "--lr_scheduler_interval", "step"]
+WARMUP_COSINE = ["--lr_scheduler", "lit_momentum.schedules.Warmup", "--lr_scheduler.steps", "4",
+                 "--lr_scheduler.then", "CosineAnnealingLR", "--lr_scheduler.then.T_max", "16",
+                 "--lr_scheduler_interval", "step"]
+STEPS = 20  # debug.yaml: 5 epochs of 4 batches
+
+
+def f32(values: list[float]) -> list[float]:
+    """As TensorBoard stores them."""
+    return torch.tensor(values, dtype=torch.float32).tolist()
+
+
+def expected(schedule: list[str], optimizer: str = "sgd", lr: float = 1e-5, momentum: float = 0.9,
+             length: int = STEPS, steps: int = STEPS, per_epoch: int = 1) -> tuple[list[float], list[float]]:
+    """What PyTorch's scheduler sets, step by step, on an optimizer of these settings (stepped every ``per_epoch``
+    steps): the lr and momentum of each of ``steps`` steps."""
+    options = dict(zip(schedule[2::2], schedule[3::2]))
+    name = schedule[1]
+    if name == "OneCycleLR":
+        opt = stand_in(optimizer, lr, momentum)
+        scheduler = OneCycleLR(opt, float(options["--lr_scheduler.max_lr"]), total_steps=length)
+    else:
+        opt = stand_in(optimizer, lr, momentum)
+        scheduler = Warmup(opt, int(options["--lr_scheduler.steps"]),
+                           lambda o: CosineAnnealingLR(o, int(options["--lr_scheduler.then.T_max"])))
+    lrs, moms = [], []
+    for step in range(steps):
+        lr_now, m_now = group_values(opt)
+        lrs.append(lr_now)
+        moms.append(m_now)
+        if (step + 1) % per_epoch == 0:
+            scheduler.step()
+    return lrs, moms
+
+
+@pytest.mark.parametrize("flavour", [dict(momentum=0.9), dict(momentum=0.9, nesterov=True),
+                                     dict(momentum=0.5, dampening=0.3, weight_decay=1e-2)], ids=str)
+def test_a_one_cycle_drives_the_hand_written_rule_as_it_drives_torch_sgd(flavour: dict) -> None:
+    """Step by step, to the bit: the momentum the one-cycle sets each step reaches the hand-written rule. The
+    control: a one-cycle that does not cycle the momentum on ours differs."""
+    def train(opt_class: type, cycle: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(8, 8), nn.Sigmoid(), nn.Linear(8, 1))
+        opt = opt_class(net.parameters(), lr=0.01, **flavour)
+        scheduler = OneCycleLR(opt, max_lr=0.5, total_steps=30, cycle_momentum=cycle)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(30):
+            x, y = torch.randn(16, 8, generator=gen), torch.randn(16, 1, generator=gen)
+            opt.zero_grad()
+            nn.functional.mse_loss(net(x), y).backward()
+            opt.step()
+            scheduler.step()
+        return [p.detach() for p in net.parameters()]
+
+    ref = train(torch.optim.SGD, cycle=True)
+    assert all(torch.equal(a, b) for a, b in zip(ref, train(HandWrittenSGD, cycle=True)))
+    assert not all(torch.equal(a, b) for a, b in zip(ref, train(HandWrittenSGD, cycle=False)))
+
+
+def test_warmup_of_zero_steps_is_its_schedule_alone() -> None:
+    """``Warmup(steps=0, then=X)``, the start of a warmup-length axis, is X: the same lr at every step."""
+    a, b = stand_in("sgd", 0.1, 0.9), stand_in("sgd", 0.1, 0.9)
+    warm, cosine = Warmup(a, 0, lambda o: CosineAnnealingLR(o, 10)), CosineAnnealingLR(b, 10)
+    for _ in range(12):
+        assert group_values(a) == group_values(b)
+        warm.step()
+        cosine.step()
+
+
+@pytest.mark.parametrize("variant", [
+    ["--model.momentum_impl", "manual", *ONE_CYCLE],
+    ["--model.momentum_impl", "builtin", *ONE_CYCLE],
+    ["--model.optimizer", "adam", *ONE_CYCLE],
+    ["--model.momentum_impl", "manual", *WARMUP_COSINE],
+], ids=["manual-onecycle", "builtin-onecycle", "adam-onecycle", "manual-warmup-cosine"])
+def test_train_py_logs_the_schedule_pytorch_sets(tiny: list[str], tmp_path: Path, variant: list[str]) -> None:
+    """train/lr and train/momentum at every step are what PyTorch's scheduler sets (one-cycle: lr and momentum, or
+    Adam's beta1, cycled; OneCycleLR's total_steps taken from the run); hand-written and built-in momentum train the
+    same to the bit under a one-cycle."""
+    train_main([*tiny, *variant, "--model.lr", "0.05"])
+    curves = scalars(run_dirs(tmp_path)[0])
+    schedule = variant[2:]
+    lrs, moms = expected(schedule, "adam" if "adam" in variant else "sgd", lr=0.05)
+    assert [s for s, _ in curves["train/lr"]] == list(range(STEPS))
+    assert [v for _, v in curves["train/lr"]] == f32(lrs)
+    assert [v for _, v in curves["train/momentum"]] == f32(moms)
+    assert len(set(moms)) > 1 or "Warmup" in schedule[1]  # (the one-cycle's momentum moved)
+    if variant[1] == "manual" and "OneCycleLR" in variant:
+        train_main([*tiny, "--model.momentum_impl", "builtin", *ONE_CYCLE, "--model.lr", "0.05"])
+        builtin = scalars(run_dirs(tmp_path)[0] if "builtin" in run_dirs(tmp_path)[0].parent.name
+                          else run_dirs(tmp_path)[1])
+        assert builtin["train/loss_step"] == curves["train/loss_step"]
+
+
+def test_an_epoch_schedule_steps_once_per_epoch(tiny: list[str], tmp_path: Path) -> None:
+    """Stepped after each epoch, once (Lightning steps it; the hand-written run steps it at the same place)."""
+    for impl in ("manual", "builtin"):
+        train_main([*tiny, "--model.momentum_impl", impl, "--lr_scheduler", "MultiStepLR",
+                    "--lr_scheduler.milestones", "[1,3]", "--lr_scheduler.gamma", "0.1", "--model.lr", "0.1"])
+    for run in run_dirs(tmp_path):
+        lrs = [v for _, v in scalars(run)["train/lr"]]
+        assert lrs == f32([0.1] * 4 + [0.1 * 0.1] * 8 + [0.1 * 0.1 * 0.1] * 8), run.parent.name
+
+
+def test_a_run_continued_mid_schedule_is_the_uninterrupted_one(tiny: list[str], tmp_path: Path) -> None:
+    """Stopped after 2 of 5 epochs of a warmup-then-cosine and continued: weights, velocities, the scheduler's state
+    and every logged lr and loss equal the straight run's, bit for bit."""
+    args = ["--model.momentum_impl", "manual", *WARMUP_COSINE, "--model.lr", "0.1", "--checkpoint.every_n_epochs", "1"]
+    train_main([*tiny, *args, "--trainer.default_root_dir", str(tmp_path / "straight")])
+    train_main([*tiny, *args, "--trainer.default_root_dir", str(tmp_path / "stopped"), "--max_epochs", "2"])
+    ckpt = run_dirs(tmp_path / "stopped")[0] / "checkpoints" / "last.ckpt"
+    train_main([*tiny, "--trainer.default_root_dir", str(tmp_path / "stopped"), "--ckpt_path", str(ckpt)])
+    straight, stopped = (run_dirs(tmp_path / n)[0] for n in ("straight", "stopped"))
+    a, b = load_ckpt(straight / "checkpoints" / "last.ckpt"), load_ckpt(ckpt)
+    assert_same_state(a, b)
+    assert a["lr_schedulers"] == b["lr_schedulers"] and a["lr_schedulers"][0]["last_epoch"] == STEPS
+    for tag in ("train/loss_step", "train/lr"):
+        assert scalars(straight)[tag] == scalars(stopped)[tag], tag
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--lr_scheduler", "OneCycleLR", "--lr_scheduler.max_lr", "fast"], "max_lr fast: must be float or list[float]"),
+    (["--lr_scheduler", "CosineAnnealingLR"], "T_max"),
+    (["--lr_scheduler", "torch.optim.lr_scheduler.ReduceLROnPlateau"], "steps on a metric"),
+    (["--lr_scheduler", "ReduceLROnPlateau"], "two classes have this name"),
+    (["--lr_scheduler", "OneCycleLR", "--lr_scheduler.max_lr", "0.1", "--lr_scheduler.total_steps", "3"],
+     "Tried to step 4 times"),
+    (["--lr_scheduler", "StepLR", "--lr_scheduler.step_size", "0"], "StepLR"),
+    (["--lr_scheduler", "LinearLR", "--lr_scheduler.start_factor", "0"], "LinearLR: Starting multiplicative factor"),
+    (["--lr_scheduler", "torch.optim.Adam"], "lr_scheduler"),
+    (["--lr_scheduler_interval", "batch"], "lr_scheduler_interval"),
+])
+def test_bad_scheduler_options_are_one_line_and_nothing_is_written(tiny: list[str], tmp_path: Path,
+                                                                 args: list[str], says: str) -> None:
+    message = refusal(train_main, [*tiny, *args])
+    assert says in message, message
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_a_one_cycle_refuses_an_lr_axis_it_would_override(tiny: list[str], tmp_path: Path) -> None:
+    """OneCycleLR sets every point's lr from max_lr: --lr 0.01 0.1 would be two copies of one run."""
+    from lit_momentum.sweep import main as sweep_main
+
+    message = refusal(sweep_main, [*tiny, "--out", str(tmp_path / "s"), "--lr", "0.01", "0.1", *ONE_CYCLE])
+    assert "--lr 0.01 0.1: OneCycleLR sets every point's learning rate" in message, message
+    assert not (tmp_path / "s").exists()
+
+
+def single(tiny: list[str], tmp_path: Path, name: str, *args: str) -> dict[str, list[tuple[int, float]]]:
+    train_main([*tiny, "--trainer.default_root_dir", str(tmp_path / name), "--model.momentum_impl", "manual", *args])
+    return scalars(run_dirs(tmp_path / name)[0])
+
+
+@pytest.mark.parametrize("schedule, grid, point, run", [
+    (ONE_CYCLE, ["--momentum", "0.9", "--weight_decay", "0", "0.01", "--seeds", "0", "1"], "*wd0.01_seed1",
+     ["--model.weight_decay", "0.01", "--seed_everything", "1"]),
+    ([*WARMUP_COSINE[:2], "--lr_scheduler.steps", "2", "4", *WARMUP_COSINE[4:]],
+     ["--lr", "0.05", "0.2", "--momentum", "0", "0.9"], "steps4_lr0.2_m0.9_seed0",
+     ["--model.lr", "0.2", "--model.momentum", "0.9", "--lr_scheduler.steps", "4"]),
+], ids=["onecycle", "warmup-cosine-warmup-axis"])
+def test_each_grid_point_follows_its_runs_schedule(tiny: list[str], tmp_path: Path, schedule: list[str],
+                                                   grid: list[str], point: str, run: list[str]) -> None:
+    """A grid point's lr and momentum at every step are its train.py run's, to the bit, and its losses within 1e-5;
+    the warmup's length is an outer axis. The control: another point of the grid has another schedule."""
+    run_sweep(tiny, tmp_path / "grid", *grid, *schedule)
+    base = [*WARMUP_COSINE[:2], *WARMUP_COSINE[4:]] if "Warmup" in schedule[1] else schedule
+    one = single(tiny, tmp_path, "single", *base, *run)
+    home = next(tmp_path.glob(f"grid/{point}"), None) or next(tmp_path.glob(f"grid/*/{point}"))
+    mine = scalars(home)
+    for tag in ("train/lr", "train/momentum"):
+        assert mine[tag] == one[tag], tag
+    worst = max(abs(a - b) for (_, a), (_, b) in zip(mine["train/loss_step"], one["train/loss_step"]))
+    assert len(mine["train/loss_step"]) == STEPS and worst <= 1e-5, worst
+    others = [scalars(p)["train/lr"] for p in home.parent.glob("*_seed0") if p != home]
+    assert any(o != one["train/lr"] for o in others) or "OneCycleLR" in schedule
+
+
+def test_a_grid_continued_mid_schedule_is_the_uninterrupted_one(tiny: list[str], tmp_path: Path) -> None:
+    """2 of 5 epochs of a one-cycle, then continued: the checkpoint (weights, velocities, every point's scheduler)
+    and summary.csv equal the straight grid's; a point frozen on divergence stays frozen through its schedule."""
+    grid = [*tiny, "--checkpoint.every_n_epochs", "1", "--momentum", "0.9", "--weight_decay", "0", "0.01",
+            *ONE_CYCLE, "--lr_scheduler.total_steps", str(STEPS)]
+    run_sweep(grid, tmp_path / "straight")
+    run_sweep(grid, tmp_path / "stopped", "--max_epochs", "2")
+    run_sweep(grid, tmp_path / "stopped", "--ckpt_path", str(tmp_path / "stopped" / "last.ckpt"))
+    # a one-cycle laid over the first 2 epochs' steps cannot be trained further: said before training
+    run_sweep([*tiny, *ONE_CYCLE], tmp_path / "short", "--max_epochs", "2")
+    from lit_momentum.sweep import main as sweep_main
+
+    message = refusal(sweep_main, [*tiny, *ONE_CYCLE, "--ckpt_path", str(tmp_path / "short" / "last.ckpt")])
+    assert "OneCycleLR (as continued from its checkpoint): Tried to step 9 times" in message, message
+    a, b = (load_ckpt(tmp_path / d / "last.ckpt") for d in ("straight", "stopped"))
+    assert_same_state(a, b)
+    assert a["lr_schedulers"] == b["lr_schedulers"]
+    assert (tmp_path / "straight" / "summary.csv").read_text() == (tmp_path / "stopped" / "summary.csv").read_text()
+
+
+def test_a_frozen_point_stays_frozen_under_its_schedule(tiny: list[str], tmp_path: Path) -> None:
+    """A point that diverges in a warmup is frozen (weights 0); the warmup raising its lr must not revive it."""
+    run_sweep(tiny, tmp_path / "g", "--lr", "0.1", "1e6", "--momentum", "0.9", *WARMUP_COSINE)
+    state = load_ckpt(tmp_path / "g" / "last.ckpt")
+    assert state["state_dict"]["diverged_epoch"].tolist()[1] >= 0
+    assert all(float(v[1].abs().max()) == 0 for k, v in state["state_dict"].items() if k.startswith("net.params"))
+
+
+def test_build_scheduler_fills_a_one_cycles_length() -> None:
+    opt = stand_in("sgd", 0.1, 0.9)
+    scheduler = build_scheduler({"class_path": "OneCycleLR", "init_args": {"max_lr": 1.0}}, opt, 7)
+    assert scheduler.total_steps == 7
