@@ -16,6 +16,7 @@ epoch). ``SequentialLR`` and ``Warmup`` take their schedulers as classes with op
 
 import functools
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ from lit_momentum.nets import net_config
 SchedulerFactory = Callable[[Optimizer], LRScheduler]  # optimizer -> scheduler: a class with its options
 Schedule = SchedulerFactory | Mapping[str, Any]  # or its config, {"class_path": ..., "init_args": {...}}
 MAX_TRIAL = 10**6  # steps a check takes the scheduler through, at most
+UNKNOWN = 10**9  # the length of a run without max_epochs (or max_steps)
 
 
 def schedule_config(schedule: Schedule | None) -> dict[str, Any] | None:
@@ -68,7 +70,12 @@ def build_scheduler(schedule: Schedule, optimizer: Optimizer, length: int | None
     config = schedule_config(schedule)
     cls, options = scheduler_class(config), dict(config["init_args"])
     if issubclass(cls, OneCycleLR) and options.get("total_steps") is None and options.get("epochs") is None:
+        if length is None or length >= UNKNOWN:
+            raise ValueError("it is laid over the run's length, and this run has none: give --max_epochs (stepped "
+                             "per step: or --trainer.max_steps), or --lr_scheduler.total_steps")
         options["total_steps"] = length
+    if "length" in inspect.signature(cls).parameters and options.get("length") is None:
+        options["length"] = length  # (a schedule of schedules hands it on)
     return cls(optimizer, **options)
 
 
@@ -108,7 +115,7 @@ def check_schedule(schedule: Schedule | None, optimizer: str, settings: list[dic
         try:
             opt = stand_in(optimizer, **s)
             scheduler = build_scheduler(config, opt, length)
-            starts.append((s, opt.param_groups[0].get("initial_lr", s["lr"]), group_values(opt)[1]))
+            starts.append((s, *group_values(opt)))
             if s is settings[0]:  # through the whole run (a few microseconds a step): a OneCycleLR too short for it
                 if state is not None:  # stops it here, not mid-run
                     scheduler.load_state_dict(state)
@@ -117,13 +124,15 @@ def check_schedule(schedule: Schedule | None, optimizer: str, settings: list[dic
         except (ValueError, TypeError, KeyError, ZeroDivisionError) as err:
             where = " (as continued from its checkpoint)" if state is not None else ""
             raise ValueError(f"--lr_scheduler {name}{where}: {' '.join(str(err).split())}") from None
-    for axis, label, index, why in (("lr", "learning rate", 1, "from max_lr / div_factor"),
-                                    ("momentum", "momentum", 2, "between base_momentum and max_momentum")):
-        given = {s[axis] for s, *_ in starts}
-        if len(given) > 1 and len({st[index] for st in starts}) == 1:
-            raise ValueError(f"--{axis} {' '.join(f'{v:g}' for v in sorted(given))}: {name} sets every point's "
-                             f"{label} ({why}), so these points would be one run; give one value and sweep the "
-                             f"scheduler's option as an outer axis (--model.lr_scheduler.OPTION V V ...)")
+    for axis, index, label in (("lr", 1, "learning rate"), ("momentum", 2, "momentum")):
+        alike: dict[tuple, set] = {}  # points alike but for this axis -> the values the scheduler starts them at
+        for s, *values in starts:
+            alike.setdefault(tuple(v for k, v in s.items() if k != axis), set()).add(values[index - 1])
+        given = sorted({s[axis] for s, *_ in starts})
+        if len(given) > 1 and all(len(v) == 1 for v in alike.values()):
+            raise ValueError(f"--{axis} {' '.join(f'{v:g}' for v in given)}: {name} sets every point's {label} "
+                             f"itself, so these points would be one run; give one value and sweep the scheduler's "
+                             f"option as an outer axis (--model.lr_scheduler.OPTION V V ...)")
 
 
 def overridden(schedule: Schedule | None, optimizer: str, settings: dict[str, Any], length: int) -> list[str]:
@@ -168,3 +177,43 @@ class Warmup(torch.optim.lr_scheduler.SequentialLR):
         after = build_scheduler(then, optimizer) if then is not None else LinearLR(optimizer, 1.0, total_iters=0)
         super().__init__(optimizer, [warmup, after], [steps], last_epoch)
 
+
+
+class EffectiveStepOf(LRScheduler):
+    """SGD's effective step ``lr (1 - dampening) / (1 - momentum)`` of another schedule, at this run's own constant
+    momentum: ``schedule`` runs on a stand-in SGD (from this optimizer's settings), and each step this optimizer's lr
+    is set so that its effective step is the stand-in's. E.g. a one-cycle's effective step (lr and momentum cycled
+    together) with momentum held at 0.9, or 0 (plain SGD)::
+
+        --lr_scheduler lit_momentum.schedules.EffectiveStepOf --lr_scheduler.schedule OneCycleLR
+        --lr_scheduler.schedule.max_lr 0.1 --lr_scheduler_interval step
+    """
+
+    def __init__(self, optimizer: Optimizer, schedule: SchedulerFactory, length: int | None = None,
+                 last_epoch: int = -1) -> None:
+        group = optimizer.param_groups[0]
+        if "momentum" not in group:
+            raise ValueError("it gives SGD's effective step; the optimizer is not SGD")
+        self.inner_optimizer = stand_in("sgd", group["lr"], group["momentum"])
+        self.inner = build_scheduler(schedule, self.inner_optimizer, length)  # length: the run's, filled in
+        super().__init__(optimizer, last_epoch)
+
+    def step(self, epoch: int | None = None) -> None:
+        if self._step_count > 0:  # (the first call is the constructor's, at the inner schedule's start)
+            self.inner.step()
+        super().step()
+
+    def get_lr(self) -> list[float]:
+        lr, m = group_values(self.inner_optimizer)
+        effective = lr * (1 - self.inner_optimizer.param_groups[0]["dampening"]) / (1 - m)
+        return [effective * (1 - g["momentum"]) / (1 - g["dampening"]) for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "inner", "inner_optimizer")}
+        return {**state, "inner": self.inner.state_dict(), "inner_optimizer": self.inner_optimizer.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        self.inner.load_state_dict(state.pop("inner"))
+        self.inner_optimizer.load_state_dict(state.pop("inner_optimizer"))
+        self.__dict__.update(state)
