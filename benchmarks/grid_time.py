@@ -8,6 +8,7 @@ and against the plain grid loop that does the same work.
     python benchmarks/grid_time.py --vs-train 300               # a 16-point sweep against 16 train.py runs, wall time
     python benchmarks/grid_time.py --vs-train 10 --workload gru # the GRU point by point against 6 train.py runs
     python benchmarks/grid_time.py --dims cnn mnist1d --n 8 32 --contenders grid/pointwise --reference loop
+    python benchmarks/grid_time.py --dims mnist1d 1000 --n 8 64 --contenders grid/sweep grid/scheduled --reference loop
 
 Contenders, each on the same data, for the same epochs (``--dims``: the article's model at a width, ``mnist1d`` for
 configs/mnist1d.yaml's MLP, ``cnn`` for configs/cnn.yaml's CNN):
@@ -19,7 +20,9 @@ configs/mnist1d.yaml's MLP, ``cnn`` for configs/cnn.yaml's CNN):
   loop): what the MLP's hand-batched products save;
 - ``grid/quiet`` (asked for by ``--contenders``): the sweep without per-step curves and progress bar;
 - ``grid/pointwise`` (asked for by ``--contenders``): the plain grid loop on the sweep's loop path, each point's
-  forward in turn (the path of what vmap cannot batch: dropout, nn.GRU), on a network vmap batches: its cost.
+  forward in turn (the path of what vmap cannot batch: dropout, nn.GRU), on a network vmap batches: its cost;
+- ``grid/scheduled`` (asked for by ``--contenders``): the sweep with a learning-rate schedule stepped every step:
+  against ``grid/sweep``, both paired with ``--reference loop``, what a schedule costs.
 Every epoch of a contender is paired with one epoch of the reference run right after it, in the same process:
 ``--reference bare`` (one model's bare loop, ``epoch_time.Bare``; the ratio is per model, ``(grid epoch / N) / bare
 epoch``) or ``--reference loop`` (the plain grid loop of the same N: what the sweep, vmap or logging add); the
@@ -134,8 +137,18 @@ def grid_sweep_quiet(w: Workload, device: torch.device, n: int, epochs: int, ref
                                                   "--trainer.enable_progress_bar", "false"))
 
 
+def grid_sweep_scheduled(w: Workload, device: torch.device, n: int, epochs: int, ref: Any
+                         ) -> list[tuple[float, float]]:
+    """The sweep with every point on its own schedule, stepped every step (a cosine over 10^6 steps): its N
+    schedulers, their values copied into the points' settings, and each point's ``train/lr`` and ``train/momentum``
+    curves."""
+    return grid_sweep(w, device, n, epochs, ref, ("--lr_scheduler", "CosineAnnealingLR", "--lr_scheduler.T_max",
+                                                  "1000000", "--lr_scheduler_interval", "step"))
+
+
 CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop, "grid/vmap": grid_loop_vmap,
-              "grid/quiet": grid_sweep_quiet, "grid/pointwise": grid_loop_pointwise}
+              "grid/quiet": grid_sweep_quiet, "grid/pointwise": grid_loop_pointwise,
+              "grid/scheduled": grid_sweep_scheduled}
 DEFAULT_CONTENDERS = ["grid/sweep", "grid/loop", "grid/vmap"]
 
 

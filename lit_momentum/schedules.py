@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LinearLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
+from torch.optim.lr_scheduler import ConstantLR, LinearLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 
 from lit_momentum.nets import net_config
 
@@ -174,7 +174,7 @@ class Warmup(torch.optim.lr_scheduler.SequentialLR):
         if steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}")
         warmup = LinearLR(optimizer, start_factor=start_factor if steps else 1.0, total_iters=steps)
-        after = build_scheduler(then, optimizer) if then is not None else LinearLR(optimizer, 1.0, total_iters=0)
+        after = build_scheduler(then, optimizer) if then is not None else ConstantLR(optimizer, 1.0, total_iters=0)
         super().__init__(optimizer, [warmup, after], [steps], last_epoch)
 
 

@@ -16,8 +16,9 @@ LINE_EVERY_SECONDS = 30.0  # where the output is a file: a line at most this oft
 
 
 class DropCloudTip(logging.Filter):
-    """Drops Lightning's advertisements for its cloud services (printed at every run) and its ``Seed set to 0`` (the
-    seed is in the run's config.yaml; printed first, it made a refusal two lines); shows its notes on the devices
+    """Drops Lightning's advertisements for its cloud services (printed at every run), its ``Seed set to 0`` (the
+    seed is in the run's config.yaml; printed first, it made a refusal two lines) and its note that it loads the
+    training data to count the steps (a schedule's length); shows its notes on the devices
     (``GPU available: ...``) once per command, not once per Trainer (a sweep of many grids, a study)."""
 
     def __init__(self) -> None:
@@ -26,7 +27,8 @@ class DropCloudTip(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = str(record.msg)
-        if any(ad in text for ad in ("litlogger", "litmodels", "Seed set to")):  # (under SLURM: "[rank: 0] Seed ...")
+        if any(ad in text for ad in ("litlogger", "litmodels", "Seed set to", "to estimate number of stepping")):
+            # (under SLURM: "[rank: 0] Seed ..."; the last: a scheduler's length is looked up, which says nothing)
             return False
         if any(note in text for note in ("GPU available", "TPU available", "HPU available")):
             if text in self.seen:

@@ -124,7 +124,7 @@ def test_the_help_leads_with_the_projects_options_and_says_where_the_rest_is(
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("name", ["compare", "families", "batch_size", "valley", "quadratic"])
+@pytest.mark.parametrize("name", ["compare", "families", "schedule_study", "batch_size", "valley", "quadratic"])
 def test_every_commands_help_names_it_as_run_keeps_its_examples_and_describes_every_option(
         name: str, capsys: pytest.CaptureFixture) -> None:
     module = importlib.import_module(f"lit_momentum.{name}" + (".main" if name == "batch_size" else ""))

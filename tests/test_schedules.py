@@ -8,6 +8,7 @@ state left out of a checkpoint; a grid point's schedule started from another poi
 points that differ; a frozen point brought back to life by its schedule; a one-cycle that overrides the swept lr.
 """
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,15 @@ def test_a_one_cycle_drives_the_hand_written_rule_as_it_drives_torch_sgd(flavour
 
 
 def test_warmup_of_zero_steps_is_its_schedule_alone() -> None:
-    """``Warmup(steps=0, then=X)``, the start of a warmup-length axis, is X: the same lr at every step."""
+    """``Warmup(steps=0, then=X)``, the start of a warmup-length axis, is X: the same lr at every step; without
+    ``then`` the lr stays where the warmup ends."""
+    opt = stand_in("sgd", 0.1, 0.9)
+    warmup = Warmup(opt, 2, start_factor=0.5)
+    lrs = []
+    for _ in range(5):
+        lrs.append(group_values(opt)[0])
+        warmup.step()
+    assert [round(v, 12) for v in lrs] == [0.05, 0.075, 0.1, 0.1, 0.1]
     a, b = stand_in("sgd", 0.1, 0.9), stand_in("sgd", 0.1, 0.9)
     warm, cosine = Warmup(a, 0, lambda o: CosineAnnealingLR(o, 10)), CosineAnnealingLR(b, 10)
     for _ in range(12):
@@ -229,3 +238,48 @@ def test_build_scheduler_fills_a_one_cycles_length() -> None:
     opt = stand_in("sgd", 0.1, 0.9)
     scheduler = build_scheduler({"class_path": "OneCycleLR", "init_args": {"max_lr": 1.0}}, opt, 7)
     assert scheduler.total_steps == 7
+
+
+def test_effective_step_of_keeps_the_cycled_runs_lr_over_one_minus_m_and_resumes() -> None:
+    """EffectiveStepOf(OneCycleLR) at momentum 0.9: lr / (1 - 0.9) is the cycled one-cycle's lr(t) / (1 - m(t)) at
+    every step (to rounding: one division and one product); its state (the inner one-cycle's too) reloads exactly."""
+    from lit_momentum.schedules import EffectiveStepOf
+
+    config = {"class_path": "lit_momentum.schedules.EffectiveStepOf",
+              "init_args": {"schedule": {"class_path": "OneCycleLR", "init_args": {"max_lr": 0.3}}}}
+    ours, ref = stand_in("sgd", 0.01, 0.9), stand_in("sgd", 0.01, 0.9)
+    scheduler, cycle = build_scheduler(config, ours, 12), OneCycleLR(ref, 0.3, total_steps=12)
+    assert isinstance(scheduler, EffectiveStepOf)
+    for step in range(12):
+        (lr, m), (ref_lr, ref_m) = group_values(ours), group_values(ref)
+        assert m == 0.9 and abs(lr / (1 - m) - ref_lr / (1 - ref_m)) <= 1e-12 * ref_lr / (1 - ref_m), step
+        if step == 5:  # a continued run, in Lightning's order: built anew, then the saved states loaded
+            again = stand_in("sgd", 0.01, 0.9)
+            copy = build_scheduler(config, again, 12)
+            again.load_state_dict(ours.state_dict())
+            copy.load_state_dict(scheduler.state_dict())
+            assert group_values(again) == group_values(ours)
+            ours, scheduler = again, copy
+        scheduler.step()
+        cycle.step()
+
+
+@pytest.mark.slow
+def test_the_quick_schedule_study_draws_both_questions(tmp_path: Path) -> None:
+    """The study through its command: every contender in the table; the cycled run's momentum moves, the matched
+    runs' stays at their own; the figure drawn."""
+    from PIL import Image
+
+    from lit_momentum.schedule_study import CONTENDERS
+    from lit_momentum.schedule_study import main as study_main
+
+    study_main(["--out", str(tmp_path), "--quick", "--trainer.enable_progress_bar", "false"])
+    with open(tmp_path / "schedules.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len([r for r in table if r["part"] == "one-cycle"]) == 5 and len(table) == 11
+    cycled = scalars(next((tmp_path / "mlp" / "cycled").glob("max_lr1_*seed0")))["train/momentum"]
+    matched = scalars(next((tmp_path / "mlp" / "matched").glob("max_lr1_*m0.9_seed0")))["train/momentum"]
+    assert len({v for _, v in cycled}) > 10 and {v for _, v in matched} == set(f32([0.9]))
+    assert set(CONTENDERS) == {p.name for p in (tmp_path / "mlp").iterdir()} - {"constant_lr", "cosine_decay"}
+    with Image.open(tmp_path / "schedules_mnist1d.png") as img:
+        assert img.width > 800

@@ -194,6 +194,9 @@ class SweepCLI(MomentumCLI):
         """Each distinct setting of the grid's points, for the check of the scheduler they all start."""
         return [dict(k) for k in dict.fromkeys(tuple((a, getattr(p, a)) for a in READ) for p in self.points)]
 
+    def say_overridden(self) -> None:
+        """(Said once by the sweep, not once per unit.)"""
+
     def resumed_schedule(self) -> dict[str, Any] | None:
         state = super().resumed_schedule()
         return state["schedulers"][0] if state else None  # (the first point's: every point's has its length)

@@ -26,10 +26,10 @@ from lit_momentum.momentum import GridSGD
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output
 from lit_momentum.schedules import SchedulerFactory
 from lit_momentum.streams import RandomStreams
-from lit_momentum.sweep.axes import optimizer_axes
 from lit_momentum.sweep.batched import BatchedNet
 from lit_momentum.sweep.logger import seed_bands
 from lit_momentum.sweep.memory import keep_freed_memory
+from lit_momentum.sweep.optimizer import grid_optimizer
 from lit_momentum.sweep.points import check_options, make_grid
 from lit_momentum.sweep.schedules import PointSchedules
 
@@ -252,38 +252,16 @@ class GridModule(EpochEndModule):
         scheduler.step()  # every point's scheduler, where Lightning steps a single run's
 
     def configure_optimizers(self) -> GridSGD | GridAdam | dict[str, Any]:
-        """Each point's settings as (N,) float64 tensors on the device (0 for a frozen point), made here, after
-        Lightning set the model's device and precision, so that no precision rounds them (bf16: 0.9 -> 0.8984). For
-        SGD, settings every point shares are handed over as numbers: the terms no point needs are skipped. With a
-        schedule, lr and momentum start where each point's scheduler starts them."""
-        pts, hp = self.points, self.hparams
+        """``grid_optimizer`` over every point's settings (with a schedule, lr and momentum start where each point's
+        scheduler starts them); the schedules, stepped by Lightning where it steps a single run's."""
+        hp = self.hparams
         self.alive = self.active()
-        alive = torch.tensor(self.alive, dtype=torch.float64, device=self.device)
-        adam = hp.optimizer in ("adam", "adamw")
-        vals = {axis: [float(getattr(p, axis)) for p in pts] for axis in optimizer_axes(hp.optimizer)}
         if hp.get("lr_scheduler"):
-            self.schedules = PointSchedules(hp.lr_scheduler, hp.optimizer, pts, self.schedule_length(),
+            self.schedules = PointSchedules(hp.lr_scheduler, hp.optimizer, self.points, self.schedule_length(),
                                             lambda: self.alive)
-            vals["lr"], vals["momentum"] = self.schedules.lr, self.schedules.momentum
-        if "dampening" in vals:  # torch.optim.SGD ignores dampening at momentum 0
-            vals["dampening"] = [d if m else 0.0 for d, m in zip(vals["dampening"], vals["momentum"])]
-        for axis, v in vals.items():
-            t = torch.tensor(v, dtype=torch.float64, device=self.device)
-            self.point_settings[axis] = t if axis == "eps" else t * alive  # a frozen point keeps its eps (Adam)
-        s = self.point_settings
-        if adam:
-            opt = GridAdam(list(self.parameters()), {"lr": s["lr"], "beta1": s["momentum"], "beta2": s["beta2"],
-                                                     "eps": s["eps"], "weight_decay": s["weight_decay"]},
-                           decoupled=hp.optimizer == "adamw")
-        else:
-            nesterov = [p.nesterov for p in pts]
-            opt = GridSGD(list(self.parameters()), {
-                "lr": s["lr"],
-                "momentum": s["momentum"] if any(vals["momentum"]) else 0.0,
-                "dampening": s["dampening"] if any(vals["dampening"]) else 0.0,
-                "nesterov": all(nesterov) if all(nesterov) or not any(nesterov) else s["nesterov"],
-                "weight_decay": s["weight_decay"] if any(vals["weight_decay"]) else 0.0,
-            })
+        start = {"lr": self.schedules.lr, "momentum": self.schedules.momentum} if self.schedules else None
+        opt, self.point_settings = grid_optimizer(list(self.parameters()), self.points, hp.optimizer, self.alive,
+                                                  self.device, start)
         if self.schedules is None:
             return opt
         self.schedules.optimizer = opt

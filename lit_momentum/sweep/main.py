@@ -22,6 +22,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lit_momentum.arguments import find_option, normalized, one_line, print_help
 from lit_momentum.command import build, fit
 from lit_momentum.runs import check_place, claim_dir, next_version_dir, read_checkpoint
+from lit_momentum.schedules import overridden, schedule_config
 from lit_momentum.sweep.cli import HELP, CheckedOnly, SweepCLI, config_axes, split_args
 from lit_momentum.sweep.merge import COLUMNS, curves, load_result, merge, save_result, summarize
 from lit_momentum.sweep.plan import (
@@ -123,8 +124,11 @@ def prepare(argv: list[str]) -> dict[str, Any]:
         raise ValueError(f"--out {out} is not empty: it holds other files, no sweep; choose a new directory")
     if replicas and len(units) > 1:
         raise ValueError("--trainer.strategy ddp trains replicas of one grid: no outer axes with it")
+    m = cfg.model
+    replaced = overridden(m.lr_scheduler, m.optimizer, checked[0].point_settings()[0], 1000) if not ckpt else []
     return dict(own=own, rest=rest, outer=outer, units=units, share=share, shares=shares, out=out, cfg=cfg,
-                identity=identity, replicas=replicas, ckpt=ckpt, paths=list(dict.fromkeys(c.path for c in checked)))
+                identity=identity, replicas=replicas, ckpt=ckpt, paths=list(dict.fromkeys(c.path for c in checked)),
+                replaced=replaced)
 
 
 def join(out: Path, plan: dict[str, Any], p: dict[str, Any]) -> list[Any]:
@@ -222,6 +226,11 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"error: {err}")
         for path in p["paths"]:  # how each network is trained (vmap, point by point), once
             print(f"grid: {path}", file=sys.stderr)
+        if p["replaced"]:  # the names show the axes' values, which the scheduler replaces
+            name = schedule_config(p["cfg"].model.lr_scheduler)["class_path"].rpartition(".")[2]
+            print(f"lr_scheduler: {name} sets the points' {' and '.join(r.split()[0] for r in p['replaced'])} itself "
+                  f"(the first point: {', '.join(p['replaced'])}); the run names show the axes' values",
+                  file=sys.stderr)
     if p["replicas"]:
         os.environ[OUT_ENV] = str(out)  # for the DDP replicas Lightning launches with this same command
     with shared_machine(p["shares"] if p["own"]["--share"] else 1):  # --share I/K by hand: K processes here
