@@ -34,6 +34,7 @@ def test_benchmark_measures_every_contender(tmp_path: Path) -> None:
     assert "x bare" in proc.stdout
 
 
+@pytest.mark.slow
 def test_benchmark_refuses_a_warmup_that_leaves_no_epoch() -> None:
     proc = bench("--epochs", "5", "--warmup", "5")
     assert proc.returncode == 2 and proc.stdout == ""

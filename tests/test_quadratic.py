@@ -61,6 +61,7 @@ def test_hand_written_rule_equals_torch_sgd_iterate_by_iterate() -> None:
     assert run(lam, lr, m, TOL, 500, hand_written=True) == run(lam, lr, m, TOL, 500)
 
 
+@pytest.mark.slow
 def test_command_writes_json_figure_and_table(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "lit_momentum.quadratic", "--kappa", "10", "100", "--dim", "20",
                            "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -67,6 +67,7 @@ def test_in_a_terminal_the_progress_is_a_bar(tmp_path: Path) -> None:
     assert "\r" in text and "Epoch 4: 100%" in text and not re.search(r"^epoch \d+/5 ", text, re.M)
 
 
+@pytest.mark.slow
 def test_without_the_filter_lightning_prints_both_messages(tmp_path: Path) -> None:
     text = output(tmp_path / "loud", probe=True)
     assert all(n in text for n in NOISE) and all(own in text for own in OWN)
