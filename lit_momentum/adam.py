@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from lit_momentum.momentum import LOW, per_point, to_device
+from lit_momentum.momentum import LOW, closure_loss, per_point, to_device
 
 
 def host_scalars(settings: dict[str, list[float]], step: int) -> dict[str, list[float]]:
@@ -94,10 +94,7 @@ class GridAdam(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
         if not params:
             return loss

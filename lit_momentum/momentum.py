@@ -66,6 +66,14 @@ def add_scaled_(ys: list[Tensor], xs: Sequence[Tensor], s: Setting) -> None:
         torch._foreach_add_(ys, list(xs), alpha=s)
 
 
+def closure_loss(closure: Any) -> Any:
+    """An optimizer's closure, run with gradients on (``torch.optim``'s convention); None without one."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 def is_off(s: Setting) -> bool:
     """True for a number that switches its term off (0 or False). A tensor is never off: the grid decides once,
     when it is built, which terms any of its points needs (no host sync inside a step)."""
@@ -126,10 +134,7 @@ class HandWrittenSGD(torch.optim.SGD):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
@@ -175,10 +180,7 @@ class GridSGD(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         s = self.settings
         params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
         low = [p for p in params if p.dtype in LOW]
