@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 PROGRESS_REFRESH_STEPS = 50  # and at the end of every epoch
@@ -115,5 +116,6 @@ def report(trainer: L.Trainer) -> None:
     if trainer.logger is None:
         return
     ckpt = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
-    print(f"\nlogs:       {trainer.logger.log_dir}\ncheckpoint: {ckpt or 'none'}\n"
-          f"view with:  tensorboard --logdir {trainer.logger.save_dir}")
+    tensorboard = any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers)
+    print(f"\nlogs:       {trainer.logger.log_dir}\ncheckpoint: {ckpt or 'none'}"
+          + (f"\nview with:  tensorboard --logdir {trainer.logger.save_dir}" if tensorboard else ""))

@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.custom_scalar import layout_pb2
-from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
 from lit_momentum.command import main as train_main
 from lit_momentum.sweep import main as sweep_main
@@ -106,8 +106,18 @@ def test_a_diverging_point_is_frozen_and_the_others_train_on_untouched(tiny: lis
     assert len(epoch_losses(tmp_path / "mixed" / "lr0.05_m0.9_seed0")) == 6
     assert len(epoch_losses(tmp_path / "mixed" / "lr10000_m0.9_seed0")) == 1  # its curve stops where it diverged
     marked = scalars(tmp_path / "mixed" / "lr10000_m0.9_seed0")  # the HParams tab reads what summary.csv has:
-    assert [v for _, v in marked["train/diverged_epoch"]] == [0] and "train/loss_best" not in marked  # no best
-    assert "train/diverged_epoch" not in scalars(tmp_path / "mixed" / "lr0.05_m0.9_seed0")
+    assert [v for _, v in marked["train/diverged_epoch"]] == [0] and [v for _, v in marked["train/diverged"]] == [1]
+    assert [v for _, v in marked["train/loss_best"]] == [100.0]  # no best before it: the bound, so the views draw it
+    healthy = scalars(tmp_path / "mixed" / "lr0.05_m0.9_seed0")
+    assert "train/diverged_epoch" not in healthy and [v for _, v in healthy["train/diverged"]] == [0] * 6
+    sessions = {}
+    for run in ("lr10000_m0.9_seed0", "lr0.05_m0.9_seed0"):  # the HParams tab's Status: Failure, Success
+        acc = EventAccumulator(str(tmp_path / "mixed" / run))
+        acc.Reload()
+        sessions[run] = plugin_data_pb2.HParamsPluginData.FromString(
+            acc.PluginTagToContent("hparams")["_hparams_/session_end_info"]).session_end_info.status
+    assert sessions == {"lr10000_m0.9_seed0": api_pb2.STATUS_FAILURE, "lr0.05_m0.9_seed0": api_pb2.STATUS_SUCCESS}
+    assert all(tag in scalars(tmp_path / "mixed" / run) for run in sessions for tag in HPARAMS_METRICS)  # views draw
     ckpt = load_ckpt(tmp_path / "mixed" / "last.ckpt")
     assert ckpt["state_dict"]["diverged_epoch"].tolist() == [-1, 0]
     frozen = [t[1] for t in ckpt["state_dict"].values() if t.is_floating_point()]  # the diverged point's weights
@@ -163,13 +173,15 @@ def test_outputs_summary_tensorboard_hparams_seed_bands_and_figures(tiny: list[s
     experiment = plugin_data_pb2.HParamsPluginData.FromString(
         root.PluginTagToContent("hparams")["_hparams_/experiment"]).experiment
     assert [h.name for h in experiment.hparam_infos] == ["lr", "momentum", "seed"]  # what varies: all ticked
+    domains = {h.name: [v.number_value for v in h.domain_discrete.values] for h in experiment.hparam_infos}
+    assert domains == {k: sorted({float(r[k]) for r in rows}) for k in ("lr", "momentum", "seed")}  # filter by value
     assert [m.name.tag for m in experiment.metric_infos] == [*HPARAMS_METRICS, *VAL_METRICS]
     layout = layout_pb2.Layout.FromString(root.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0])
     charts = [chart.margin.series[0] for chart in layout.category[0].chart]
     assert [(c.value, c.lower, c.upper) for c in charts] == [BAND_TAGS, VAL_BAND_TAGS]
     for setting in ("lr0.05_m0", "lr0.5_m0.9"):  # the bands are the mean, min and max over the setting's seeds
         band = scalars(out / "seed_bands" / setting)
-        for tag, name in (("train/loss", "train/loss"), ("val/acc", "val/acc")):
+        for tag, name in (("train/loss", "bands/train_loss"), ("val/acc", "bands/val_acc")):  # a group apart
             seeds = [[v for _, v in scalars(out / f"{setting}_seed{s}")[tag]] for s in (0, 1)]
             for e in range(epochs):
                 values = [seeds[0][e], seeds[1][e]]

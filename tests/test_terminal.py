@@ -81,3 +81,14 @@ def test_a_refusal_is_exactly_one_line_and_device_notes_come_once(tmp_path: Path
                      "--max_epochs", "1", "--out", str(tmp_path / "grid"), cwd=tmp_path,
                      cmd=lambda *a: [sys.executable, "-m", "lit_momentum.sweep", *a])
     assert (proc.stdout + proc.stderr).count("GPU available") == 1  # two grids, two Trainers, one note
+
+
+def test_a_run_logged_to_csv_does_not_point_to_tensorboard(tiny: list[str], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    from lit_momentum.command import main as train_main
+
+    train_main([*tiny, "--max_epochs", "1", "--trainer.logger", "CSVLogger", "--trainer.logger.save_dir",
+                str(tmp_path / "csv")])
+    text = capsys.readouterr().out
+    assert re.search(r"^logs: .*csv", text, re.M) and "tensorboard" not in text
+    assert list((tmp_path / "csv").rglob("metrics.csv"))

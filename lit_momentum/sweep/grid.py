@@ -241,12 +241,31 @@ class GridModule(EpochEndModule):
                                 f"{p.name}/train/acc": acc_vals[k]})
             if active[k]:  # its best so far (a diverged point keeps its best from before, as in summary.csv)
                 metrics[f"{p.name}/train/loss_best"] = self.best_loss[k]
+                metrics[f"{p.name}/train/diverged"] = 0
                 bands.setdefault(p.setting, []).append(epoch_vals[k])
-            elif was_active[k]:  # diverged at this epoch: marked for the HParams tab
-                metrics[f"{p.name}/train/diverged_epoch"] = self.current_epoch
+            elif was_active[k]:  # diverged at this epoch: every metric of the HParams tab, so that its views draw it
+                metrics.update(self.diverged_metrics(k, epoch_vals[k], acc_vals[k]))
         metrics.update(seed_bands(bands, "train/loss") if len({p.seed for p in self.points}) > 1 else {})
         self.logger.log_metrics(metrics, step=self.global_step - 1)
         self.logger.save()
+
+    def diverged_metrics(self, k: int, loss: float, acc: float) -> dict[str, float]:
+        """A point that diverged now, for the HParams tab (whose views leave out a point that lacks a metric): its
+        epoch, ``train/diverged`` 1, and its last finite values, or the bound where there is none (a nan loss)."""
+        bound, name = self.hparams.bound, self.points[k].name
+        before = [h[k] for h in self.history[:-1] if math.isfinite(h[k])]  # (as summary.csv: not the epoch it tripped)
+        best = min(before) if before else bound
+        metrics = {f"{name}/epoch": self.current_epoch, f"{name}/train/loss": loss if math.isfinite(loss) else bound,
+                   f"{name}/train/acc": acc, f"{name}/train/loss_best": best, f"{name}/train/diverged": 1,
+                   f"{name}/train/diverged_epoch": self.current_epoch}
+        if "val/loss" in getattr(self.logger, "metrics", ()):  # last validation's values (none yet: bound, 0)
+            metrics[f"{name}/val/loss"] = self.val_history[-1][2][k] if self.val_history else bound
+            metrics[f"{name}/val/acc_best"] = self.best_acc[k] if self.best_acc else 0.0
+        return metrics
+
+    def on_fit_end(self) -> None:
+        if hasattr(self.logger, "end_sessions"):  # the HParams tab's Status: Failure where a point diverged
+            self.logger.end_sessions({p.name: not on for p, on in zip(self.points, self.active())})
 
     def lr_scheduler_step(self, scheduler: PointSchedules, metric: Any) -> None:
         scheduler.step()  # every point's scheduler, where Lightning steps a single run's

@@ -1,15 +1,16 @@
 """TensorBoard for a grid of runs: one run directory per grid point under one root, so TensorBoard overlays them.
 
     OUT/lr1e-05_m0.9_seed0/events.out.tfevents.*    epoch, train/loss_step, train/loss, train/loss_best, train/acc,
-                                                    val/loss, val/acc, val/acc_best; train/diverged_epoch if it did
+                                                    val/loss, val/acc, val/acc_best, train/diverged (0 or 1);
+                                                    train/diverged_epoch if it did; its session's end status
     OUT/<first point>/events.out.tfevents.0.sweep   the HParams experiment and the custom-scalars layout (in a point's
                                                     run: an experiment of its own would show as an empty run)
-    OUT/seed_bands/lr1e-05_m0.9/events.out.tfevents.*  train/loss_* and val/acc_* {mean,min,max} over the seeds
+    OUT/seed_bands/lr1e-05_m0.9/events.out.tfevents.*  bands/train_loss_*, bands/val_acc_* {mean,min,max} over seeds
 
 The HParams tab's metrics are the points' own curves, read at their last value (as summary.csv reads them: a diverged
 point's best is from before it diverged, its final loss the one that tripped it); its columns are the settings
 that vary (TensorBoard ticks only the first five, alphabetically). Metric keys are ``<run>/<tag>``
-(``lr1e-05_m0.9_seed0/train/loss``, ``seed_bands/lr1e-05_m0.9/train/loss_mean``). Events are whole protos written
+(``lr1e-05_m0.9_seed0/train/loss``, ``seed_bands/lr1e-05_m0.9/bands/train_loss_mean``). Events are whole protos written
 with TensorBoard's own record writer, a run's values of one step packed into one event, and appended once per
 ``save()``: no SummaryWriter per point (about 80 us a scalar here) and no writer thread or open file per point.
 """
@@ -24,13 +25,15 @@ from typing import Any
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.plugins.hparams import summary_v2 as hp
 from tensorboard.summary.writer.record_writer import RecordWriter
 from torch.utils.tensorboard.summary import custom_scalars
 
-BAND_TAGS = ("train/loss_mean", "train/loss_min", "train/loss_max")
-VAL_BAND_TAGS = ("val/acc_mean", "val/acc_min", "val/acc_max")
-HPARAMS_METRICS = ("train/loss", "train/loss_best", "train/diverged_epoch")
+# a group of their own (not the points' train/ and val/, where a single point's view would show empty cards)
+BAND_TAGS = ("bands/train_loss_mean", "bands/train_loss_min", "bands/train_loss_max")
+VAL_BAND_TAGS = ("bands/val_acc_mean", "bands/val_acc_min", "bands/val_acc_max")
+HPARAMS_METRICS = ("train/loss", "train/loss_best", "train/diverged")  # logged by every point (see GridModule)
 VAL_METRICS = ("val/loss", "val/acc_best")
 EXPERIMENT_FILE = "events.out.tfevents.0.sweep"
 
@@ -43,10 +46,23 @@ def columns(names: list[str], settings: list[dict[str, Any]]) -> list[str]:
     return varies or names
 
 
-def experiment_events(names: list[str], metrics: tuple[str, ...], seed_bands: bool) -> list[event_pb2.Event]:
-    """The experiment's events: the HParams experiment (which settings, which metrics) and, with several seeds, the
-    custom-scalars layout that shows every setting's mean over seeds with a min-max band."""
-    config = hp.hparams_config_pb(hparams=[hp.HParam(n) for n in names], metrics=[hp.Metric(t) for t in metrics])
+def domain(values: list[Any]) -> hp.Discrete:
+    """A setting's values as a discrete domain (the HParams table then filters by value, and parallel coordinates
+    draws one tick per value): numbers as numbers, booleans as booleans, anything else as text."""
+    unique = list(dict.fromkeys(values))
+    if all(isinstance(v, bool) for v in unique):
+        return hp.Discrete(sorted(unique))
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in unique):
+        return hp.Discrete(sorted(float(v) for v in unique))
+    return hp.Discrete(sorted(str(v) for v in unique))
+
+
+def experiment_events(names: list[str], metrics: tuple[str, ...], seed_bands: bool,
+                      settings: list[dict[str, Any]] | None = None) -> list[event_pb2.Event]:
+    """The experiment's events: the HParams experiment (which settings with their grid values, which metrics) and,
+    with several seeds, the custom-scalars layout that shows every setting's mean over seeds with a min-max band."""
+    hparams = [hp.HParam(n, domain([s[n] for s in settings]) if settings else None) for n in names]
+    config = hp.hparams_config_pb(hparams=hparams, metrics=[hp.Metric(t) for t in metrics])
     events = [event_pb2.Event(step=0, summary=config)]
     if seed_bands:
         charts = {"train/loss: mean over seeds, min-max band": ["Margin", list(BAND_TAGS)]}
@@ -56,24 +72,38 @@ def experiment_events(names: list[str], metrics: tuple[str, ...], seed_bands: bo
     return events
 
 
-def write_experiment(run: Path, names: list[str], metrics: tuple[str, ...], seed_bands: bool) -> None:
-    """The experiment's events in one file of a fixed name in one point's run (writing it again replaces it)."""
+def write_experiment(run: Path, names: list[str], metrics: tuple[str, ...], seed_bands: bool,
+                     settings: list[dict[str, Any]] | None = None) -> None:
+    """The experiment's events in one file of a fixed name in one point's run (writing it again replaces it);
+    ``settings``: every point's, for each setting's domain."""
     run.mkdir(parents=True, exist_ok=True)
     tmp = run / ".events.tmp"
     with open(tmp, "wb") as f:
         writer = RecordWriter(f)
         writer.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
-        for event in experiment_events(names, metrics, seed_bands):
+        for event in experiment_events(names, metrics, seed_bands, settings):
             event.wall_time = time.time()
             writer.write(event.SerializeToString())
     os.replace(tmp, run / EXPERIMENT_FILE)
 
 
+def session_end(status: int) -> summary_pb2.Summary:
+    """The HParams plugin's session-end summary (TensorBoard's own ``session_end_pb`` needs TensorFlow)."""
+    info = plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=time.time())
+    content = plugin_data_pb2.HParamsPluginData(session_end_info=info, version=metadata.PLUGIN_DATA_VERSION)
+    plugin = summary_pb2.SummaryMetadata.PluginData(plugin_name=metadata.PLUGIN_NAME,
+                                                    content=content.SerializeToString())
+    return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=metadata.SESSION_END_INFO_TAG,
+                                                                metadata=summary_pb2.SummaryMetadata(
+                                                                    plugin_data=plugin))])
+
+
 def seed_bands(values: dict[str, list[float]], tag: str) -> dict[str, float]:
-    """``seed_bands/<setting>/<tag>_{mean,min,max}`` over the seeds of each setting (those still training)."""
+    """``seed_bands/<setting>/bands/<tag>_{mean,min,max}`` (``train/loss``: ``bands/train_loss_mean``, ...) over the
+    seeds of each setting (those still training)."""
     out = {}
     for setting, vals in values.items():
-        run = f"seed_bands/{setting}/{tag}"
+        run = f"seed_bands/{setting}/bands/{tag.replace('/', '_')}"
         out.update({f"{run}_mean": sum(vals) / len(vals), f"{run}_min": min(vals), f"{run}_max": max(vals)})
     return out
 
@@ -134,7 +164,7 @@ class GridLogger(Logger):
         if self.experiment:
             settings = list(self.points.values())
             write_experiment(self.root / next(iter(self.points)), columns(list(settings[0]), settings), self.metrics,
-                             self.seed_bands)
+                             self.seed_bands, settings)
         for run, settings in self.points.items():
             self.write(run, event_pb2.Event(step=0, summary=hp.hparams_pb(settings, trial_id=run)))
         self.save()
@@ -161,6 +191,15 @@ class GridLogger(Logger):
                     for data in events:
                         writer.write(data)
                 events.clear()
+
+    @rank_zero_only
+    def end_sessions(self, failed: dict[str, bool]) -> None:
+        """Each point's HParams session ends: Failure for a point that diverged, Success for the others (the
+        HParams tab's Status filter); a continued sweep writes them again when it ends."""
+        for run, bad in failed.items():
+            status = api_pb2.STATUS_FAILURE if bad else api_pb2.STATUS_SUCCESS
+            self.write(run, event_pb2.Event(summary=session_end(status)))
+        self.save()
 
     @rank_zero_only
     def finalize(self, status: str) -> None:

@@ -93,7 +93,7 @@ def write_outputs(out: Path, rows: list[Row], outer: list[str], metric: str, exp
     if experiment:
         names = [*shown(adam=any(r["optimizer"] != "sgd" for r in rows)), *outer]
         write_experiment(out / rows[0]["run"], columns(names, rows), HPARAMS_METRICS + (VAL_METRICS if has_val else ()),
-                         len({r["seed"] for r in rows}) > 1)
+                         len({r["seed"] for r in rows}) > 1, rows)
     return figures
 
 
