@@ -12,6 +12,7 @@ from typing import Any
 from lit_momentum.runs import check_place
 
 ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
+PRECISIONS = ("32-true", "64-true", "bf16-mixed", "bf16-true", "16-mixed", "16-true")  # what --precision lists
 SHORT_PREFIXES = ("--lr_scheduler",)  # --lr_scheduler, --lr_scheduler.*, --lr_scheduler_interval: the model's
 
 
@@ -135,6 +136,9 @@ def one_line(err: BaseException) -> str:
     flat = " ".join(text.split())
     union = re.match(r'Parser key "([\w.]+)": Does not validate against any of the Union subtypes .*?Errors: (.*?) '
                      r'Given value type: .*Given value: (.*)$', flat)
+    if union and union.group(1) == "trainer.precision":  # the ones to pick from, not Lightning's 13 spellings
+        return (f"--trainer.precision {union.group(3)}: must be one of {', '.join(PRECISIONS)} "
+                f"(transformer-engine: NVIDIA GPUs with its package)")
     if union:  # a value none of an option's types takes (int or null; one of several literals): what they take
         allowed, literals = [], False
         for expected in re.findall(r"- Expected an? (.*?)(?= - |$)", union.group(2)):

@@ -112,7 +112,7 @@ BAD_INPUT = [
     (["--config", "CONFIG:model:\n  bogus: 1\n"], "bogus", "'model'"),
     (["--config", "no/such.yaml"], "--config ", "no/such.yaml: no such file"),
     (["--max_epochs", "abc"], "--trainer.max_epochs abc", "must be int or null"),  # a union's inner message
-    (["--precision", "15"], "--trainer.precision 15", "must be one of 64, 32, 16, "),
+    (["--precision", "15"], "--trainer.precision 15", "must be one of 32-true, 64-true, bf16-mixed, bf16-true, "),
     (["--model.lr", "abc"], "--model.lr abc", "must be float"),
     (["--devices", "x"], "--trainer.devices x", "int > 0"),  # Lightning's TypeError, not a traceback
     (["--config", "CONFIG:ckpt_path: last.ckpt\n"], "ckpt_path", "on the command line"),
