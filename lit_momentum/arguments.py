@@ -164,7 +164,7 @@ def class_path_error(group: str, text: str) -> str:
     option and value at fault, and what is allowed."""
     given = (re.search(r"Given value: (.*)", text) or re.search(r"Expected a path but (\S+)", text)
              or re.search(r"Got value: (\S+)$", text))
-    value = given.group(1).strip() if given else ""
+    value = re.split(r"\.? Got value:", given.group(1))[0].strip() if given else ""  # (a nested class: its own)
     cls = re.search(r"class_path[ =]'([\w.]+)'", text)
     name = cls.group(1) if cls else value
     kind, valid, noun = CLASSES[group]

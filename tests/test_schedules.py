@@ -160,6 +160,8 @@ def test_a_run_continued_mid_schedule_is_the_uninterrupted_one(tiny: list[str], 
     (["--lr_scheduler", "LinearLR", "--lr_scheduler.start_factor", "0"], "LinearLR: Starting multiplicative factor"),
     (["--lr_scheduler", "torch.optim.Adam"], "lr_scheduler"),
     (["--lr_scheduler_interval", "batch"], "lr_scheduler_interval"),
+    (["--lr_scheduler", "lit_momentum.schedules.Warmup", "--lr_scheduler.steps", "3", "--lr_scheduler.then", "Nope"],
+     "--model.lr_scheduler Nope: no such scheduler;"),
 ])
 def test_bad_scheduler_options_are_one_line_and_nothing_is_written(tiny: list[str], tmp_path: Path,
                                                                  args: list[str], says: str) -> None:
