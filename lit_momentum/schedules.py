@@ -151,7 +151,7 @@ class SequentialLR(torch.optim.lr_scheduler.SequentialLR):
     so that a config or the command line can hold it::
 
         lr_scheduler:
-          class_path: SequentialLR
+          class_path: lit_momentum.schedules.SequentialLR   # (SequentialLR alone: torch's too)
           init_args:
             schedulers: [{class_path: LinearLR, init_args: {start_factor: 0.01, total_iters: 5}},
                          {class_path: CosineAnnealingLR, init_args: {T_max: 95}}]
