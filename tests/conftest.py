@@ -86,6 +86,24 @@ def run_dirs(root: Path) -> list[Path]:
     return sorted(p for p in (root / "lightning_logs").glob("*/version_*") if p.is_dir())
 
 
+def spelled(name: str) -> tuple[str, ...]:
+    """A grid run's name as its settings, whatever their order and without the places that sort names
+    (``3_lr0.1_m0_seed1`` -> ``("lr0.1", "m0", "seed1")``): tests name points by their settings."""
+    return tuple(sorted(t for t in name.split("_") if not t.isdigit()))
+
+
+def grid_run(root: Path, name: str) -> Path:
+    """The run directory under ``root`` of the point ``name`` spells (see ``spelled``)."""
+    found = [p for p in root.iterdir() if p.is_dir() and spelled(p.name) == spelled(name)]
+    assert len(found) == 1, f"{name}: {[p.name for p in found]} in {root}"
+    return found[0]
+
+
+def by_run(rows: list[dict[str, str]]) -> dict[tuple[str, ...], dict[str, str]]:
+    """summary.csv's rows by their run's settings (see ``spelled``)."""
+    return {spelled(r["run"]): r for r in rows}
+
+
 def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """Read a run's TensorBoard event files back: ``{tag: [(step, value), ...]}``."""
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})

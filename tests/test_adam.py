@@ -18,7 +18,7 @@ import lit_momentum.adam as adam_module
 from lit_momentum.adam import GridAdam
 from lit_momentum.command import main as train_main
 from lit_momentum.sweep import main as sweep_main
-from tests.conftest import refusal, run_dirs, run_sweep, scalars
+from tests.conftest import by_run, grid_run, refusal, run_dirs, run_sweep, scalars, spelled
 
 STEPS = 20
 # five points that differ in every setting (beta1 is the momentum axis; 0 and 0.99 included)
@@ -116,23 +116,22 @@ def test_each_grid_point_of_a_mixed_sgd_adam_adamw_sweep_equals_its_own_train_py
     ``train.py --model.optimizer ...`` run within 1e-5 in every epoch's loss (the forward sums in another order, by
     an ulp: not to the bit; the update itself is, see above)."""
     epochs = 15
-    rows = {r["run"]: r for r in run_sweep(tiny, tmp_path / "mixed", "--model.optimizer", "sgd", "adam", "adamw",
-                                           "--lr", "0.01", "--momentum", "0", "0.9", "--weight_decay", "0", "0.1",
-                                           "--max_epochs", str(epochs))}
-    rows.update({r["run"]: r for r in run_sweep(tiny, tmp_path / "betas", "--model.optimizer", "adamw", "--lr", "0.02",
-                                                "--momentum", "0.5", "--beta2", "0.9", "--eps", "1e-4",
-                                                "--max_epochs", str(epochs))})
+    rows = by_run(run_sweep(tiny, tmp_path / "mixed", "--model.optimizer", "sgd", "adam", "adamw",
+                            "--lr", "0.01", "--momentum", "0", "0.9", "--weight_decay", "0", "0.1",
+                            "--max_epochs", str(epochs)))
+    rows.update(by_run(run_sweep(tiny, tmp_path / "betas", "--model.optimizer", "adamw", "--lr", "0.02",
+                                 "--momentum", "0.5", "--beta2", "0.9", "--eps", "1e-4", "--max_epochs", str(epochs))))
     compared = {"optimizersgd_lr0.01_m0.9_wd0.1_seed0": "mixed", "optimizeradam_adam_lr0.01_m0.9_seed0": "mixed",
                 "optimizeradamw_adamw_lr0.01_m0.9_wd0.1_seed0": "mixed",
                 "adamw_lr0.02_m0.5_b2_0.9_eps0.0001_seed0": "betas"}
     for name, grid in compared.items():
-        r = rows[name]
+        r = rows[spelled(name)]
         root = tmp_path / "single" / name
         impl = ["--model.momentum_impl", "manual"] if r["optimizer"] == "sgd" else []
         train_main([*tiny, "--trainer.default_root_dir", str(root), "--max_epochs", str(epochs), "--model.optimizer",
                     r["optimizer"], *impl, "--model.lr", r["lr"], "--model.momentum", r["momentum"],
                     "--model.weight_decay", r["weight_decay"], "--model.beta2", r["beta2"], "--model.eps", r["eps"]])
-        single, point = scalars(run_dirs(root)[0])["train/loss"], scalars(tmp_path / grid / name)["train/loss"]
+        single, point = scalars(run_dirs(root)[0])["train/loss"], scalars(grid_run(tmp_path / grid, name))["train/loss"]
         assert [s for s, _ in single] == [s for s, _ in point] and len(point) == epochs
         assert max(abs(a - b) for (_, a), (_, b) in zip(single, point)) <= 1e-5, name
         assert point[0][1] - point[-1][1] > 1e-3, f"{name} did not train"

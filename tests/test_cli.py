@@ -17,7 +17,7 @@ import yaml
 from lit_momentum.arguments import ALIASES
 from lit_momentum.command import main
 from lit_momentum.model import MomentumModule
-from tests.conftest import CONFIGS, load_ckpt, run_dirs, run_train, scalars
+from tests.conftest import CONFIGS, load_ckpt, run_dirs, run_train, scalars, spelled
 
 
 def test_writes_tensorboard_events_with_every_tag_and_point(tiny: list[str], tmp_path: Path) -> None:
@@ -64,8 +64,8 @@ def test_a_config_after_typed_sweep_axes_does_not_replace_them(tiny: list[str], 
                 "--model.optimizer", "adam", "--max_epochs", "1", "--config", str(CONFIGS / "mnist1d.yaml"),
                 "--data.num_samples", "200"])
     rows = list(csv.DictReader(open(tmp_path / "out" / "summary.csv")))
-    assert sorted(r["run"] for r in rows) == sorted(f"adam_lr{lr}_m{m}_seed0" for lr in ("0.001", "0.01")
-                                                   for m in ("0", "0.9"))
+    assert sorted(spelled(r["run"]) for r in rows) == sorted(spelled(f"lr{lr}_m{m}_adam_seed0")
+                                                            for lr in ("0.001", "0.01") for m in ("0", "0.9"))
 
 
 @pytest.mark.parametrize("name", ["sgd", "manual", "builtin", "nesterov", "adam", "debug", "mnist1d"])

@@ -20,11 +20,14 @@ from lit_momentum.command import main as train_main
 from tests.conftest import (
     ROOT,
     assert_same_state,
+    by_run,
+    grid_run,
     kill_after_checkpoint,
     load_ckpt,
     run_dirs,
     run_sweep,
     scalars,
+    spelled,
     train_cmd,
 )
 
@@ -57,11 +60,11 @@ def compare(tmp_path: Path, base: list[str], exact: bool, epochs: int = 3) -> No
     """Every COMPARED point of the grid against its own train.py run: every step's loss, the validation accuracy,
     and (``exact``) the final weights, to the bit; else within 1e-5."""
     grid = tmp_path / "grid"
-    rows = {r["run"]: r for r in run_sweep([*quiet(tmp_path), *base], grid, *GRID, "--max_epochs", str(epochs))}
-    points = [r["run"] for r in rows.values()]
+    rows = run_sweep([*quiet(tmp_path), *base], grid, *GRID, "--max_epochs", str(epochs))
+    points = [spelled(r["run"]) for r in rows]
     for name in COMPARED:
-        run = single(tmp_path, base, rows[name], epochs)
-        one, point = scalars(run), scalars(grid / name)
+        run = single(tmp_path, base, by_run(rows)[spelled(name)], epochs)
+        one, point = scalars(run), scalars(grid_run(grid, name))
         for tag in ("train/loss_step", "val/acc"):
             assert [s for s, _ in one[tag]] == [s for s, _ in point[tag]] and len(point[tag]) >= epochs, tag
             worst = max(abs(a - b) for (_, a), (_, b) in zip(one[tag], point[tag]))
@@ -69,7 +72,7 @@ def compare(tmp_path: Path, base: list[str], exact: bool, epochs: int = 3) -> No
         assert point["val/loss"][-1][1] < point["val/loss"][0][1], f"{name} did not train"  # (no dropout there)
         if exact:
             mine = weights(load_ckpt(run / "checkpoints" / "last.ckpt")["state_dict"])
-            ours = weights(load_ckpt(grid / "last.ckpt")["state_dict"], points.index(name))
+            ours = weights(load_ckpt(grid / "last.ckpt")["state_dict"], points.index(spelled(name)))
             assert len(mine) == len(ours) and all(torch.equal(a, b) for a, b in zip(mine, ours)), name
 
 
@@ -113,9 +116,9 @@ def test_a_one_point_sweep_is_the_grids_point_to_the_bit(tmp_path: Path) -> None
         tag = net[-1].strip("[]").rpartition(".")[2]
         rows = run_sweep(base, tmp_path / f"grid{tag}", *GRID)
         alone = run_sweep(base, tmp_path / f"one{tag}", "--lr", "0.1", "--momentum", "0.9", "--seeds", "1")
-        k = [r["run"] for r in rows].index("lr0.1_m0.9_seed1")
-        assert rows[k] == alone[0]
-        a = scalars(tmp_path / f"grid{tag}" / "lr0.1_m0.9_seed1")["train/loss_step"]
+        k = [spelled(r["run"]) for r in rows].index(spelled("lr0.1_m0.9_seed1"))
+        assert {**rows[k], "run": ""} == {**alone[0], "run": ""}  # (the grid's name has its place: 3_lr0.1_...)
+        a = scalars(grid_run(tmp_path / f"grid{tag}", "lr0.1_m0.9_seed1"))["train/loss_step"]
         assert a == scalars(tmp_path / f"one{tag}" / "lr0.1_m0.9_seed1")["train/loss_step"]
         grid, one = (load_ckpt(tmp_path / d / "last.ckpt")["state_dict"] for d in (f"grid{tag}", f"one{tag}"))
         assert all(torch.equal(a, b) for a, b in zip(weights(grid, k), weights(one, 0)))
@@ -141,8 +144,8 @@ def test_a_continued_run_and_grid_with_a_shuffling_loader_and_dropout_are_bit_fo
     assert_same_state(load_ckpt(tmp_path / "gstraight" / "last.ckpt"), load_ckpt(tmp_path / "gstopped" / "last.ckpt"))
     assert (tmp_path / "gstopped" / "summary.csv").read_text() == (tmp_path / "gstraight" / "summary.csv").read_text()
     for run in COMPARED:  # every curve, val/acc_best (rebuilt from the history on resume) included
-        curves = scalars(tmp_path / "gstopped" / run)
-        assert "val/acc_best" in curves and curves == scalars(tmp_path / "gstraight" / run), run
+        curves = scalars(grid_run(tmp_path / "gstopped", run))
+        assert "val/acc_best" in curves and curves == scalars(grid_run(tmp_path / "gstraight", run)), run
 
 
 @pytest.mark.slow

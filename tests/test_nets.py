@@ -23,7 +23,20 @@ from lit_momentum.data import MNIST1DDataModule
 from lit_momentum.model import MomentumModule
 from lit_momentum.nets import ConvNet1D
 from lit_momentum.sweep import main as sweep_main
-from tests.conftest import CONFIGS, ROOT, docs_code, load_ckpt, refusal, run_dirs, run_sweep, run_train, scalars
+from tests.conftest import (
+    CONFIGS,
+    ROOT,
+    by_run,
+    docs_code,
+    grid_run,
+    load_ckpt,
+    refusal,
+    run_dirs,
+    run_sweep,
+    run_train,
+    scalars,
+    spelled,
+)
 
 SMALL_MNIST1D = ["--config", str(CONFIGS / "mnist1d.yaml"), "--data.num_samples", "500"]
 
@@ -78,14 +91,14 @@ def parity(tiny: list[str], tmp_path: Path, grid: list[str], compared: list[str]
            epochs: int = 6, tol: float = 1e-5) -> None:
     """Every ``compared`` point of the sweep equals its own ``train.py --model.momentum_impl manual`` run: train
     loss, val loss and val accuracy at every epoch, within ``tol``; and it trained."""
-    rows = {r["run"]: r for r in run_sweep([*tiny, *base], tmp_path / "grid", *grid, "--max_epochs", str(epochs))}
+    rows = by_run(run_sweep([*tiny, *base], tmp_path / "grid", *grid, "--max_epochs", str(epochs)))
     for name in compared:
-        r = rows[name]
+        r = rows[spelled(name)]
         root = tmp_path / "single" / name
         train_main([*tiny, *base, "--trainer.default_root_dir", str(root), "--max_epochs", str(epochs),
                     "--model.momentum_impl", "manual", "--seed_everything", r["seed"], "--model.lr", r["lr"],
                     "--model.momentum", r["momentum"]])
-        single, point = scalars(run_dirs(root)[0]), scalars(tmp_path / "grid" / name)
+        single, point = scalars(run_dirs(root)[0]), scalars(grid_run(tmp_path / "grid", name))
         for tag in ("train/loss", "val/loss", "val/acc"):
             assert [s for s, _ in single[tag]] == [s for s, _ in point[tag]] and len(point[tag]) == epochs
             assert max(abs(a - b) for (_, a), (_, b) in zip(single[tag], point[tag])) <= tol, (name, tag)
@@ -210,7 +223,7 @@ def test_networks_as_an_outer_axis_on_the_command_line_and_in_a_config(tiny: lis
                      "--max_epochs", "2")
     alone = run_sweep([*tiny, *SMALL_MNIST1D], tmp_path / "cnn", "--model.net", "ConvNet1D", "--lr", "0.1",
                       "--max_epochs", "2")
-    assert [r["run"] for r in rows] == ["netMLP_lr0.1_m0.9_seed0", "netConvNet1D_lr0.1_m0.9_seed0"]
+    assert [r["run"] for r in rows] == ["0_netMLP_lr0.1_m0.9_seed0", "1_netConvNet1D_lr0.1_m0.9_seed0"]  # as typed
     assert rows[1]["final_loss"] == alone[0]["final_loss"] and rows[0]["final_loss"] != rows[1]["final_loss"]
     text = ("model:\n  net:\n    class_path: MLP\n    init_args:\n      hidden: [[64], [100, 100]]\n"
             "      activation: relu\n")

@@ -185,10 +185,10 @@ def single(tiny: list[str], tmp_path: Path, name: str, *args: str) -> dict[str, 
 
 
 @pytest.mark.parametrize("schedule, grid, point, run", [
-    (ONE_CYCLE, ["--momentum", "0.9", "--weight_decay", "0", "0.01", "--seeds", "0", "1"], "*wd0.01_seed1",
+    (ONE_CYCLE, ["--momentum", "0.9", "--weight_decay", "0", "0.01", "--seeds", "0", "1"], "*wd0.01_*seed1",
      ["--model.weight_decay", "0.01", "--seed_everything", "1"]),
     ([*WARMUP_COSINE[:2], "--lr_scheduler.steps", "2", "4", *WARMUP_COSINE[4:]],
-     ["--lr", "0.05", "0.2", "--momentum", "0", "0.9"], "steps4_lr0.2_m0.9_seed0",
+     ["--lr", "0.05", "0.2", "--momentum", "0", "0.9"], "*steps4_*lr0.2_m0.9_seed0",
      ["--model.lr", "0.2", "--model.momentum", "0.9", "--lr_scheduler.steps", "4"]),
 ], ids=["onecycle", "warmup-cosine-warmup-axis"])
 def test_each_grid_point_follows_its_runs_schedule(tiny: list[str], tmp_path: Path, schedule: list[str],
@@ -279,8 +279,8 @@ def test_the_quick_schedule_study_draws_both_questions(tmp_path: Path) -> None:
     with open(tmp_path / "schedules.csv") as f:
         table = list(csv.DictReader(f))
     assert len([r for r in table if r["part"] == "one-cycle"]) == 5 and len(table) == 11
-    cycled = scalars(next((tmp_path / "mlp" / "cycled").glob("max_lr1_*seed0")))["train/momentum"]
-    matched = scalars(next((tmp_path / "mlp" / "matched").glob("max_lr1_*m0.9_seed0")))["train/momentum"]
+    cycled = scalars(next((tmp_path / "mlp" / "cycled").glob("*max_lr1_*seed0")))["train/momentum"]
+    matched = scalars(next((tmp_path / "mlp" / "matched").glob("*max_lr1_*m0.9_seed0")))["train/momentum"]
     assert len({v for _, v in cycled}) > 10 and {v for _, v in matched} == set(f32([0.9]))
     assert set(CONTENDERS) == {p.name for p in (tmp_path / "mlp").iterdir()} - {"constant_lr", "cosine_decay"}
     with Image.open(tmp_path / "schedules_mnist1d.png") as img:

@@ -29,12 +29,15 @@ from lit_momentum.sweep.plan import Unit, detect_share, make_units
 from tests.conftest import (
     ROOT,
     assert_same_state,
+    by_run,
+    grid_run,
     kill_after_checkpoint,
     load_ckpt,
     refusal,
     run_dirs,
     run_train,
     scalars,
+    spelled,
     sweep_cmd,
     sweep_experiment,
 )
@@ -68,17 +71,17 @@ def together(cmds: list[list[str]], envs: list[dict[str, str]]) -> list[subproce
 def test_an_outer_axis_trains_a_grid_per_value_each_point_its_own_run(tiny: list[str], tmp_path: Path) -> None:
     out, epochs = tmp_path / "grid", 20
     sweep_main([*tiny, *GRID, *BATCHES, "--max_epochs", str(epochs), "--out", str(out)])
-    table = {r["run"]: r for r in rows(out)}
+    table = by_run(rows(out))
     assert len(table) == 8 and {r["data.batch_size"] for r in table.values()} == {"32", "128"}
     for run, batch, lr, m in (("batch_size32_lr0.5_m0.9_seed0", 32, "0.5", "0.9"),
                               ("batch_size128_lr0.05_m0_seed0", 128, "0.05", "0")):
         single = tmp_path / "single" / run
         train_main([*tiny, "--trainer.default_root_dir", str(single), "--max_epochs", str(epochs), "--model.lr", lr,
                     "--model.momentum", m, "--model.momentum_impl", "manual", "--data.batch_size", str(batch)])
-        a, b = scalars(run_dirs(single)[0])["train/loss"], scalars(out / run)["train/loss"]
+        a, b = scalars(run_dirs(single)[0])["train/loss"], scalars(grid_run(out, run))["train/loss"]
         assert [s for s, _ in a] == [s for s, _ in b] and len(a) == epochs  # steps per epoch follow the batch size
         assert max(abs(x - y) for (_, x), (_, y) in zip(a, b)) <= 1e-5, run
-        assert float(table[run]["final_loss"]) == pytest.approx(b[-1][1], rel=1e-6)
+        assert float(table[spelled(run)]["final_loss"]) == pytest.approx(b[-1][1], rel=1e-6)
     for figure in ("phase_batch_size32.png", "effective_lr_batch_size128.png", "outer.png"):
         assert (out / figure).stat().st_size > 10_000, figure
     _, root = sweep_experiment(out)
@@ -90,7 +93,8 @@ def test_an_outer_axis_trains_a_grid_per_value_each_point_its_own_run(tiny: list
 
 def test_units_split_combinations_first_then_settings() -> None:
     settings = ["lr0.1_m0", "lr0.1_m0.9", "lr1_m0"]
-    assert [u.name for u in make_units({"data.batch_size": [8, 16]}, settings, 2)] == ["batch_size8", "batch_size16"]
+    names = [u.name for u in make_units({"data.batch_size": [16, 8], "data.dim": [10, 2]}, settings, 4)]
+    assert names == ["0_batch_size8_dim2", "1_batch_size8_dim10", "2_batch_size16_dim2", "3_batch_size16_dim10"]
     parts = make_units({}, settings, 2)
     assert [u.settings for u in parts] == [("lr0.1_m0",), ("lr0.1_m0.9", "lr1_m0")]
     assert Unit((("model.net.hidden", [64, 64]),)).prefix == "hidden64-64_"
@@ -146,11 +150,11 @@ def test_a_slurm_job_array_by_its_variables_a_killed_task_resubmitted_and_a_merg
     out = tmp_path / "array"
     sweep_main([*args, "--out", str(tmp_path / "one")])  # the reference, in this process
     first = env_with(SLURM_ARRAY_TASK_ID="0", SLURM_ARRAY_TASK_COUNT="2", SLURM_ARRAY_TASK_MIN="0")
-    kill_after_checkpoint(sweep_cmd(*args, "--out", str(out)), out / "units" / "batch_size128" / "last.ckpt", 3,
+    kill_after_checkpoint(sweep_cmd(*args, "--out", str(out)), out / "units" / "1_batch_size128" / "last.ckpt", 3,
                           env=first)
-    assert (out / "units" / "batch_size32" / "result.json").is_file()
+    assert (out / "units" / "0_batch_size32" / "result.json").is_file()
     message = refusal(sweep_main, ["--merge", "--out", str(out)])
-    assert "1 of 2 units have not finished: batch_size128 (share 2/2)" in message
+    assert "1 of 2 units have not finished: 1_batch_size128 (share 2/2)" in message
     assert not (out / "summary.csv").exists()
     again = env_with(SLURM_ARRAY_TASK_ID="1", SLURM_ARRAY_TASK_COUNT="1", SLURM_ARRAY_TASK_MIN="1")  # --array=1
     proc = subprocess.run(sweep_cmd(*args, "--out", str(out)), cwd=ROOT, env=again, capture_output=True, text=True,
@@ -207,20 +211,35 @@ def test_torchrun_gives_each_process_a_share(tiny: list[str], tmp_path: Path) ->
 
 
 @pytest.mark.slow
+def test_grids_split_into_parts_name_their_settings_and_sort_in_numeric_order(tiny: list[str], tmp_path: Path) -> None:
+    """Four shares for two batch sizes: each grid in two parts (a part named its settings without the batch size's
+    prefix, and the grid refused them). One process trains every unit nobody holds and merges; the run directories,
+    sorted as text (TensorBoard's order), are in the numeric order of batch size, lr and momentum."""
+    out = tmp_path / "parts"
+    sweep_main([*tiny, *GRID, "--data.batch_size", "128", "32", "--max_epochs", "1", "--share", "1/4",
+                "--out", str(out)])
+    assert sorted(p.name for p in (out / "units").iterdir()) == [f"{i}_batch_size{b}_part{k}of2" for i, b in
+                                                                ((0, 32), (1, 128)) for k in (1, 2)]
+    runs = sorted(p.name for p in out.iterdir() if "_seed" in p.name)
+    assert runs == [f"{i}_batch_size{b}_{j}_lr{lr}_m{m}_seed0" for i, b in ((0, 32), (1, 128))
+                    for j, (lr, m) in enumerate((("0.05", "0"), ("0.05", "0.9"), ("0.5", "0"), ("0.5", "0.9")))]
+    assert len(rows(out)) == 8
+
+
 def test_a_multi_grid_sweep_killed_in_its_second_grid_continues_bit_for_bit(tiny: list[str], tmp_path: Path) -> None:
     args = [*tiny, *GRID, *BATCHES, "--max_epochs", "40", "--checkpoint.every_n_epochs", "2"]
     sweep_main([*args, "--out", str(tmp_path / "straight")])  # the reference, in this process
     crashed = tmp_path / "crashed"
-    second = crashed / "units" / "batch_size128" / "last.ckpt"
+    second = crashed / "units" / "1_batch_size128" / "last.ckpt"
     kill_after_checkpoint(sweep_cmd(*args, "--out", str(crashed)), second, epoch=5)
-    assert (crashed / "units" / "batch_size32" / "result.json").is_file() and not (crashed / "summary.csv").exists()
+    assert (crashed / "units" / "0_batch_size32" / "result.json").is_file() and not (crashed / "summary.csv").exists()
     run_train(*args, "--out", str(crashed), "--ckpt_path", str(second), cwd=tmp_path, cmd=sweep_cmd)
-    for unit in ("batch_size32", "batch_size128"):
+    for unit in ("0_batch_size32", "1_batch_size128"):
         a, b = (load_ckpt(d / "units" / unit / "last.ckpt") for d in (tmp_path / "straight", crashed))
         assert_same_state(a, b)
     assert (crashed / "summary.csv").read_text() == (tmp_path / "straight" / "summary.csv").read_text()
     for run in ("batch_size128_lr0.5_m0.9_seed0", "batch_size32_lr0.05_m0_seed0"):
-        assert scalars(crashed / run) == scalars(tmp_path / "straight" / run), run
+        assert scalars(grid_run(crashed, run)) == scalars(grid_run(tmp_path / "straight", run)), run
 
 
 def slurm() -> bool:
@@ -270,7 +289,7 @@ def test_the_docs_job_array_with_a_task_cancelled_and_resubmitted_merges_the_one
     (tmp_path / "runs" / "bs-logs").mkdir(parents=True)  # the docs' mkdir -p runs/bs-logs
     env = env_with()
     job = submit(["sbatch", "--parsable", str(script)], tmp_path, env)
-    ckpt = tmp_path / "runs" / "bs" / "units" / "batch_size64" / "last.ckpt"
+    ckpt = tmp_path / "runs" / "bs" / "units" / "1_batch_size64" / "last.ckpt"
     deadline = time.time() + 300
     while not (ckpt.is_file() and load_ckpt(ckpt)["epoch"] >= 2) and time.time() < deadline:
         time.sleep(0.05)

@@ -9,6 +9,7 @@ that crashes on an empty panel.
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -27,15 +28,20 @@ from tests.conftest import (
     CONFIGS,
     ROOT,
     assert_same_state,
+    by_run,
+    grid_run,
     kill_after_checkpoint,
     load_ckpt,
     refusal,
     run_dirs,
     run_train,
     scalars,
+    spelled,
     sweep_cmd,
     sweep_experiment,
 )
+
+DOCS = (ROOT / "docs" / "sweep.md").read_text()
 
 
 def sweep(tiny: list[str], out: Path, *args: str) -> list[dict[str, str]]:
@@ -66,16 +72,16 @@ GRIDS = [
 def test_each_grid_point_equals_its_own_train_py_run(tiny: list[str], tmp_path: Path, grid: list[str],
                                                      compared: list[str]) -> None:
     epochs = 30
-    rows = {r["run"]: r for r in sweep(tiny, tmp_path / "grid", *grid, "--max_epochs", str(epochs))}
+    rows = by_run(sweep(tiny, tmp_path / "grid", *grid, "--max_epochs", str(epochs)))
     for name in compared:
-        r = rows[name]
+        r = rows[spelled(name)]
         single_root = tmp_path / "single" / name
         config = grid[:2] if grid[0] == "--config" else []
         train_main([*tiny, *config, "--trainer.default_root_dir", str(single_root), "--max_epochs", str(epochs),
                     "--model.momentum_impl", "manual", "--seed_everything", r["seed"], "--model.lr", r["lr"],
                     "--model.momentum", r["momentum"], "--model.dampening", r["dampening"],
                     "--model.nesterov", r["nesterov"], "--model.weight_decay", r["weight_decay"]])
-        single, point = scalars(run_dirs(single_root)[0]), scalars(tmp_path / "grid" / name)
+        single, point = scalars(run_dirs(single_root)[0]), scalars(grid_run(tmp_path / "grid", name))
         tags = ["train/loss", "val/loss", "val/acc"] if "mnist1d" in grid[1] else ["train/loss"]
         for tag in tags:
             assert [s for s, _ in single[tag]] == [s for s, _ in point[tag]] and len(point[tag]) == epochs
@@ -90,34 +96,35 @@ def test_a_points_numbers_do_not_depend_on_the_other_points_of_its_grid(tiny: li
     lrs = ["0.01", "0.02", "0.03", "0.05", "0.07", "0.1"]
     common = [*tiny, "--config", str(CONFIGS / "mnist1d.yaml"), "--data.batch_size", "16", "--momentum", "0.9",
               "--max_epochs", "2"]  # over 8 steps an epoch (4 hid it)
-    whole = {r["run"]: r for r in sweep(common, tmp_path / "whole", "--lr", *lrs)}
-    part = sweep(common, tmp_path / "part", "--lr", *lrs[2:])
-    assert len(part) == 4 and all(r == whole[r["run"]] for r in part), [(r, whole[r["run"]]) for r in part]
+    whole = by_run(sweep(common, tmp_path / "whole", "--lr", *lrs))
+    part = sweep(common, tmp_path / "part", "--lr", *lrs[2:])  # the same points, named in a smaller grid
+    same = [{**r, "run": ""} == {**whole[spelled(r["run"])], "run": ""} for r in part]
+    assert len(part) == 4 and all(same), [(r, whole[spelled(r["run"])]) for r in part]
 
 
 def test_a_diverging_point_is_frozen_and_the_others_train_on_untouched(tiny: list[str], tmp_path: Path) -> None:
     alone = sweep(tiny, tmp_path / "alone", "--lr", "0.05", "--momentum", "0.9", "--max_epochs", "6")
-    rows = {r["run"]: r for r in sweep(tiny, tmp_path / "mixed", "--lr", "0.05", "1e4", "--momentum", "0.9",
-                                       "--max_epochs", "6")}
-    bad, good = rows["lr10000_m0.9_seed0"], rows["lr0.05_m0.9_seed0"]
+    rows = by_run(sweep(tiny, tmp_path / "mixed", "--lr", "0.05", "1e4", "--momentum", "0.9", "--max_epochs", "6"))
+    bad, good = rows[spelled("lr10000_m0.9_seed0")], rows[spelled("lr0.05_m0.9_seed0")]
     assert bad["diverged_epoch"] == "0" and float(bad["final_loss"]) > 100 and good["diverged_epoch"] == ""
     assert bad["best_loss"] == "" and bad["ping_pong"] == ""  # its statistics leave out the epoch it diverged in
     assert abs(float(good["final_loss"]) - float(alone[0]["final_loss"])) <= 1e-6
-    assert len(epoch_losses(tmp_path / "mixed" / "lr0.05_m0.9_seed0")) == 6
-    assert len(epoch_losses(tmp_path / "mixed" / "lr10000_m0.9_seed0")) == 1  # its curve stops where it diverged
-    marked = scalars(tmp_path / "mixed" / "lr10000_m0.9_seed0")  # the HParams tab reads what summary.csv has:
+    assert len(epoch_losses(grid_run(tmp_path / "mixed", "lr0.05_m0.9_seed0"))) == 6
+    assert len(epoch_losses(grid_run(tmp_path / "mixed", "lr10000_m0.9_seed0"))) == 1  # it stops where it diverged
+    marked = scalars(grid_run(tmp_path / "mixed", "lr10000_m0.9_seed0"))  # the HParams tab reads what summary.csv has:
     assert [v for _, v in marked["train/diverged_epoch"]] == [0] and [v for _, v in marked["train/diverged"]] == [1]
     assert [v for _, v in marked["train/loss_best"]] == [100.0]  # no best before it: the bound, so the views draw it
-    healthy = scalars(tmp_path / "mixed" / "lr0.05_m0.9_seed0")
+    healthy = scalars(grid_run(tmp_path / "mixed", "lr0.05_m0.9_seed0"))
     assert "train/diverged_epoch" not in healthy and [v for _, v in healthy["train/diverged"]] == [0] * 6
     sessions = {}
     for run in ("lr10000_m0.9_seed0", "lr0.05_m0.9_seed0"):  # the HParams tab's Status: Failure, Success
-        acc = EventAccumulator(str(tmp_path / "mixed" / run))
+        acc = EventAccumulator(str(grid_run(tmp_path / "mixed", run)))
         acc.Reload()
         sessions[run] = plugin_data_pb2.HParamsPluginData.FromString(
             acc.PluginTagToContent("hparams")["_hparams_/session_end_info"]).session_end_info.status
     assert sessions == {"lr10000_m0.9_seed0": api_pb2.STATUS_FAILURE, "lr0.05_m0.9_seed0": api_pb2.STATUS_SUCCESS}
-    assert all(tag in scalars(tmp_path / "mixed" / run) for run in sessions for tag in HPARAMS_METRICS)  # views draw
+    drawn = [scalars(grid_run(tmp_path / "mixed", run)) for run in sessions]
+    assert all(tag in s for s in drawn for tag in HPARAMS_METRICS)  # every view draws every point
     ckpt = load_ckpt(tmp_path / "mixed" / "last.ckpt")
     assert ckpt["state_dict"]["diverged_epoch"].tolist() == [-1, 0]
     frozen = [t[1] for t in ckpt["state_dict"].values() if t.is_floating_point()]  # the diverged point's weights
@@ -147,8 +154,8 @@ def test_outputs_summary_tensorboard_hparams_seed_bands_and_figures(tiny: list[s
         rows = list(reader)
     assert reader.fieldnames[: len(COLUMNS)] == COLUMNS and len(rows) == 8
     table = capsys.readouterr().out.split("best validation accuracy (best_val_acc) over the seeds")[1]
-    line = next(ln for ln in table.splitlines() if ln.startswith("lr0.5_m0.9 ")).split()  # the figures' metric
-    accs = [float(r["best_val_acc"]) for r in rows if r["run"].startswith("lr0.5_m0.9_")]
+    line = next(ln for ln in table.splitlines() if ln.startswith("3_lr0.5_m0.9 ")).split()  # the figures' metric
+    accs = [float(r["best_val_acc"]) for r in rows if r["run"].startswith("3_lr0.5_m0.9_")]
     assert line[1] == "2" and float(line[2]) == pytest.approx(sum(accs) / 2, abs=1e-4)
     for r in rows:
         logged = scalars(out / r["run"])
@@ -169,6 +176,13 @@ def test_outputs_summary_tensorboard_hparams_seed_bands_and_figures(tiny: list[s
             acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]).session_start_info
         assert start.hparams["lr"].number_value == float(r["lr"]) and start.hparams["seed"].number_value == float(
             r["seed"])
+    runs = sorted([p.name for p in out.iterdir() if "_seed" in p.name] +
+                  [f"seed_bands/{p.name}" for p in (out / "seed_bands").iterdir()])  # TensorBoard's run list
+    momentum, seed = re.search(r"\(`(\S+)` for one momentum,\s+`(\S+)` for one seed\)", DOCS).groups()
+    assert [n for n in runs if re.search(momentum, n)] == sorted(r["run"] for r in rows if r["momentum"] == "0.9")
+    assert [n for n in runs if re.search(seed, n)] == sorted(r["run"] for r in rows if r["seed"] == "0")
+    assert "type `seed_bands` in the run filter" in DOCS and [n for n in runs if "seed_bands" in n] == [
+        f"seed_bands/{s}" for s in ("0_lr0.05_m0", "1_lr0.05_m0.9", "2_lr0.5_m0", "3_lr0.5_m0.9")]
     _, root = sweep_experiment(out)
     experiment = plugin_data_pb2.HParamsPluginData.FromString(
         root.PluginTagToContent("hparams")["_hparams_/experiment"]).experiment
@@ -179,7 +193,7 @@ def test_outputs_summary_tensorboard_hparams_seed_bands_and_figures(tiny: list[s
     layout = layout_pb2.Layout.FromString(root.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0])
     charts = [chart.margin.series[0] for chart in layout.category[0].chart]
     assert [(c.value, c.lower, c.upper) for c in charts] == [BAND_TAGS, VAL_BAND_TAGS]
-    for setting in ("lr0.05_m0", "lr0.5_m0.9"):  # the bands are the mean, min and max over the setting's seeds
+    for setting in ("0_lr0.05_m0", "3_lr0.5_m0.9"):  # the bands are the mean, min and max over the setting's seeds
         band = scalars(out / "seed_bands" / setting)
         for tag, name in (("train/loss", "bands/train_loss"), ("val/acc", "bands/val_acc")):  # a group apart
             seeds = [[v for _, v in scalars(out / f"{setting}_seed{s}")[tag]] for s in (0, 1)]
@@ -207,7 +221,7 @@ def test_killed_sweep_resumes_bit_for_bit(tiny: list[str], tmp_path: Path) -> No
     assert torch.equal(a["grid_history"], b["grid_history"]) and b["epoch"] == 59
     assert (crashed / f"resumed-from-epoch{killed_at}-step{(killed_at + 1) * 4}.ckpt").is_file()
     assert (crashed / "summary.csv").read_text() == (tmp_path / "straight" / "summary.csv").read_text()
-    for run in ("lr0.05_m0.9_seed0", "lr0.05_m0_seed0", "lr10000_m0_seed0"):
+    for run in ("1_lr0.05_m0.9_seed0", "0_lr0.05_m0_seed0", "2_lr10000_m0_seed0"):
         assert scalars(crashed / run) == scalars(tmp_path / "straight" / run), run
 
 
@@ -223,7 +237,7 @@ def test_ddp_on_two_processes_matches_one(tiny: list[str], tmp_path: Path) -> No
     one, two = (load_ckpt(tmp_path / d / "last.ckpt") for d in ("one", "two"))
     assert one["grid_history"].shape == two["grid_history"].shape == (3, 4)
     assert (one["grid_history"] - two["grid_history"]).abs().max() <= 1e-6
-    for run in ("lr0.5_m0.9_seed0", "lr0.05_m0_seed0"):
+    for run in ("3_lr0.5_m0.9_seed0", "0_lr0.05_m0_seed0"):
         single, ddp = scalars(tmp_path / "one" / run), scalars(tmp_path / "two" / run)
         assert [s for s, _ in single["train/loss_step"]] == [s for s, _ in ddp["train/loss_step"]]
         assert max(abs(x - y) for (_, x), (_, y) in zip(single["train/loss_step"], ddp["train/loss_step"])) <= 1e-6
@@ -391,7 +405,8 @@ def test_every_axis_of_the_table_reaches_every_place_that_reads_the_axes() -> No
     params = inspect.signature(GridModule).parameters
     fields = [f.name for f in dataclasses.fields(GridPoint)]
     docs = (ROOT / "docs" / "sweep.md").read_text()
-    assert [a.field for a in AXES_TABLE] == fields[:len(AXES_TABLE)] and set(shown(adam=True)) == set(fields[:-2])
+    axes = fields[:len(AXES_TABLE)]
+    assert [a.field for a in AXES_TABLE] == axes and set(shown(adam=True)) == set(axes)
     for a in AXES_TABLE:
         assert a.name in params and (a.default is None or params[a.name].default == a.default), a.name
         assert a.field in COLUMNS and a.name in GRID_OPTIONS and f"--{a.name} V [V ...]" in HELP, a.name
@@ -402,3 +417,18 @@ def test_every_axis_of_the_table_reaches_every_place_that_reads_the_axes() -> No
         model.configure_optimizers()
         assert set(model.point_settings) == set(optimizer_axes(optimizer)) and optimizer_axes(optimizer), optimizer
         assert {a.field for a in AXES_TABLE if optimizer in a.optimizers} - {"seed"} == set(optimizer_axes(optimizer))
+
+
+def test_names_sort_as_text_in_the_numeric_order_of_what_varies() -> None:
+    """TensorBoard lists runs by name, as text: typed in any order (lr 10 before 0.3), 11 seeds, a False among the
+    flags, the names still sort as the numbers do, and the varying parts come first (lr is constant here)."""
+    from lit_momentum.sweep.axes import AXES_TABLE
+    from lit_momentum.sweep.points import make_grid
+
+    axes = {a.name: a.default for a in AXES_TABLE} | {"lr": 0.1, "momentum": [0.99, 0.9, 0.5, 0.95],
+                                                     "nesterov": [True, False], "seeds": list(range(10, -1, -1))}
+    points = make_grid(**axes)
+    numeric = sorted(points, key=lambda p: (p.momentum, p.nesterov, p.seed))
+    assert sorted(p.name for p in points) == [p.name for p in numeric]
+    assert numeric[0].name == "0_m0.5_lr0.1_seed00" and numeric[-1].name == "7_m0.99_nesterov_lr0.1_seed10"
+    assert make_grid(**axes | {"momentum": 0.9, "nesterov": False, "seeds": 3})[0].name == "lr0.1_m0.9_seed3"

@@ -16,6 +16,12 @@ def num(v: float) -> str:
     return f"{v:g}" if float(f"{v:g}") == v else repr(v)
 
 
+def sort_key(value: Any) -> tuple:
+    """The order of names (``GridPoint``, a plan's units): numbers and booleans in numeric order, before anything
+    else (lists, text) in the order given (a stable sort)."""
+    return (0, float(value)) if isinstance(value, int | float) else (1, 0.0)
+
+
 @dataclass(frozen=True)
 class Axis:
     name: str  # the option (--lr, model.lr) and GridModule's argument

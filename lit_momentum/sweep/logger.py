@@ -1,17 +1,17 @@
 """TensorBoard for a grid of runs: one run directory per grid point under one root, so TensorBoard overlays them.
 
-    OUT/lr1e-05_m0.9_seed0/events.out.tfevents.*    epoch, train/loss_step, train/loss, train/loss_best, train/acc,
+    OUT/3_lr1e-05_m0.9_seed0/events.out.tfevents.*  epoch, train/loss_step, train/loss, train/loss_best, train/acc,
                                                     val/loss, val/acc, val/acc_best, train/diverged (0 or 1);
                                                     train/diverged_epoch if it did; its session's end status
     OUT/<first point>/events.out.tfevents.0.sweep   the HParams experiment and the custom-scalars layout (in a point's
                                                     run: an experiment of its own would show as an empty run)
-    OUT/seed_bands/lr1e-05_m0.9/events.out.tfevents.*  bands/train_loss_*, bands/val_acc_* {mean,min,max} over seeds
+    OUT/seed_bands/3_lr1e-05_m0.9/events.out.tfevents.*  bands/train_loss_*, bands/val_acc_* {mean,min,max} over seeds
 
 The HParams tab's metrics are the points' own curves, read at their last value (as summary.csv reads them: a diverged
 point's best is from before it diverged, its final loss the one that tripped it); its columns are the settings
 that vary (TensorBoard ticks only the first five, alphabetically). Metric keys are ``<run>/<tag>``
-(``lr1e-05_m0.9_seed0/train/loss``, ``seed_bands/lr1e-05_m0.9/bands/train_loss_mean``). Events are whole protos written
-with TensorBoard's own record writer, a run's values of one step packed into one event, and appended once per
+(``3_lr1e-05_m0.9_seed0/train/loss``, ``seed_bands/3_lr1e-05_m0.9/bands/train_loss_mean``). Events are whole protos
+written with TensorBoard's own record writer, a run's values of one step packed into one event, and appended once per
 ``save()``: no SummaryWriter per point (about 80 us a scalar here) and no writer thread or open file per point.
 """
 

@@ -98,7 +98,7 @@ def write_outputs(out: Path, rows: list[Row], outer: list[str], metric: str, exp
 
 
 def combinations(rows: list[Row], outer: list[str]) -> dict[str, list[Row]]:
-    """Rows grouped by their outer values, keyed as their run names start (e.g. ``batch_size32``; "" without)."""
+    """Rows grouped by their outer values, keyed by those values (``batch_size32``, the figures' suffix; "" without)."""
     groups: dict[str, list[Row]] = {}
     for r in rows:
         groups.setdefault("_".join(f"{k.rsplit('.', 1)[-1]}{value_name(r[k])}" for k in outer), []).append(r)

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
-from lit_momentum.sweep.axes import AXES
+from lit_momentum.sweep.axes import AXES, sort_key
 
 GRID_OPTIONS = {*AXES, "bound", "prefix", "only"}  # the grid's own model options: never outer axes
 LIST_OPTIONS = {"model.net.hidden"}  # options whose single value is itself a list: their axis is a list of lists
@@ -99,15 +99,16 @@ class Unit:
     part: int = 0
     parts: int = 1
     settings: tuple[str, ...] | None = None
+    place: str = ""  # "0_": the combination's place in the numeric order of the outer values (names sort by it)
 
     @property
     def prefix(self) -> str:
-        """What the combination's run names start with, e.g. ``batch_size32_``; "" without outer axes."""
-        return "".join(f"{key.rsplit('.', 1)[-1]}{value_name(v)}_" for key, v in self.combo)
+        """What the combination's run names start with, e.g. ``0_batch_size32_``; "" without outer axes."""
+        return self.place + "".join(f"{key.rsplit('.', 1)[-1]}{value_name(v)}_" for key, v in self.combo)
 
     @property
     def name(self) -> str:
-        """The unit's directory name, e.g. ``batch_size32`` or ``batch_size32_part1of2``."""
+        """The unit's directory name, e.g. ``0_batch_size32`` or ``0_batch_size32_part1of2``."""
         base = self.prefix.rstrip("_") or "grid"
         return base + (f"_part{self.part + 1}of{self.parts}" if self.parts > 1 else "")
 
@@ -124,13 +125,16 @@ class Unit:
 def make_units(axes: dict[str, list], settings: list[str], shares: int) -> list[Unit]:
     """Every combination of outer values, each split into enough parts (whole settings each) that ``shares``
     processes all get work where the combinations alone are fewer."""
-    combos = [tuple(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else [()]
+    ordered = [sorted(values, key=sort_key) for values in axes.values()]  # numbers in numeric order, others as given
+    combos = [tuple(zip(axes, values)) for values in itertools.product(*ordered)] if axes else [()]
     parts = min(max(1, math.ceil(shares / len(combos))), len(settings))
+    width = len(str(len(combos) - 1))
     units = []
-    for combo in combos:
+    for i, combo in enumerate(combos):
+        place = f"{i:0{width}d}_" if axes else ""
         for part in range(parts):
             chunk = settings[part * len(settings) // parts: (part + 1) * len(settings) // parts]
-            units.append(Unit(combo, part, parts, tuple(chunk) if parts > 1 else None))
+            units.append(Unit(combo, part, parts, tuple(chunk) if parts > 1 else None, place))
     if len(units) < shares:
         raise ValueError(f"{shares} processes for {len(units)} units of work ({len(combos)} combinations of outer "
                          f"values x {parts} parts of {len(settings)} settings): run it on at most {len(units)}")
@@ -194,13 +198,13 @@ def identity_difference(there: dict[str, Any], here: dict[str, Any], path: str =
 def unit_record(unit: Unit) -> dict[str, Any]:
     """A unit as plan.json keeps it."""
     return {"name": unit.name, "combo": [list(kv) for kv in unit.combo], "part": unit.part, "parts": unit.parts,
-            "settings": None if unit.settings is None else list(unit.settings)}
+            "settings": None if unit.settings is None else list(unit.settings), "place": unit.place}
 
 
 def plan_units(plan: dict[str, Any]) -> list[Unit]:
     """The sweep's units, as its plan fixed them."""
     return [Unit(tuple((k, v) for k, v in r["combo"]), r["part"], r["parts"],
-                 None if r["settings"] is None else tuple(r["settings"])) for r in plan["units"]]
+                 None if r["settings"] is None else tuple(r["settings"]), r.get("place", "")) for r in plan["units"]]
 
 
 def claim_plan(out: Path, plan: dict[str, Any]) -> bool:

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from lit_momentum.settings import check_optimizer, check_settings
-from lit_momentum.sweep.axes import AXES, AXES_TABLE, num
+from lit_momentum.sweep.axes import AXES, AXES_TABLE, num, sort_key
 
 __all__ = ["AXES", "GridPoint", "check_options", "make_grid", "num"]
 
@@ -15,28 +15,36 @@ ARTICLE = "momentum"  # --dampening momentum: dampening = m, the article's v = m
 
 
 class Named:
-    """The names of a grid point, from the axes' parts (``lit_momentum.sweep.axes``)."""
+    """The names of a grid point, from the axes' parts (``lit_momentum.sweep.axes``). Names sort as text in numeric
+    order (TensorBoard lists runs by name): a setting starts with its place in the grid's numeric order when there
+    are several (``03_``), its varying parts come first, seeds are zero-padded to the widest."""
 
     prefix: str
     optimizer: str
+    place: str  # "03_": the setting's place among the grid's settings in numeric order; "" for a single setting
+    varying: tuple[str, ...]  # the fields with several values in the grid, named first
+    seed_width: int
 
     @property
     def setting(self) -> str:
-        """Everything but the seed, e.g. ``lr1e-05_m0.9_nesterov``: the seeds of one setting form a band."""
-        parts = [self.optimizer if self.optimizer != "sgd" else ""]
-        parts += [a.part(getattr(self, a.field)) for a in AXES_TABLE if a.part is not None]
-        return self.prefix + "_".join(p for p in parts if p)
+        """Everything but the seed, e.g. ``03_lr1e-05_m0.9_nesterov``: the seeds of one setting form a band."""
+        named = [a for a in AXES_TABLE if a.part is not None]
+        named = [a for a in named if a.field in self.varying] + [a for a in named if a.field not in self.varying]
+        parts = [a.part(getattr(self, a.field)) for a in named] + [self.optimizer if self.optimizer != "sgd" else ""]
+        return self.prefix + self.place + "_".join(p for p in parts if p)
 
     @property
     def name(self) -> str:
-        """The point's TensorBoard run directory, e.g. ``lr1e-05_m0.9_seed0``."""
-        return f"{self.setting}_seed{self.seed}"  # type: ignore[attr-defined]
+        """The point's TensorBoard run directory, e.g. ``03_lr1e-05_m0.9_seed0``."""
+        return f"{self.setting}_seed{self.seed:0{self.seed_width}d}"  # type: ignore[attr-defined]
 
 
 # one field per axis, in the table's order (lr, momentum, ..., seed), then the grid's outer values
-# (``prefix``, e.g. ``batch_size32_``) and optimizer (sgd, adam or adamw)
+# (``prefix``, e.g. ``0_batch_size32_``), optimizer (sgd, adam or adamw) and the naming (``Named``)
 GridPoint = dataclasses.make_dataclass(
-    "GridPoint", [(a.field, Any) for a in AXES_TABLE] + [("prefix", str, ""), ("optimizer", str, "sgd")],
+    "GridPoint", [(a.field, Any) for a in AXES_TABLE] + [("prefix", str, ""), ("optimizer", str, "sgd"),
+                                                         ("place", str, ""), ("varying", tuple, ()),
+                                                         ("seed_width", int, 1)],
     bases=(Named,), frozen=True, namespace={"__module__": __name__})
 
 
@@ -62,11 +70,12 @@ def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: str = 
         raise ValueError("model.dampening (--dampening): momentum (the article's formula) stands alone, not in a list")
     points = [GridPoint(*combo, prefix=prefix, optimizer=optimizer) for combo in itertools.product(*values.values())]
     points = [dataclasses.replace(p, dampening=p.momentum) if p.dampening == ARTICLE else p for p in points]
-    if only is not None:
-        unknown = sorted(set(only) - {p.setting for p in points})
+    points = named(points, [a for a in values if a != "seeds" and len(values[a]) > 1], max(values["seeds"]))
+    if only is not None:  # settings named without the outer values' prefix
+        unknown = sorted(set(only) - {p.setting.removeprefix(prefix) for p in points})
         if unknown:
             raise ValueError(f"model.only names settings the grid does not have: {', '.join(unknown)}")
-        points = [p for p in points if p.setting in only]
+        points = [p for p in points if p.setting.removeprefix(prefix) in only]
     for p in points:
         try:
             check_settings(optimizer, "manual" if optimizer == "sgd" else "builtin", p.lr, p.momentum, p.dampening,
@@ -74,6 +83,16 @@ def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: str = 
         except ValueError as err:
             raise ValueError(f"grid point {p.name}: {err}") from None
     return points
+
+
+def named(points: list[GridPoint], varying: list[str], max_seed: int) -> list[GridPoint]:
+    """The points with their names' order: each setting's place in the numeric order of its varying values."""
+    fields = [a.field for a in AXES_TABLE if a.name in varying]
+    settings = sorted({tuple(getattr(p, f) for f in fields) for p in points}, key=lambda s: [sort_key(v) for v in s])
+    width = len(str(len(settings) - 1))
+    place = {s: f"{i:0{width}d}_" if len(settings) > 1 else "" for i, s in enumerate(settings)}
+    return [dataclasses.replace(p, place=place[tuple(getattr(p, f) for f in fields)], varying=tuple(fields),
+                                seed_width=len(str(max_seed))) for p in points]
 
 
 def check_options(optimizer: str, momentum_impl: str, bound: float) -> None:
