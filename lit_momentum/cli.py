@@ -27,7 +27,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_momentum.arguments import print_help
-from lit_momentum.data import check_batches, check_contract
+from lit_momentum.data import check_batches, check_contract, data_name
 from lit_momentum.help import usage
 from lit_momentum.model import MomentumModule
 from lit_momentum.nets import same_net
@@ -68,11 +68,12 @@ class MomentumCLI(LightningCLI):
     model_class: type[L.LightningModule] = MomentumModule
     trains_grid = False  # the sweep's subclass trains a grid, and resumes only a grid's checkpoint
 
-    def __init__(self, args: list[str], resume: Checkpoint | None, stage: str = "fit") -> None:
+    def __init__(self, args: list[str], resume: Checkpoint | None, stage: str = "fit",
+                 logs: str = "lightning_logs") -> None:
         if resume and resume.grid != self.trains_grid:
             owner = "python -m lit_momentum.sweep" if resume.grid else "python train.py"
             raise ValueError(f"--ckpt_path {resume.path}: this checkpoint is {owner}'s; continue it with {owner}")
-        self.resume, self.stage = resume, stage
+        self.resume, self.stage, self.logs = resume, stage, logs  # logs: the runs' folder under default_root_dir
         # args are always given (aliases rewritten): Lightning's warning about args beside sys.argv does not apply
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         config_name = f"config_resumed_step{resume.global_step}.yaml" if resume else "config.yaml"
@@ -233,10 +234,10 @@ class MomentumCLI(LightningCLI):
     def make_logger(self) -> Logger:
         """TensorBoard, one directory per run (when the user chose no logger)."""
         run = self.resume.run_dir if self.resume else None
-        root = Path(self.config.trainer.default_root_dir or ".") / "lightning_logs"
+        root = Path(self.config.trainer.default_root_dir or ".") / self.logs
         return RunLogger(
             save_dir=run.parent.parent if run else root,
-            name=run.parent.name if run else self.model.run_name,
+            name=run.parent.name if run else "_".join(filter(None, [data_name(self.datamodule), self.model.run_name])),
             version=run.name if run else None,
             default_hp_metric=False,
             purge_step=self.resume.global_step if run else None,  # drop points logged after the checkpoint

@@ -131,12 +131,12 @@ def write(rows: list[dict], curves: dict[str, list[float]], out: Path) -> None:
 def build(shared: list[str], variants: list[str], seeds: list[int] | None) -> dict[tuple[str, int], MomentumCLI]:
     """Every (variant, seed) run, built before any trains, so that bad input stops all of them (one line)."""
     try:
-        base = MomentumCLI(shared, resume=None).config
+        base = MomentumCLI(shared, resume=None, logs="").config
         runs = {}
         for seed in seeds or [base.seed_everything]:
             for v in variants:  # each seeded alike: the same initial weights
                 args = [*shared, "--seed_everything", str(seed), *variant_args(v, base.model.lr, base.model.momentum)]
-                runs[v, seed] = MomentumCLI(args, resume=None)
+                runs[v, seed] = MomentumCLI(args, resume=None, logs="")  # OUT/<run>/version_<n>
     except (ValueError, ArgumentError) as err:
         sys.exit("error: " + one_line(err))
     return runs
@@ -161,7 +161,7 @@ def run(cli: MomentumCLI, variant: str, seed: int, threshold: float) -> tuple[di
         test = {"test_loss": result["test/loss"], "test_acc": result["test/acc"]}
     stats = curve_stats(losses, threshold) if losses else dict.fromkeys(
         ("final_loss", "best_loss", "epoch_below_threshold", "ping_pong", "tv_over_net"), "")
-    row = dict(variant=variant, seed=seed, run=cli.model.run_name, wall_s=wall, **stats, **val, **test,
+    row = dict(variant=variant, seed=seed, run=Path(cli.trainer.logger.log_dir).parent.name, wall_s=wall, **stats, **val, **test,
                diverged_epoch=diverged)
     return row, losses
 

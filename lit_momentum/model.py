@@ -18,7 +18,7 @@ from torchmetrics import Accuracy, MaxMetric, MeanMetric
 from lit_momentum.epochs import EpochEndModule, NonFiniteLossError
 from lit_momentum.loss import loss_and_predictions
 from lit_momentum.momentum import HandWrittenSGD
-from lit_momentum.nets import MLP, NetFactory, build_net, check_output, net_name
+from lit_momentum.nets import MLP, NetFactory, build_net, check_output, net_label
 from lit_momentum.schedules import SchedulerFactory, build_scheduler, group_values
 from lit_momentum.settings import check_settings
 
@@ -89,7 +89,8 @@ class MomentumModule(EpochEndModule):
 
     @property
     def run_name(self) -> str:
-        """The variant in a few characters, e.g. ``manual_m0.9_lr1e-05``: names the run's log directory."""
+        """The network and variant in a few characters, e.g. ``manual_m0.9_lr1e-05`` (the article's MLP),
+        ``linear_builtin_m0.9_lr0.01``: the run's log directory is named by it, after the data's name."""
         hp = self.hparams
         if hp.optimizer in ("adam", "adamw"):
             beta2, eps = hp.get("beta2", 0.999), hp.get("eps", 1e-8)
@@ -101,9 +102,9 @@ class MomentumModule(EpochEndModule):
             parts = [hp.momentum_impl, "nesterov" if hp.nesterov else "", f"m{hp.momentum:g}"]
             parts.append(f"damp{hp.dampening:g}" if hp.dampening else "")
         parts += [f"wd{hp.weight_decay:g}" if hp.weight_decay else "", f"lr{hp.lr:g}"]
-        name = net_name(hp.net)
+        name = net_label(hp.net)
         schedule = (hp.get("lr_scheduler") or {}).get("class_path", "").rpartition(".")[2]
-        return "_".join(p for p in [name if name != "MLP" else "", *parts, schedule] if p)
+        return "_".join(p for p in [name, *parts, schedule] if p)
 
     def forward(self, x: Tensor) -> Tensor:
         with self.streams.run(0):  # dropout and noise draw from the run's own stream

@@ -59,7 +59,7 @@ def test_the_cnn_trains_validates_and_its_checkpoint_is_tested_without_naming_it
     train_main([*tiny, "--config", str(CONFIGS / "cnn.yaml"), "--data.num_samples", "500", "--model.net.channels",
                 "8", "--max_epochs", "4"])
     (run,) = run_dirs(tmp_path)
-    assert run.parent.name.startswith("ConvNet1D_")
+    assert run.parent.name.startswith("MNIST1D_ConvNet1D_")
     ckpt = load_ckpt(run / "checkpoints" / "last.ckpt")
     assert ckpt["hyper_parameters"]["net"] == {"class_path": "lit_momentum.nets.ConvNet1D",
                                                "init_args": {"channels": 8}}
@@ -82,7 +82,9 @@ def test_the_cnn_trains_validates_and_its_checkpoint_is_tested_without_naming_it
 
 def test_a_linear_model_has_no_hidden_layer(tiny: list[str], tmp_path: Path) -> None:
     train_main([*tiny, *SMALL_MNIST1D, "--model.net.hidden", "[]", "--max_epochs", "2"])
-    state = load_ckpt(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")["state_dict"]
+    (run,) = run_dirs(tmp_path)
+    assert run.parent.name == "MNIST1D_linear_builtin_m0.9_lr0.01"  # the data and the network named
+    state = load_ckpt(run / "checkpoints" / "last.ckpt")["state_dict"]
     assert [k for k in state if k.startswith("net.")] == ["net.0.weight", "net.0.bias"]
     assert state["net.0.weight"].shape == (10, 64)  # debug.yaml: signals of 64
 

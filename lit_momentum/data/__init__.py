@@ -11,4 +11,10 @@ from lit_momentum.data.random_labels import RandomDataModule
 from lit_momentum.data.tensors import EpochBatches, TensorBatches, TensorDataModule
 
 __all__ = ["EpochBatches", "MNIST1DDataModule", "RandomDataModule", "TensorBatches", "TensorDataModule",
-           "check_batches", "check_contract"]
+           "check_batches", "check_contract", "data_name"]
+
+
+def data_name(datamodule: object) -> str:
+    """The data in a run's name: "" for the article's random data, else the class without ``DataModule``
+    (``MNIST1D``, ``MyData``)."""
+    return "" if isinstance(datamodule, RandomDataModule) else type(datamodule).__name__.removesuffix("DataModule")

@@ -27,8 +27,8 @@ from lit_momentum.nets.conv import ConvNet1D
 from lit_momentum.nets.gru import GRU1D
 from lit_momentum.nets.mlp import MLP
 
-__all__ = ["MLP", "ConvNet1D", "GRU1D", "NetFactory", "build_net", "check_output", "net_config", "net_name",
-           "same_net"]
+__all__ = ["MLP", "ConvNet1D", "GRU1D", "NetFactory", "build_net", "check_output", "net_config", "net_label",
+           "net_name", "same_net"]
 
 NetFactory = Callable[[int, int], nn.Module]  # (dim, num_classes) -> network
 
@@ -77,6 +77,17 @@ def same_net(a: NetFactory | Mapping[str, Any], b: NetFactory | Mapping[str, Any
 def net_name(net: NetFactory | Mapping[str, Any]) -> str:
     """The network's class name: ``MLP``, ``ConvNet1D``, ``MyNet``."""
     return net_config(net)["class_path"].rpartition(".")[2]
+
+
+def net_label(net: NetFactory | Mapping[str, Any]) -> str:
+    """The network in a run's name: "" for the article's MLP (its default hidden layer), ``linear`` for an MLP
+    without hidden layers, ``MLP100-100`` for other widths, the class name for any other network."""
+    config, name = net_config(net), net_name(net)
+    if name != "MLP" or config["init_args"].get("hidden") is None:
+        return "" if name == "MLP" else name
+    hidden = config["init_args"]["hidden"]
+    hidden = [hidden] if isinstance(hidden, int) else list(hidden)
+    return "MLP" + "-".join(map(str, hidden)) if hidden else "linear"
 
 
 def build_net(net: NetFactory | Mapping[str, Any], dim: int, num_classes: int) -> nn.Module:
