@@ -161,7 +161,8 @@ def run(cli: MomentumCLI, variant: str, seed: int, threshold: float) -> tuple[di
         test = {"test_loss": result["test/loss"], "test_acc": result["test/acc"]}
     stats = curve_stats(losses, threshold) if losses else dict.fromkeys(
         ("final_loss", "best_loss", "epoch_below_threshold", "ping_pong", "tv_over_net"), "")
-    row = dict(variant=variant, seed=seed, run=Path(cli.trainer.logger.log_dir).parent.name, wall_s=wall, **stats, **val, **test,
+    run_dir = Path(cli.trainer.logger.log_dir)  # OUT/<run>/version_<n>
+    row = dict(variant=variant, seed=seed, run=run_dir.parent.name, wall_s=wall, **stats, **val, **test,
                diverged_epoch=diverged)
     return row, losses
 

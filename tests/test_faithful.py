@@ -158,7 +158,8 @@ def test_a_killed_run_with_a_shuffling_loader_and_dropout_continues_bit_for_bit(
             "--checkpoint.every_n_epochs", "2", "--trainer.enable_progress_bar", "false"]
     train_main([*quiet(tmp_path / "straight"), *base])
     killed = tmp_path / "killed"
-    ckpt = killed / "lightning_logs" / "ShuffledBlobs_DropoutMLP_builtin_m0.9_lr0.2" / "version_0" / "checkpoints" / "last.ckpt"
+    run = killed / "lightning_logs" / "ShuffledBlobs_DropoutMLP_builtin_m0.9_lr0.2" / "version_0"
+    ckpt = run / "checkpoints" / "last.ckpt"
     kill_after_checkpoint(train_cmd(*quiet(killed), *base), ckpt, epoch=3, env=env)
     train_main([*quiet(killed), "--max_epochs", "40", "--ckpt_path", str(ckpt)])
     assert_same_state(load_ckpt(run_dirs(tmp_path / "straight")[0] / "checkpoints" / "last.ckpt"), load_ckpt(ckpt))

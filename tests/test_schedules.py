@@ -280,7 +280,7 @@ def test_the_quick_schedule_study_draws_both_questions(tmp_path: Path) -> None:
         table = list(csv.DictReader(f))
     assert len([r for r in table if r["part"] == "one-cycle"]) == 5 and len(table) == 11
     cycled = scalars(next((tmp_path / "mlp" / "cycled").glob("*max_lr1_*seed0")))["train/momentum"]
-    matched = scalars(next((tmp_path / "mlp" / "matched").glob("*max_lr1_*m0.9_seed0")))["train/momentum"]
+    matched = scalars(next((tmp_path / "mlp" / "matched").glob("*max_lr1_*_m0.9_*seed0")))["train/momentum"]
     assert len({v for _, v in cycled}) > 10 and {v for _, v in matched} == set(f32([0.9]))
     assert set(CONTENDERS) == {p.name for p in (tmp_path / "mlp").iterdir()} - {"constant_lr", "cosine_decay"}
     with Image.open(tmp_path / "schedules_mnist1d.png") as img:

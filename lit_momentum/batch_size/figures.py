@@ -2,7 +2,7 @@
 
 - ``steps_vs_batch.png``: steps to the target at the best lr against the batch size, log-log, a line per optimizer
   with its seeds' min-max band, the perfect-scaling slope (steps halve as the batch doubles) for reference, and each
-  optimizer's critical batch size marked where its line leaves perfect scaling.
+  optimizer's critical batch size (a dotted line, its number in the legend) where its line leaves perfect scaling.
 - ``best_lr_vs_batch.png``: the best lr (solid) and the best effective step ``lr / (1 - m)`` (dashed) against the
   batch size: where momentum is just a bigger step, the dashed lines fall on plain SGD's.
 """
@@ -38,8 +38,9 @@ def lines(rows: list[Row], source: str) -> dict[str, list[Row]]:
 
 
 def panels(rows: list[Row]) -> tuple[plt.Figure, list[tuple[plt.Axes, str]]]:
+    """A panel per source, side by side, sized so that the text stays legible at a README's width."""
     sources = [s for s in TITLES if any(r["source"] == s for r in rows)]
-    fig, axes = plt.subplots(1, len(sources), figsize=(6.5 * len(sources), 5), squeeze=False)
+    fig, axes = plt.subplots(1, len(sources), figsize=(5.4 * len(sources), 4.8), squeeze=False)
     return fig, list(zip(axes[0], sources))
 
 
@@ -49,10 +50,15 @@ def batch_ticks(ax: plt.Axes, rows: list[Row], source: str) -> None:
     every = -(-len(sizes) // 10)  # at most about ten labels (the NQM's 17 sizes: every other one)
     ax.set_xticks(sizes, [f"{b:g}" if i % every == 0 else "" for i, b in enumerate(sizes)])
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.tick_params(axis="x", labelsize=8)
+    ax.tick_params(axis="x", labelsize=9)
 
 
 def plot_steps(rows: list[Row], critical: dict[tuple[str, str], float | None], out: Path) -> None:
+    with plt.rc_context({"font.size": 11}):
+        draw_steps(rows, critical, out)
+
+
+def draw_steps(rows: list[Row], critical: dict[tuple[str, str], float | None], out: Path) -> None:
     fig, axes = panels(rows)
     for ax, source in axes:
         drawn = False
@@ -62,14 +68,13 @@ def plot_steps(rows: list[Row], critical: dict[tuple[str, str], float | None], o
                 continue
             drawn = True
             b = [r["batch_size"] for r in pts]
-            (line,) = ax.plot(b, [r["steps"] for r in pts], "o-", ms=4, label=name)
+            crit = critical.get((source, name))  # in the legend: numbers by the lines would collide (265, 285)
+            (line,) = ax.plot(b, [r["steps"] for r in pts], "o-", ms=4,
+                              label=f"{name}: critical {crit:.0f}" if crit else name)
             ax.fill_between(b, [r["steps_min"] for r in pts], [r["steps_max"] for r in pts], color=line.get_color(),
                             alpha=0.2, lw=0)
-            crit = critical.get((source, name))
             if crit:
                 ax.axvline(crit, color=line.get_color(), ls=":", lw=1.2)
-                ax.text(crit, 0.02, f" {crit:.0f}", color=line.get_color(), transform=ax.get_xaxis_transform(),
-                        fontsize=8, rotation=90, va="bottom")
         if not drawn:
             ax.text(0.5, 0.5, "no batch size reached the target", ha="center", transform=ax.transAxes)
             ax.set(title=TITLES[source])
@@ -78,11 +83,12 @@ def plot_steps(rows: list[Row], critical: dict[tuple[str, str], float | None], o
         top = max(r["batch_size"] for r in rows if r["source"] == source)
         ax.plot([first["batch_size"], top], [first["steps"], first["steps"] * first["batch_size"] / top], "k--", lw=0.8,
                 label="perfect scaling (steps x batch = const)")
-        ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="steps to target (best lr, mean over seeds)",
+        ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="steps to target (best lr, mean of seeds)",
                title=f"{TITLES[source]}: target {first['target']}")
         batch_ticks(ax, rows, source)
-        ax.legend(fontsize=8)
-    fig.suptitle("Steps to a target against the batch size; dotted: each optimizer's critical batch size", fontsize=11)
+        ax.legend(fontsize=9)
+    fig.suptitle("Steps to a target against the batch size; dotted: each optimizer's critical batch size (legend)",
+                 fontsize=13)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
