@@ -95,6 +95,11 @@ def draw_steps(rows: list[Row], critical: dict[tuple[str, str], float | None], o
 
 
 def plot_best_lr(rows: list[Row], out: Path) -> None:
+    with plt.rc_context({"font.size": 11}):
+        draw_best_lr(rows, out)
+
+
+def draw_best_lr(rows: list[Row], out: Path) -> None:
     fig, axes = panels(rows)
     for ax, source in axes:
         for name, rs in lines(rows, source).items():
@@ -110,9 +115,9 @@ def plot_best_lr(rows: list[Row], out: Path) -> None:
             ax.plot([r["batch_size"] for r in edge], [r["best_lr"] for r in edge], "x", ms=9, mew=2,
                     color=line.get_color())
         ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="best learning rate",
-               title=f"{TITLES[source]} (x: at the edge of the lr range)")
+               title=f"{TITLES[source]}\nx: at the edge of the lr range")
         batch_ticks(ax, rows, source)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
