@@ -160,7 +160,7 @@ def test_compare_on_mnist1d_reports_validation_and_test_per_seed(tmp_path: Path)
         rows = list(csv.DictReader(f))
     assert [(r["variant"], r["seed"]) for r in rows] == [("sgd", "0"), ("manual", "0"), ("sgd", "1"), ("manual", "1")]
     for r in rows:
-        logged = scalars(out / "lightning_logs" / r["run"] / f"version_{r['seed']}")  # a version per seed
+        logged = scalars(out / r["run"] / f"version_{r['seed']}")  # a version per seed
         accs = [v for _, v in logged["val/acc"]]
         assert float(r["best_val_acc"]) == pytest.approx(max(accs))
         assert int(r["epoch_best_val_acc"]) == accs.index(max(accs))
