@@ -80,6 +80,15 @@ def test_the_cnn_trains_validates_and_its_checkpoint_is_tested_without_naming_it
     assert "model.net" in message and "channels" in message and "drop the option" in message
 
 
+def test_run_names_say_the_network_and_a_users_mlp_is_not_the_articles() -> None:
+    from lit_momentum.nets import MLP, net_label
+    from tests import probe_nets
+
+    assert [net_label(MLP), net_label(probe_nets.MLP), net_label(ConvNet1D)] == ["", "MLP", "ConvNet1D"]
+    assert [net_label({"class_path": "lit_momentum.nets.MLP", "init_args": {"hidden": h}}) for h in ([], [100, 100])
+            ] == ["linear", "MLP100-100"]
+
+
 def test_a_linear_model_has_no_hidden_layer(tiny: list[str], tmp_path: Path) -> None:
     train_main([*tiny, *SMALL_MNIST1D, "--model.net.hidden", "[]", "--max_epochs", "2"])
     (run,) = run_dirs(tmp_path)

@@ -82,9 +82,11 @@ def net_name(net: NetFactory | Mapping[str, Any]) -> str:
 def net_label(net: NetFactory | Mapping[str, Any]) -> str:
     """The network in a run's name: "" for the article's MLP (its default hidden layer), ``linear`` for an MLP
     without hidden layers, ``MLP100-100`` for other widths, the class name for any other network."""
-    config, name = net_config(net), net_name(net)
-    if name != "MLP" or config["init_args"].get("hidden") is None:
-        return "" if name == "MLP" else name
+    config = net_config(net)
+    if net_class(config) is not MLP:  # (a user's own class called MLP is named, not taken for the article's)
+        return net_name(net)
+    if config["init_args"].get("hidden") is None:
+        return ""
     hidden = config["init_args"]["hidden"]
     hidden = [hidden] if isinstance(hidden, int) else list(hidden)
     return "MLP" + "-".join(map(str, hidden)) if hidden else "linear"
