@@ -109,9 +109,3 @@ class HeldWeight(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return x @ self.held[0].T + self.lin.bias
 
-
-class MLP(nn.Sequential):
-    """A user's own network that happens to share the package MLP's name."""
-
-    def __init__(self, dim: int, num_classes: int, width: int = 8) -> None:
-        super().__init__(nn.Linear(dim, width), nn.ReLU(), nn.Linear(width, 1 if num_classes == 2 else num_classes))
