@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor
-from torchmetrics import Accuracy, MaxMetric, MeanMetric
+from torchmetrics import Accuracy, MaxMetric
 
+from lit_momentum.averages import SampleMean, epoch_mean, stacked
 from lit_momentum.epochs import EpochEndModule, NonFiniteLossError
 from lit_momentum.loss import loss_and_predictions
 from lit_momentum.momentum import HandWrittenSGD
@@ -78,12 +79,10 @@ class MomentumModule(EpochEndModule):
         self.automatic_optimization = momentum_impl == "builtin"
         # no input checks: they would sync with the device, and a nan must reach the check in end_epoch
         task = dict(task="binary") if num_classes == 2 else dict(task="multiclass", num_classes=num_classes)
-        self.train_loss = MeanMetric(nan_strategy="disable")
         self.train_acc = Accuracy(**task, validate_args=False)
-        # held-out metrics: loss weighted by batch size (the mean over samples), accuracy, and the best accuracy so
-        # far (saved in checkpoints, so a resumed run keeps it)
-        self.val_loss, self.test_loss = MeanMetric(nan_strategy="disable"), MeanMetric(nan_strategy="disable")
-        self.val_acc, self.test_acc = Accuracy(**task, validate_args=False), Accuracy(**task, validate_args=False)
+        # held-out loss and accuracy: means over samples, in float64 (lit_momentum.averages); the best accuracy so
+        # far is saved in checkpoints, so a resumed run keeps it
+        self.val_mean, self.test_mean = SampleMean(), SampleMean()
         self.val_acc_best = MaxMetric(nan_strategy="disable")
         self.val_acc_best.persistent(True)
 
@@ -143,15 +142,14 @@ class MomentumModule(EpochEndModule):
         """Epoch loss and accuracy to torchmetrics, the bar and monitoring callbacks; step losses to the logger."""
         losses, preds, labels = zip(*self.seen)
         self.seen.clear()
-        losses = torch.stack(losses)  # (steps,)
-        self.train_loss.update(losses)  # epoch loss = mean of the batch losses, as in the article
+        # per-step losses, averaged over DDP ranks (each holds a slice of the global batch)
+        losses = self.trainer.strategy.reduce(stacked(losses), reduce_op="mean")  # (steps,)
         self.train_acc.update(torch.cat(preds), torch.cat(labels))
-        epoch_metrics = {"train/loss": self.train_loss.compute(), "train/acc": self.train_acc.compute()}
-        self.train_loss.reset()
+        # epoch loss = mean of the batch losses, as in the article (in float64, as a grid point's)
+        epoch_metrics = {"train/loss": epoch_mean(losses), "train/acc": self.train_acc.compute()}
         self.train_acc.reset()
         self.log_dict(epoch_metrics, prog_bar=True, logger=False)  # for the progress bar and monitoring callbacks
-        # per-step losses, averaged over DDP ranks (each holds a slice of the global batch): one sync per epoch
-        step_losses = self.trainer.strategy.reduce(losses, reduce_op="mean").tolist()
+        step_losses = losses.tolist()  # one sync per epoch
         first, every = self.global_step - len(step_losses), self.trainer.log_every_n_steps
         bad = next((i for i, v in enumerate(step_losses) if not math.isfinite(v) or v < 0), None)
         if bad is not None:  # raised before this epoch's checkpoint: the last one on disk is still a good one
@@ -171,21 +169,23 @@ class MomentumModule(EpochEndModule):
             self.logger.log_metrics({k: v.item() for k, v in epoch_metrics.items()}, step=self.global_step - 1)
             self.logger.save()
 
-    def evaluate(self, batch: tuple[Tensor, Tensor], loss: MeanMetric, acc: Accuracy) -> None:
+    def evaluate(self, batch: tuple[Tensor, Tensor], mean: SampleMean) -> None:
         x, y = batch
-        batch_loss, preds = loss_and_predictions(self(x), y)
-        loss.update(batch_loss, weight=len(y))  # a mean over samples, whatever the batch sizes
-        acc.update(preds, y)
+        losses, preds = loss_and_predictions(self(x), y, reduction="none")  # (B,) each
+        mean.update(losses, preds == y)  # a mean over samples, whatever the batch sizes
+
+    def held_out(self, mean: SampleMean) -> tuple[Tensor, Tensor]:
+        """Loss and accuracy over every rank's samples."""
+        return mean.compute(lambda sums: self.trainer.strategy.reduce(sums, reduce_op="sum"))
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self.evaluate(batch, self.val_loss, self.val_acc)
+        self.evaluate(batch, self.val_mean)
 
     def on_validation_epoch_end(self) -> None:
         """``val/loss``, ``val/acc`` and ``val/acc_best``: to the bar and callbacks (``monitor="val/acc"``) and to the
         logger at the step of the epoch's ``train/*`` points, so the curves line up."""
-        metrics = {"val/loss": self.val_loss.compute(), "val/acc": self.val_acc.compute()}
-        self.val_loss.reset()
-        self.val_acc.reset()
+        loss, acc = self.held_out(self.val_mean)
+        metrics = {"val/loss": loss, "val/acc": acc}
         if self.trainer.sanity_checking:  # Lightning's check of the loop before training: not a result
             return
         self.val_acc_best.update(metrics["val/acc"])
@@ -196,12 +196,11 @@ class MomentumModule(EpochEndModule):
             self.logger.save()
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self.evaluate(batch, self.test_loss, self.test_acc)
+        self.evaluate(batch, self.test_mean)
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict({"test/loss": self.test_loss.compute(), "test/acc": self.test_acc.compute()})
-        self.test_loss.reset()
-        self.test_acc.reset()
+        loss, acc = self.held_out(self.test_mean)
+        self.log_dict({"test/loss": loss, "test/acc": acc})
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
         hp = self.hparams

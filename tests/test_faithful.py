@@ -65,7 +65,7 @@ def compare(tmp_path: Path, base: list[str], exact: bool, epochs: int = 3) -> No
     for name in COMPARED:
         run = single(tmp_path, base, by_run(rows)[spelled(name)], epochs)
         one, point = scalars(run), scalars(grid_run(grid, name))
-        for tag in ("train/loss_step", "val/acc"):
+        for tag in ("train/loss_step", "train/loss", "val/loss", "val/acc"):
             assert [s for s, _ in one[tag]] == [s for s, _ in point[tag]] and len(point[tag]) >= epochs, tag
             worst = max(abs(a - b) for (_, a), (_, b) in zip(one[tag], point[tag]))
             assert worst == 0 if exact else worst <= 1e-5, (name, tag, worst)

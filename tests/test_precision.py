@@ -121,5 +121,6 @@ def test_validation_counts_are_exact_in_bf16() -> None:
     x, y = torch.randn(2000, 8).bfloat16(), (torch.rand(2000) > 0.5).float()
     model.validation_step((x, y), 0)
     exact = model.point_losses(model(x), y)[1].sum(1)  # int64 counts, (N,)
-    assert torch.equal(model.val_sums[-1][1], exact.double()) and (exact % 8 != 0).any()
-    assert model.val_sums[-1].dtype == torch.float64 and model.val_sums[-1][2].tolist() == [2000.0] * 9
+    sums = model.val_mean.sums[-1]  # (3, N): loss sum, hits, samples
+    assert torch.equal(sums[1], exact.double()) and (exact % 8 != 0).any()
+    assert sums.dtype == torch.float64 and sums[2].tolist() == [2000.0] * 9

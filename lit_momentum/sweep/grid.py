@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from lit_momentum.adam import GridAdam
+from lit_momentum.averages import SampleMean, epoch_mean, stacked
 from lit_momentum.curves import running_best
 from lit_momentum.epochs import EpochEndModule, NonFiniteLossError
 from lit_momentum.loss import loss_and_predictions
@@ -99,7 +100,7 @@ class GridModule(EpochEndModule):
         self.val_history: list[tuple[int, int, list[float], list[float]]] = []  # (epoch, steps, val losses, accs)
         self.best_loss: list[float] = []  # (N,) each point's lowest epoch loss so far (from history)
         self.best_acc: list[float] = []  # (N,) each point's best validation accuracy so far (from val_history)
-        self.val_sums: list[Tensor] = []  # this validation's (3, N) sums: loss, correct, samples
+        self.val_mean = SampleMean()  # this validation's per-point sums (lit_momentum.averages)
         self.alive: list[bool] = [True] * n  # host copy of diverged_epoch < 0 (no sync to read it in a step)
         self.schedules: PointSchedules | None = None
         self.rates: list[tuple[list[float], list[float]]] = []  # this epoch's (lr, momentum) per step and point
@@ -140,14 +141,12 @@ class GridModule(EpochEndModule):
         self.seen.clear()
         n, steps = len(self.points), len(losses)
         reduce = self.trainer.strategy.reduce
-        step_losses = reduce(torch.stack(losses), reduce_op="mean")  # (S, N), DDP mean
-        samples = torch.tensor(float(sum(counts)), dtype=torch.float64, device=step_losses.device)
-        acc = reduce(torch.stack(correct).sum(0).double(), reduce_op="sum") / reduce(samples, reduce_op="sum")
-        # (N,) accuracy over every rank's samples
-        # (N,) mean of the batch losses, as in the article: each point's row summed on its own, so its value does not
-        # depend on the other points (a mean over dim 0 of (S, N) rounds by a point's position in the row)
-        epoch_loss = step_losses.T.contiguous().sum(1) / steps
-        host = torch.cat([step_losses.flatten().double(), epoch_loss.double(), acc]).tolist()  # one sync
+        step_losses = reduce(stacked(losses), reduce_op="mean")  # (S, N), DDP mean
+        samples = torch.tensor(float(sum(counts)), dtype=step_losses.dtype, device=step_losses.device)
+        acc = reduce(torch.stack(correct).sum(0).to(samples.dtype), reduce_op="sum") / reduce(samples, reduce_op="sum")
+        # (N,) accuracy over every rank's samples; (N,) mean of the batch losses, as in the article and a single run
+        epoch_loss = epoch_mean(step_losses)
+        host = torch.cat([step_losses.flatten(), epoch_loss, acc]).tolist()  # one sync
         step_vals, epoch_vals, acc_vals = host[: steps * n], host[steps * n: steps * n + n], host[-n:]
         if any(v < 0 for v in step_vals):  # every point sees the same labels: not a point's divergence
             raise NonFiniteLossError(f"train/loss is {min(step_vals):g} at epoch {self.current_epoch}, and BCE or "
@@ -176,19 +175,14 @@ class GridModule(EpochEndModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
-        losses, correct = self.point_losses(self(x), y)  # (N, B) each
-        count = torch.full_like(losses[:, 0], len(y), dtype=torch.float64)
-        # summed in float64 whatever the precision: counts exact (bf16 holds whole numbers only up to 256)
-        self.val_sums.append(torch.stack([losses.double().sum(1), correct.sum(1).double(), count]))  # (3, N)
+        self.val_mean.update(*self.point_losses(self(x), y))  # (N, B) each: a mean over samples per point
 
     def on_validation_epoch_end(self) -> None:
         """Per point ``val/loss`` (mean over samples) and ``val/acc`` of every rank's share; one sync."""
-        sums = torch.stack(self.val_sums).permute(1, 2, 0).contiguous().sum(-1)  # (V, 3, N) -> (3, N), per point
-        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")  # every rank's share
-        self.val_sums.clear()
+        loss, acc = self.val_mean.compute(lambda sums: self.trainer.strategy.reduce(sums, reduce_op="sum"))
         if self.trainer.sanity_checking:
             return
-        loss, acc = (sums[:2] / sums[2]).tolist()
+        loss, acc = torch.stack([loss, acc]).tolist()
         self.val_history.append((self.current_epoch, self.global_step, loss, acc))
         active = self.active()
         self.best_acc = running_best(self.best_acc, acc, max)
