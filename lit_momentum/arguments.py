@@ -71,21 +71,33 @@ def print_help(text: str) -> None:
 
 def normalized(argv: list[str]) -> list[str]:
     """The command line as the parser reads it: ``--accelerator gpu`` / ``--accelerator=gpu`` rewritten to
-    ``--trainer.accelerator`` (and the other ``aliased`` names), and every ``--config`` moved to the front, in its
-    own order. So a flag typed on the command line wins over every config wherever it stands (``--lr 0.1 --config
+    ``--trainer.accelerator`` (and the other ``aliased`` names), and every config file (``--config``, ``-c``, in any
+    spelling the parser takes) moved to the front, in its own order. So a flag typed on the command line wins over every config wherever it stands (``--lr 0.1 --config
     x.yaml``: 0.1), and a later config over an earlier one; the one rule of ``train.py``, the sweep, ``compare``
     and the studies."""
     configs, flags, i = [], [], 0
     while i < len(argv):
         name, eq, value = argv[i].partition("=")
-        if name == "--config":
-            take = 1 if eq or i + 1 == len(argv) else 2
-            configs += argv[i:i + take]
-            i += take
+        attached = argv[i][2:] if name.startswith("-c") and not name.startswith("--") and len(name) > 2 else None
+        if attached is not None or is_config(name):  # -cFILE, -c=FILE, -c FILE, --config[=]FILE, --conf FILE
+            if attached is not None or eq:
+                configs.append(f"--config={value if eq else attached}")
+            elif i + 1 < len(argv):
+                configs += ["--config", argv[i + 1]]
+                i += 1
+            else:
+                configs.append("--config")  # (the parser says what is missing)
+            i += 1
             continue
         flags.append(aliased(name) + eq + value)
         i += 1
     return configs + flags
+
+
+def is_config(name: str) -> bool:
+    """Whether an option names the config file, in any spelling the parser takes: ``-c``, ``--config`` and its
+    abbreviations (``--conf``; argparse takes any unambiguous prefix)."""
+    return name == "-c" or (len(name) >= 5 and "--config".startswith(name))
 
 
 def find_option(argv: list[str], name: str) -> str | None:

@@ -68,6 +68,24 @@ def test_a_config_after_typed_sweep_axes_does_not_replace_them(tiny: list[str], 
                                                             for lr in ("0.001", "0.01") for m in ("0", "0.9"))
 
 
+@pytest.mark.parametrize("spelling", [["-c", "{f}"], ["-c{f}"], ["-c={f}"], ["--conf", "{f}"], ["--config={f}"]])
+def test_a_typed_flag_wins_over_a_config_in_every_spelling_the_parser_takes(
+        spelling: list[str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``-c FILE`` (LightningCLI's short form), ``-cFILE``, ``-c=FILE``, ``--conf FILE`` (an abbreviation argparse
+    takes) and ``--config=FILE`` are configs like ``--config FILE``: moved to the front, so the typed lr wins (each
+    trained at the config's lr, silently), in train.py and in the sweep."""
+    from lit_momentum.sweep.main import prepare
+
+    (tmp_path / "lr.yaml").write_text("model:\n  lr: 0.25\n")
+    config = [part.format(f=tmp_path / "lr.yaml") for part in spelling]
+    with pytest.raises(SystemExit):
+        main(["--model.lr", "0.5", *config, "--print_config"])
+    assert yaml.safe_load(capsys.readouterr().out)["model"]["lr"] == 0.5
+    sweep = prepare(["--config", str(CONFIGS / "debug.yaml"), "--lr", "0.5", "0.1", *config,
+                     "--out", str(tmp_path / "out")])
+    assert sweep["cfg"].model.lr == [0.5, 0.1] and not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("name", ["sgd", "manual", "builtin", "nesterov", "adam", "debug", "mnist1d"])
 def test_every_config_parses_alone(name: str, tmp_path: Path, capsys: pytest.CaptureFixture,
                                    monkeypatch: pytest.MonkeyPatch) -> None:

@@ -72,7 +72,7 @@ def split_args(argv: list[str]) -> tuple[dict[str, Any], list[str], dict[str, li
         many = name.removeprefix("--") in AXES or name in OWN or name == "--bound" or swept or name.startswith(
             ("--trainer.", "--checkpoint.", "--seed_everything"))
         if many:
-            while not eq and i < len(argv) and not argv[i].startswith("--"):
+            while not eq and i < len(argv) and not argv[i].startswith(("--", "-c")):  # (-c FILE: a config)
                 values.append(argv[i])
                 i += 1
             if not values:
