@@ -109,3 +109,19 @@ class HeldWeight(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return x @ self.held[0].T + self.lin.bias
 
+
+
+class TiedMLP(nn.Module):
+    """Two hidden layers that share one weight (``second.weight = first.weight``: one Parameter under two names, as
+    tied encoders and decoders have); ``dropout > 0`` adds a random layer (the grid's point-by-point path)."""
+
+    def __init__(self, dim: int, num_classes: int, width: int = 16, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.inp, self.first, self.second = nn.Linear(dim, width), nn.Linear(width, width), nn.Linear(width, width)
+        self.second.weight = self.first.weight
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(width, 1 if num_classes == 2 else num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.first(self.inp(x).tanh()).tanh()
+        return self.out(self.second(self.drop(h)).tanh())

@@ -55,7 +55,7 @@ class BatchedNet(nn.Module):
         for i, b in enumerate(buffers.values()):
             self.register_buffer(f"buffer{i}", b)
         self.streams = RandomStreams([0] * len(nets))
-        base = copy.deepcopy(nets[0]).to("meta")  # the function: its tensors are replaced by the stacked ones
+        base = on_meta(nets[0])  # the function: its tensors are replaced by the stacked ones
         object.__setattr__(self, "base", base)  # not a submodule: never moved, saved or counted
         self.mode, self.why = "vmap", ""
         self.check(nets[0], dim)
@@ -164,6 +164,20 @@ class BatchedNet(nn.Module):
                     forward(params, buffers, x)
         finally:
             self.base.train(True)
+
+
+def on_meta(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` with its tensors on the meta device (no memory), ties kept: a Parameter the network uses under
+    two names (tied weights) stays one, so ``functional_call`` replaces both uses with the stacked tensor, as the
+    single run's optimizer updates one tensor. (``.to("meta")`` alone makes one Parameter per name.)"""
+    base = copy.deepcopy(net).to("meta")
+    first: dict[int, str] = {}
+    for name, p in net.named_parameters(remove_duplicate=False):
+        owner = first.setdefault(id(p), name)
+        if owner != name:  # tied: the copy's second name got a Parameter of its own
+            module, _, attr = name.rpartition(".")
+            setattr(base.get_submodule(module), attr, base.get_parameter(owner))
+    return base
 
 
 def trained_parameters(net: nn.Module, dim: int) -> list[str]:
