@@ -72,9 +72,9 @@ def print_help(text: str) -> None:
 def normalized(argv: list[str]) -> list[str]:
     """The command line as the parser reads it: ``--accelerator gpu`` / ``--accelerator=gpu`` rewritten to
     ``--trainer.accelerator`` (and the other ``aliased`` names), and every config file (``--config``, ``-c``, in any
-    spelling the parser takes) moved to the front, in its own order. So a flag typed on the command line wins over every config wherever it stands (``--lr 0.1 --config
-    x.yaml``: 0.1), and a later config over an earlier one; the one rule of ``train.py``, the sweep, ``compare``
-    and the studies."""
+    spelling the parser takes) moved to the front, in its own order. So a flag typed on the command line wins over
+    every config wherever it stands (``--lr 0.1 -c x.yaml``: 0.1), and a later config over an earlier one; the one
+    rule of ``train.py``, the sweep, ``compare`` and the studies."""
     configs, flags, i = [], [], 0
     while i < len(argv):
         name, eq, value = argv[i].partition("=")

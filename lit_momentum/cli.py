@@ -33,7 +33,7 @@ from lit_momentum.model import MomentumModule
 from lit_momentum.nets import same_net
 from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place
 from lit_momentum.schedules import check_schedule, overridden, schedule_config
-from lit_momentum.stopping import StopOnSignal
+from lit_momentum.stopping import StopOnSignal, TimeLimit
 from lit_momentum.terminal import progress_callbacks
 
 TRAINER_DEFAULTS = {
@@ -80,6 +80,8 @@ class MomentumCLI(LightningCLI):
         if not resume:  # the default data module, chosen as if given first: a later --data or config file replaces it
             # whole (a parser default would carry its option values over to the data module chosen instead)
             args = [f"--data={DEFAULT_DATA}", *args]
+        elif resume.run_config and not self.trains_grid:  # every option the run had, as the first config: a config
+            args = ["--config", resume.run_config, *args]  # or a flag typed now wins (the sweep passes all of them)
         super().__init__(
             self.model_class,
             None,  # any LightningDataModule, by class path
@@ -170,6 +172,9 @@ class MomentumCLI(LightningCLI):
         """The sweep checks here that its grid fits in memory, before the model is allocated."""
 
     def before_instantiate_classes(self) -> None:
+        config = self.config.clone()
+        config.ckpt_path = None  # (a continued run is given its checkpoint on the command line)
+        self.run_config = self.parser.dump(config, skip_none=False)  # kept in its checkpoints
         if self.stage == "fit":
             run = self.resume.run_dir if self.resume else None
             check_place(run or Path(self.config.trainer.default_root_dir or "."), "--trainer.default_root_dir")
@@ -216,6 +221,7 @@ class MomentumCLI(LightningCLI):
         # every checkpoint records the data (class and options), so that a continued or tested run gets it back
         data = self.config.data
         self.model.data_config = {"class_path": data.class_path, "init_args": data.init_args.as_dict()}
+        self.model.run_config = self.run_config
         # the model summary's FLOPs column counts a forward pass on this: one batch of the data
         # (in the precision the model computes in: Lightning converts the batches, not this)
         batch = getattr(self.datamodule, "batch_size", 1)
@@ -272,7 +278,10 @@ class MomentumCLI(LightningCLI):
         callbacks = progress_callbacks(list(self.config_init.trainer.get("callbacks") or []),
                                        self.config.trainer.enable_progress_bar)
         self.stopper = StopOnSignal()  # Ctrl-C and SIGTERM: stop after this epoch, with its checkpoint
-        kwargs["callbacks"] = [*callbacks, self.stopper]
+        self.time_limit = TimeLimit(self.config.trainer.max_time) if self.config.trainer.max_time else None
+        if self.time_limit:  # this process's time, checked after each epoch (lit_momentum.stopping)
+            kwargs["max_time"] = None
+        kwargs["callbacks"] = [*callbacks, self.stopper, *([self.time_limit] if self.time_limit else [])]
         try:
             return super().instantiate_trainer(**kwargs)
         except (MisconfigurationException, TypeError) as err:  # --accelerator gpu without one, --devices x

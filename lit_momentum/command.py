@@ -18,7 +18,7 @@ from lit_momentum.arguments import find_option, normalized, one_line, resume_com
 from lit_momentum.cli import MomentumCLI
 from lit_momentum.epochs import NonFiniteLossError
 from lit_momentum.runs import Checkpoint, read_checkpoint
-from lit_momentum.stopping import EXIT_CODES
+from lit_momentum.stopping import EXIT_CODES, EXIT_TIME, finished
 from lit_momentum.terminal import quiet, quiet_lightning, report
 from lit_momentum.threads import shared_machine
 
@@ -49,6 +49,13 @@ def fit(cli: MomentumCLI, resume: Checkpoint | None, argv: list[str]) -> None:
     """Train (continuing ``resume``, whose file is kept as ``resumed-from-...``). A runaway loss ends in one line;
     so does a stop by Ctrl-C or SIGTERM, with the command that continues the run, and exit code 130 or 143."""
     cli.stopper.install()  # from here on a signal stops the run at the next epoch's end, not mid-step
+    if resume and finished(cli.trainer, resume.epochs_done, resume.global_step):  # nothing left to train
+        if cli.trainer.is_global_zero:
+            print(f"--ckpt_path {resume.path}: this run has finished its {resume.epochs_done} epochs "
+                  f"({resume.global_step} steps); to train it further, give a larger budget: "
+                  f"{resume_command(cli.command, argv, str(resume.path))} --max_epochs {2 * resume.epochs_done}",
+                  file=sys.stderr)
+        raise SystemExit(0)  # (nothing written, nothing to report)
     if resume and cli.resumes_in_place() and cli.trainer.is_global_zero:  # the run will overwrite it: keep a copy
         kept = f"resumed-from-epoch{resume.epoch}-step{resume.global_step}.ckpt"
         shutil.copy2(resume.path, resume.path.with_name(kept))
@@ -63,6 +70,11 @@ def fit(cli: MomentumCLI, resume: Checkpoint | None, argv: list[str]) -> None:
             print(cli.stopper.message(resume_command(cli.command, argv, last) if last else "(no checkpoint)"),
                   file=sys.stderr)
         sys.exit(EXIT_CODES[cli.stopper.signum])
+    if cli.time_limit and cli.time_limit.stopped_early(cli.trainer):  # a unit of a sweep stays unfinished
+        if cli.trainer.is_global_zero:
+            print(cli.time_limit.message(resume_command(cli.command, argv, last_checkpoint(cli.trainer))),
+                  file=sys.stderr)
+        sys.exit(EXIT_TIME)
 
 
 def test(cli: MomentumCLI) -> None:

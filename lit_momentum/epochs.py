@@ -30,6 +30,7 @@ class EpochEndModule(L.LightningModule):
         super().__init__()
         self.seen: list[tuple[Tensor, ...]] = []  # this epoch's step values, still on the device
         self.data_config: dict[str, Any] | None = None  # the data module's class path and options (set by the CLI)
+        self.run_config: str | None = None  # every option of the command, as YAML (set by the CLI)
         self.streams = RandomStreams(self.run_seeds())  # the data's random numbers and each run's, apart
 
     def run_seeds(self) -> list[int]:
@@ -66,6 +67,8 @@ class EpochEndModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.data_config:  # so that a continued or tested run gets the same data back, whatever the data module
             checkpoint["data_config"] = self.data_config
+        if self.run_config:  # so that `--ckpt_path CKPT` alone continues with every option (trainer, checkpoint, ...)
+            checkpoint["run_config"] = self.run_config
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets _current_fx_name before and after every hook it calls, about 45 times a step; the checks of

@@ -123,6 +123,8 @@ class Checkpoint:
     grid: bool  # a sweep's checkpoint (the whole grid), not a single run's
     data_class: str | None = None  # the data module's class path
     schedulers: list[dict[str, Any]] | None = None  # the learning-rate schedulers' states, as Lightning saved them
+    run_config: str | None = None  # every option the run was (last) started with, as YAML: a continued run's base
+    epochs_done: int = 0  # training epochs finished (a checkpoint written mid-epoch: the ones before it)
 
     @property
     def run_dir(self) -> Path | None:
@@ -153,9 +155,12 @@ def read_checkpoint(path: str) -> Checkpoint:
             k: v for k, v in saved.items() if not k.startswith("_") and k != "num_workers"}}  # removed: always 0
         data_hparams = dict(data["init_args"])
         epoch, step = int(ckpt["epoch"]), int(ckpt["global_step"])
+        progress = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+        done = int(progress.get("processed", epoch + 1))
     except Exception as err:  # truncated, corrupt, foreign, or carrying pickled code: refused before training
         code = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line or "Unsupported global" in line]
         reason = f"refused, it carries pickled code ({code[0]})" if code else "truncated, corrupt or foreign"
         raise ValueError(f"--ckpt_path {path}: not a lit_momentum checkpoint: {reason}") from None
     return Checkpoint(file, model_hparams, data_hparams, epoch, step, grid="grid_history" in ckpt,
-                      data_class=data["class_path"], schedulers=ckpt.get("lr_schedulers"))
+                      data_class=data["class_path"], schedulers=ckpt.get("lr_schedulers"),
+                      run_config=ckpt.get("run_config"), epochs_done=done)

@@ -15,8 +15,10 @@ from types import FrameType
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import Timer
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number, as shells report it
+EXIT_TIME = 124  # a run stopped by --trainer.max_time before its budget (GNU timeout's code for a timed-out command)
 NAMES = {signal.SIGINT: "SIGINT (Ctrl-C)", signal.SIGTERM: "SIGTERM"}
 
 
@@ -85,13 +87,45 @@ class StopOnSignal(L.Callback):
 
     def stopped_early(self, trainer: L.Trainer) -> bool:
         """Whether a signal stopped the run before its last epoch."""
-        if self.signum is None:
-            return False
-        last_epoch = trainer.max_epochs is not None and 0 < trainer.max_epochs <= self.epoch + 1
-        last_step = trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step
-        return not (last_epoch or last_step)
+        return self.signum is not None and not finished(trainer, self.epoch + 1)
 
     def message(self, command: str) -> str:
         """The one line printed when a signal stopped the run."""
         # counted from 1, as the progress bar counts: "after epoch 560" is the bar's "epoch 560/2000", all of it done
         return f"stopped by {NAMES[self.signum]} after epoch {self.epoch + 1}; continue with: {command}"
+
+
+def finished(trainer: L.Trainer, epochs: int, steps: int | None = None) -> bool:
+    """Whether a run that has done ``epochs`` epochs and ``steps`` steps (the trainer's) has reached its budget."""
+    steps = trainer.global_step if steps is None else steps
+    last_epoch = trainer.max_epochs is not None and 0 < trainer.max_epochs <= epochs
+    last_step = trainer.max_steps is not None and 0 < trainer.max_steps <= steps
+    return last_epoch or last_step
+
+
+class TimeLimit(Timer):
+    """``--trainer.max_time`` as this process's time limit (a SLURM job's): checked after each epoch, so the run stops
+    with that epoch's checkpoint (and continues from it exactly), and counted afresh by each process. (Lightning's
+    own checks it after any step, mid-epoch, and carries the elapsed time over in the checkpoint: a continued run
+    would stop at once.) A run it stops exits 124 with the command that continues it; a sweep keeps the unit
+    unfinished, and the same command continues it."""
+
+    def __init__(self, duration: Any) -> None:
+        super().__init__(duration, interval="epoch")
+        self.given, self.epoch = duration, -1
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if trainer.should_stop and (self.time_remaining() or 0) <= 0:
+            self.epoch = trainer.current_epoch
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        pass  # each process gets its whole time
+
+    def stopped_early(self, trainer: L.Trainer) -> bool:
+        """Whether the time ran out before the run's last epoch."""
+        return self.epoch >= 0 and not finished(trainer, self.epoch + 1)
+
+    def message(self, command: str) -> str:
+        return (f"stopped by --trainer.max_time {self.given} after epoch {self.epoch + 1}, before the end of the "
+                f"run; continue with: {command}")
