@@ -34,6 +34,7 @@ from lit_momentum.nets import same_net
 from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place
 from lit_momentum.schedules import check_schedule, overridden, schedule_config
 from lit_momentum.stopping import StopOnSignal, TimeLimit
+from lit_momentum.streams import BUILD, data_seed, drawing_from_setup_stream, epoch_seed, seed_globals, seed_or_zero
 from lit_momentum.terminal import progress_callbacks
 
 TRAINER_DEFAULTS = {
@@ -126,7 +127,17 @@ class MomentumCLI(LightningCLI):
 
     def input_width(self, dm: L.LightningDataModule) -> int:
         """The data module's ``dim``, once it is checked to meet the contract, on one real batch of each split the run
-        uses (before the model is built, before anything is written)."""
+        uses (before the model is built, before anything is written). Its ``setup`` draws from the data's stream; the
+        network built next from the run's seed alone (``lit_momentum.streams``)."""
+        if not getattr(dm.setup, "draws_from_data_stream", False):
+            dm.setup = drawing_from_setup_stream(dm.setup, data_seed(dm))
+        try:
+            return self.checked_width(dm)
+        finally:
+            if self.config.seed_everything is not False:  # as seed_everything left them, whatever the data drew
+                seed_globals(int(self.config.seed_everything))
+
+    def checked_width(self, dm: L.LightningDataModule) -> int:
         try:
             check_contract(dm)
             check_batches(dm, self.stage, float64=str(self.config.trainer.precision).startswith("64"))
@@ -206,6 +217,8 @@ class MomentumCLI(LightningCLI):
 
     def instantiate_classes(self) -> None:
         self.data_error: ValueError | None = None  # set by input_width: the data module broke the contract
+        # the data module's __init__ draws from the data's stream (the same in a grid and in each of its runs)
+        seed_globals(epoch_seed(BUILD, seed_or_zero(self.config.data.init_args.get("seed", 0)), 0))
         try:
             super().instantiate_classes()
         except Exception:

@@ -12,10 +12,16 @@ The data seed is the data module's ``seed`` option where it has one (the package
 same for a grid point and its ``train.py`` run, whatever their ``--seed_everything``, so every point of a grid reads
 the one shared batch that each of their runs reads. ``seed_k`` is the run's ``--seed_everything`` (a grid point's
 seed). A continued run rebuilds both from the epoch: nothing to save, bit for bit the uninterrupted run.
+
+Before training, the data module draws from the data's stream too (``BUILD``): its ``__init__`` (``self.x =
+torch.randn(...)``, the usual quick experiment) from ``(data seed, 0)`` and each ``setup`` call from ``(data seed,
+1)``, whatever the stage (a module that draws its splits in ``setup`` gets the same splits to fit and to test). The
+network is then built from the run's seed alone, whatever the data drew (``seed_globals``).
 """
 
+import functools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,7 +30,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-DATA, RUN = 0, 1  # stream tags: the two streams of one seed never share a state
+DATA, RUN, BUILD = 0, 1, 2  # stream tags: the streams of one seed never share a state
 
 
 def epoch_seed(stream: int, seed: int, epoch: int) -> int:
@@ -34,8 +40,35 @@ def epoch_seed(stream: int, seed: int, epoch: int) -> int:
 
 def data_seed(datamodule: Any) -> int:
     """The data module's ``seed`` option where it has one (an int), else 0."""
-    seed = getattr(datamodule, "seed", 0)
+    return seed_or_zero(getattr(datamodule, "seed", 0))
+
+
+def seed_or_zero(seed: Any) -> int:
     return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else 0
+
+
+def seed_globals(seed: int) -> None:
+    """PyTorch's, Python's and NumPy's global generators from ``seed``, as ``seed_everything`` seeds them."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def drawing_from_setup_stream(setup: Callable[..., Any], seed: int) -> Callable[..., Any]:
+    """A data module's ``setup`` that draws from the data's stream at ``(seed, 1)`` every time it is called, and
+    leaves the global generators as they were."""
+    @functools.wraps(setup)
+    def seeded(*args: Any, **kwargs: Any) -> Any:
+        states = random.getstate(), np.random.get_state()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                seed_globals(epoch_seed(BUILD, seed, 1))
+                return setup(*args, **kwargs)
+        finally:
+            random.setstate(states[0])
+            np.random.set_state(states[1])
+    seeded.draws_from_data_stream = True
+    return seeded
 
 
 def loader_generators(loaders: Any) -> list[torch.Generator]:
@@ -93,6 +126,7 @@ class RandomStreams:
         for g in loader_generators(loaders):
             first = self.first_seeds.setdefault(id(g), g.initial_seed())
             g.manual_seed(epoch_seed(DATA, first, epoch))
+        restart_persistent_workers(loaders)
 
     @contextmanager
     def run(self, k: int) -> Iterator[None]:
@@ -105,3 +139,13 @@ class RandomStreams:
             self.states[k] = self.get()
             self.set(data)
 
+
+def restart_persistent_workers(loaders: Any) -> None:
+    """End a loader's persistent workers, so that the epoch's iterator starts new ones, seeded from this epoch's data
+    stream (as workers that do not persist are): a worker kept from epoch 0 would go on drawing from its epoch-0
+    seed, and a run continued at epoch k would not (it pays a worker start per epoch, as a loader without them)."""
+    for dl in loaders if isinstance(loaders, list | tuple) else [loaders]:
+        iterator = getattr(dl, "_iterator", None) if isinstance(dl, DataLoader) else None
+        if iterator is not None and getattr(dl, "persistent_workers", False):
+            iterator._shutdown_workers()  # (PyTorch's own call when a loader is deleted)
+            dl._iterator = None

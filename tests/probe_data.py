@@ -35,3 +35,26 @@ class ShuffledBlobs(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(TensorDataset(self.x[240:], self.y[240:]), batch_size=40)
+
+
+class DrawnAtStart(L.LightningDataModule):
+    """The usual quick experiment: inputs drawn from the global generator in ``__init__``, noisy labels in ``setup``,
+    a shuffling loader with noise as it reads (in ``workers`` processes, ``persistent`` or not), and 64 validation
+    samples in batches of 40 and 24."""
+
+    def __init__(self, batch_size: int = 32, workers: int = 0, persistent: bool = False) -> None:
+        super().__init__()
+        self.dim, self.num_classes, self.batch_size = 8, 2, batch_size
+        self.workers, self.persistent = workers, persistent
+        self.x, self.w = torch.randn(200, 8), torch.randn(8)
+
+    def setup(self, stage: str) -> None:
+        y = (self.x @ self.w + 0.5 * torch.randn(200) > 0).float()
+        self.train, self.val = Noisy(self.x[:136], y[:136], 0.1), TensorDataset(self.x[136:], y[136:])
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, num_workers=self.workers,
+                          persistent_workers=self.persistent and self.workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val, batch_size=40)

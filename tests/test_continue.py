@@ -72,12 +72,14 @@ def test_the_short_form_continues_with_every_option_the_run_had(tmp_path: Path, 
 @pytest.mark.slow
 def test_a_killed_run_continued_with_the_short_form_is_the_uninterrupted_run(tmp_path: Path) -> None:
     """kill -9 mid-run, then ``python train.py --ckpt_path CKPT`` and nothing else (the config's max_epochs, the
-    checkpoint interval, the seed all from the checkpoint)."""
-    base = options(tmp_path, epochs=80, every=4)
+    checkpoint interval, the seed all from the checkpoint), with a researcher's data: drawn in ``__init__`` and
+    ``setup``, noise drawn in persistent workers (restarted each epoch from the epoch's data stream)."""
+    base = [*options(tmp_path, epochs=30, every=3), "--data", "tests.probe_data.DrawnAtStart", "--data.workers", "2",
+            "--data.persistent", "true"]  # data drawn in __init__ and setup, noise drawn in persistent workers
     run_train(*base, "--trainer.default_root_dir", str(tmp_path / "straight"), cwd=tmp_path)
     (straight,) = run_dirs(tmp_path / "straight")
     ckpt = tmp_path / "crash" / "lightning_logs" / straight.parent.name / "version_0" / "checkpoints" / "last.ckpt"
-    kill_after_checkpoint(train_cmd(*base, "--trainer.default_root_dir", str(tmp_path / "crash")), ckpt, epoch=8)
+    kill_after_checkpoint(train_cmd(*base, "--trainer.default_root_dir", str(tmp_path / "crash")), ckpt, epoch=6)
     run_train("--ckpt_path", str(ckpt), cwd=tmp_path)
     same_run(straight, ckpt.parents[1])
 

@@ -114,6 +114,18 @@ def test_tied_weights_train_in_the_grid_each_point_its_run(tmp_path: Path, dropo
     assert f"grid: TiedMLP: {path}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("workers", [[], ["--data.workers", "2"], ["--data.workers", "2", "--data.persistent", "true"]],
+                         ids=["no-workers", "workers", "persistent-workers"])
+def test_data_drawn_at_construction_and_setup_gives_each_point_its_runs_data(tmp_path: Path, workers: list[str]
+                                                                             ) -> None:
+    """A researcher's module: inputs drawn in __init__ and label noise in setup from the global generator, a noising
+    shuffling loader, uneven validation batches, a tied network with dropout. Each draws from the data's stream, the
+    network from its seed alone: each point is its run to the bit (seed 1's run once drew its data under seed 1,
+    the grid under the sweep's seed)."""
+    compare(tmp_path, ["--data", "tests.probe_data.DrawnAtStart", *workers, "--model.net", "tests.probe_nets.TiedMLP",
+                       "--model.net.dropout", "0.3"], exact=True)
+
+
 def test_bf16_points_keep_their_settings_and_equal_their_bf16_runs(tmp_path: Path) -> None:
     """Under --precision bf16-true momentum 0.99 and 0.9 have no bf16 value: each point computes with the number its
     run hands torch.optim, and on the loop path equals its bf16 run to the bit."""
