@@ -477,6 +477,11 @@ def test_another_sweep_into_the_same_directory_is_refused(tiny: list[str], tmp_p
     assert "holds another sweep (model.lr: [0.1] there, [0.2] here)" in message
     message = refusal(sweep_main, [*tiny, "--lr", "0.1", *BATCHES, "--max_epochs", "2", "--out", str(out)])
     assert "trained to 1 epochs" in message and "--ckpt_path" in message
+    for option, value in (("accumulate_grad_batches", "2"), ("gradient_clip_algorithm", "value"),
+                          ("overfit_batches", "2"), ("limit_train_batches", "2")):  # each changes the steps
+        message = refusal(sweep_main, [*tiny, "--lr", "0.1", *BATCHES, "--max_epochs", "1", f"--trainer.{option}",
+                                       value, "--out", str(out)])
+        assert f"holds another sweep (trainer.{option}: " in message, message
     assert sorted(out.rglob("*")) == before
 
 

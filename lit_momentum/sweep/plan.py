@@ -39,8 +39,12 @@ LIST_OPTIONS = {"model.net.hidden"}  # options whose single value is itself a li
 PLAN_FILE = "plan.json"
 TMP_PREFIX = f".{PLAN_FILE}."  # the plan as it is written, before it appears whole
 # the Trainer's options that change a row of summary.csv (besides the model's and the data's, and the budget)
-ROW_OPTIONS = ("accelerator", "precision", "val_check_interval", "check_val_every_n_epoch", "limit_train_batches",
-               "limit_val_batches", "accumulate_grad_batches", "gradient_clip_val", "deterministic", "callbacks")
+# the Trainer's options that cannot change a row: every other one (accumulate_grad_batches, gradient clipping,
+# limit_*_batches, overfit_batches, precision, callbacks, ... and any option a later Lightning adds) is in the identity
+NOT_ROW_OPTIONS = ("devices", "num_nodes", "logger", "enable_progress_bar", "enable_model_summary",
+                   "enable_checkpointing", "default_root_dir", "max_epochs", "max_steps", "max_time", "profiler",
+                   "num_sanity_val_steps", "detect_anomaly", "barebones", "enable_autolog_hparams", "model_registry",
+                   "inference_mode", "fast_dev_run")
 
 
 def outer_axis(option: str, value: Any) -> bool:
@@ -172,19 +176,24 @@ def unit_dir(out: Path, unit: Unit | str, units: list[Unit] | list[str]) -> Path
 
 def sweep_identity(cfg: Any, threshold: float, metric: str | None) -> dict[str, Any]:
     """Everything that decides a row of ``summary.csv`` and the figures drawn from the rows: the model's and data's
-    options, the Trainer's ``ROW_OPTIONS``, the seed, the matmul precision, ``--threshold`` and ``--metric``. Every
-    process of one sweep must have the same; the budget (epochs, steps) is checked per unit (see ``main``)."""
+    options, the Trainer's options but ``NOT_ROW_OPTIONS``, the seed, the matmul precision, ``--threshold`` and
+    ``--metric``. Every process of one sweep must have the same; the budget (epochs, steps) is checked per unit (see
+    ``main``), the time limit is each process's own."""
     def plain(value: Any) -> Any:
         return json.loads(json.dumps(value.as_dict() if hasattr(value, "as_dict") else value, default=str))
 
     return {"model": plain(cfg.model), "data": plain(cfg.data),
-            "trainer": {k: plain(cfg.trainer.get(k)) for k in ROW_OPTIONS}, "seed_everything": cfg.seed_everything,
+            "trainer": {k: plain(v) for k, v in cfg.trainer.items() if k not in NOT_ROW_OPTIONS},
+            "seed_everything": cfg.seed_everything,
             "float32_matmul_precision": cfg.get("float32_matmul_precision"), "threshold": threshold, "metric": metric}
 
 
 def identity_difference(there: dict[str, Any], here: dict[str, Any], path: str = "") -> str | None:
-    """The first option on which two sweep identities differ, as ``option: X there, Y here``; None if they agree."""
+    """The first option on which two sweep identities differ, as ``option: X there, Y here``; None if they agree. A
+    Trainer option the plan does not hold (written before it was part of the identity) is not compared."""
     for key in sorted(set(there) | set(here), key=str):
+        if path == "trainer." and key not in there:
+            continue
         a, b = there.get(key), here.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             found = identity_difference(a, b, f"{path}{key}.")
