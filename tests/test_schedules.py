@@ -156,6 +156,10 @@ def test_a_run_continued_mid_schedule_is_the_uninterrupted_one(tiny: list[str], 
     (["--lr_scheduler", "ReduceLROnPlateau"], "two classes have this name"),
     (["--lr_scheduler", "OneCycleLR", "--lr_scheduler.max_lr", "0.1", "--lr_scheduler.total_steps", "3"],
      "Tried to step 4 times"),
+    (["--lr_scheduler", "OneCycleLR", "--lr_scheduler.max_lr", "0.1", "--lr_scheduler.total_steps", "4"],
+     "Tried to step 5 times"),  # one step short of debug.yaml's 5 epochs: it would crash after the last one
+    (["--lr_scheduler", "OneCycleLR", "--lr_scheduler.max_lr", "0.1", "--lr_scheduler.total_steps", "19",
+      "--lr_scheduler_interval", "step"], "Tried to step 20 times"),  # 5 epochs of 4 steps
     (["--lr_scheduler", "StepLR", "--lr_scheduler.step_size", "0"], "StepLR"),
     (["--lr_scheduler", "LinearLR", "--lr_scheduler.start_factor", "0"], "LinearLR: Starting multiplicative factor"),
     (["--lr_scheduler", "torch.optim.Adam"], "lr_scheduler"),
@@ -168,6 +172,15 @@ def test_bad_scheduler_options_are_one_line_and_nothing_is_written(tiny: list[st
     message = refusal(train_main, [*tiny, *args])
     assert says in message, message
     assert not (tmp_path / "lightning_logs").exists()
+
+
+@pytest.mark.parametrize("total, interval", [("5", "epoch"), ("20", "step")])
+def test_a_one_cycle_exactly_as_long_as_the_run_trains(tiny: list[str], tmp_path: Path, total: str,
+                                                      interval: str) -> None:
+    """The other side of the refusals above: the check walks the whole run, not one step more."""
+    train_main([*tiny, "--lr_scheduler", "OneCycleLR", "--lr_scheduler.max_lr", "0.1", "--lr_scheduler.total_steps",
+                total, "--lr_scheduler_interval", interval])
+    assert len(scalars(run_dirs(tmp_path)[0])["train/loss"]) == 5
 
 
 def test_a_one_cycle_refuses_an_lr_axis_it_would_override(tiny: list[str], tmp_path: Path) -> None:
@@ -242,21 +255,25 @@ def test_build_scheduler_fills_a_one_cycles_length() -> None:
     assert scheduler.total_steps == 7
 
 
-def test_effective_step_of_keeps_the_cycled_runs_lr_over_one_minus_m_and_resumes() -> None:
-    """EffectiveStepOf(OneCycleLR) at momentum 0.9: lr / (1 - 0.9) is the cycled one-cycle's lr(t) / (1 - m(t)) at
-    every step (to rounding: one division and one product); its state (the inner one-cycle's too) reloads exactly."""
+@pytest.mark.parametrize("momentum, dampening", [(0.9, 0.0), (0.5, 0.0), (0.5, 0.5), (0.0, 0.0)])
+def test_effective_step_of_keeps_the_cycled_runs_lr_over_one_minus_m_and_resumes(momentum: float,
+                                                                                 dampening: float) -> None:
+    """EffectiveStepOf(OneCycleLR) at a constant momentum m and dampening d: this run's effective step lr (1 - d) /
+    (1 - m) is the cycled one-cycle's lr(t) / (1 - m(t)) at every step (to rounding: one division and one product);
+    its state (the inner one-cycle's too) reloads exactly."""
     from lit_momentum.schedules import EffectiveStepOf
 
     config = {"class_path": "lit_momentum.schedules.EffectiveStepOf",
               "init_args": {"schedule": {"class_path": "OneCycleLR", "init_args": {"max_lr": 0.3}}}}
-    ours, ref = stand_in("sgd", 0.01, 0.9), stand_in("sgd", 0.01, 0.9)
+    ours, ref = stand_in("sgd", 0.01, momentum, dampening=dampening), stand_in("sgd", 0.01, 0.9)
     scheduler, cycle = build_scheduler(config, ours, 12), OneCycleLR(ref, 0.3, total_steps=12)
     assert isinstance(scheduler, EffectiveStepOf)
     for step in range(12):
         (lr, m), (ref_lr, ref_m) = group_values(ours), group_values(ref)
-        assert m == 0.9 and abs(lr / (1 - m) - ref_lr / (1 - ref_m)) <= 1e-12 * ref_lr / (1 - ref_m), step
+        effective, wanted = lr * (1 - dampening) / (1 - m), ref_lr / (1 - ref_m)
+        assert m == momentum and abs(effective - wanted) <= 1e-12 * wanted, step
         if step == 5:  # a continued run, in Lightning's order: built anew, then the saved states loaded
-            again = stand_in("sgd", 0.01, 0.9)
+            again = stand_in("sgd", 0.01, momentum, dampening=dampening)
             copy = build_scheduler(config, again, 12)
             again.load_state_dict(ours.state_dict())
             copy.load_state_dict(scheduler.state_dict())
