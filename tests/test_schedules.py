@@ -203,7 +203,12 @@ def single(tiny: list[str], tmp_path: Path, name: str, *args: str) -> dict[str, 
     ([*WARMUP_COSINE[:2], "--lr_scheduler.steps", "2", "4", *WARMUP_COSINE[4:]],
      ["--lr", "0.05", "0.2", "--momentum", "0", "0.9"], "*steps4_*lr0.2_m0.9_seed0",
      ["--model.lr", "0.2", "--model.momentum", "0.9", "--lr_scheduler.steps", "4"]),
-], ids=["onecycle", "warmup-cosine-warmup-axis"])
+] + [(ONE_CYCLE, ["--momentum", "0.9", "--weight_decay", "0", "0.01", "--seeds", "0", "1", *extra], "*wd0.01_*seed1",
+       ["--model.weight_decay", "0.01", "--seed_everything", "1", *extra,
+        *(["--model.momentum_impl", "builtin"] if "--model.optimizer" in extra else [])]) for extra in (
+    ["--model.optimizer", "adam"], ["--model.optimizer", "adamw"],  # beta1 cycled, lr from the table's host copy
+    ["--precision", "bf16-true", "--model.net", "tests.probe_nets.DropoutMLP"])],  # bf16: point by point, host copies
+    ids=["onecycle", "warmup-cosine-warmup-axis", "onecycle-adam", "onecycle-adamw", "onecycle-bf16"])
 def test_each_grid_point_follows_its_runs_schedule(tiny: list[str], tmp_path: Path, schedule: list[str],
                                                    grid: list[str], point: str, run: list[str]) -> None:
     """A grid point's lr and momentum at every step are its train.py run's, to the bit, and its losses within 1e-5;
