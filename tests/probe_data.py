@@ -23,9 +23,10 @@ class Noisy(Dataset):
 class ShuffledBlobs(L.LightningDataModule):
     """Four Gaussian blobs in 8 dimensions: 240 training samples (shuffled, noised), 80 held out."""
 
-    def __init__(self, batch_size: int = 32, noise: float = 0.3) -> None:
+    def __init__(self, batch_size: int = 32, noise: float = 0.3, seed: int = 0) -> None:
         super().__init__()
         self.dim, self.num_classes, self.batch_size, self.noise = 8, 4, batch_size, noise
+        self.seed = seed  # the data's stream (its loader's order and noise): the module uses it for nothing else
         gen = torch.Generator().manual_seed(0)
         self.y = torch.arange(320) % 4
         self.x = torch.randn(320, 8, generator=gen) + 2 * torch.nn.functional.one_hot(self.y, 8).float()
