@@ -100,6 +100,25 @@ def is_config(name: str) -> bool:
     return name == "-c" or (len(name) >= 5 and "--config".startswith(name))
 
 
+def self_contained(argv: list[str], drop: tuple[str, ...]) -> list[str]:
+    """The command line as a plan keeps it, to be run again from anywhere: ``normalized``, config files inlined (as
+    YAML text, which ``--config`` takes as well as a path), the single-valued options in ``drop`` left out."""
+    args, kept, i = normalized(argv), [], 0
+    while i < len(args):
+        name, eq, value = args[i].partition("=")
+        step = 1 if eq or i + 1 == len(args) else 2  # (for --config and the dropped options: one value each)
+        if name == "--config":
+            given = value if eq else args[i + 1]
+            kept.append(f"--config={Path(given).read_text() if Path(given).is_file() else given}")
+        elif name in drop:
+            pass
+        else:
+            kept.append(args[i])
+            step = 1
+        i += step
+    return kept
+
+
 def find_option(argv: list[str], name: str) -> str | None:
     """The value of the last ``name`` (``--ckpt_path``, say) on the command line, if any."""
     value = None

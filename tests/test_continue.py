@@ -111,14 +111,17 @@ def test_max_time_stops_a_run_short_and_the_same_command_continues_it(tmp_path: 
 
 
 def test_a_sweep_unit_stopped_by_max_time_stays_unfinished_and_the_same_command_continues_it(
-        tiny: list[str], tmp_path: Path) -> None:
+        tiny: list[str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Continued by the same command, or by ``--ckpt_path CKPT`` alone (the plan keeps the sweep's command), in turn;
+    once finished, the short form says so in one line and trains nothing."""
     out = tmp_path / "grid"
     command = [*tiny, "--out", str(out), "--lr", "0.1", "0.3", "--momentum", "0", "0.9", "--max_epochs", "300",
                "--trainer.max_time", "00:00:00:01"]
+    short = ["--ckpt_path", str(out / "last.ckpt")]
     stops = 0
     for _ in range(30):
         try:
-            sweep_main(command)
+            sweep_main(short if stops % 2 else command)
             break
         except SystemExit as stop:
             assert stop.code == EXIT_TIME, stop.code
@@ -128,3 +131,8 @@ def test_a_sweep_unit_stopped_by_max_time_stays_unfinished_and_the_same_command_
     result = json.loads((out / "result.json").read_text())
     assert result["budget"] == [300, -1] and load_ckpt(out / "last.ckpt")["epoch"] == 299
     assert len(load_ckpt(out / "last.ckpt")["grid_history"]) == 300
+    capsys.readouterr()
+    sweep_main(short)
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "this sweep has finished its 300 epochs" in said and "--max_epochs 600" in said
+    assert load_ckpt(out / "last.ckpt")["epoch"] == 299

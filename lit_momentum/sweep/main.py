@@ -19,7 +19,7 @@ import torch
 from lightning.fabric.utilities import rank_zero as fabric_rank_zero
 from lightning.pytorch.utilities import rank_zero_only
 
-from lit_momentum.arguments import find_option, normalized, one_line, print_help
+from lit_momentum.arguments import find_option, normalized, one_line, print_help, self_contained
 from lit_momentum.command import build, fit
 from lit_momentum.runs import check_place, claim_dir, next_version_dir, read_checkpoint
 from lit_momentum.schedules import overridden, schedule_config
@@ -44,6 +44,7 @@ from lit_momentum.terminal import quiet
 from lit_momentum.threads import shared_machine
 
 __all__ = ["COLUMNS", "main"]
+PER_PROCESS = ("--out", "--share", "--ckpt_path")  # not kept in the plan's command: each process's own
 OUT_ENV = "LIT_MOMENTUM_SWEEP_OUT"  # the directory rank 0 chose, for the DDP replicas Lightning launches
 
 
@@ -149,8 +150,8 @@ def join(out: Path, plan: dict[str, Any], p: dict[str, Any]) -> list[Any]:
         raise ValueError(f"--out {out} is not empty: it holds this sweep, trained to {epochs} epochs"
                          + (f" or {steps} steps" if steps > 0 else "") + f"; train it further with --ckpt_path "
                          f"{unit_dir(out, units[0], units)}/last.ckpt, or choose a new directory")
-    if plan.get("budget") != now:  # the sweep as it now stands: what the merge counts as finished
-        write_plan(out, {**plan, "budget": now})
+    if plan.get("budget") != now:  # the sweep as it now stands: what the merge counts as finished, and its command
+        write_plan(out, {**plan, "budget": now, "command": p["command"]})
     return units
 
 
@@ -195,6 +196,19 @@ def train_share(p: dict[str, Any], argv: list[str]) -> None:
         gc.collect()
 
 
+def all_finished(out: Path, units: list[Any], length: list[int]) -> bool:
+    """Whether every unit has its result for this budget."""
+    return all((load_result(unit_dir(out, u, units)) or {}).get("budget") == length for u in units)
+
+
+def stored_command(argv: list[str]) -> list[str]:
+    """With ``--ckpt_path`` of a sweep's checkpoint, the command its plan keeps (every option it was started with),
+    to stand before the options typed now: ``--ckpt_path CKPT`` alone continues it."""
+    ckpt = find_option(argv, "--ckpt_path")
+    plan = read_plan(sweep_home(ckpt)) if ckpt and Path(ckpt).is_file() else None
+    return list(plan.get("command", [])) if plan else []
+
+
 def main(argv: list[str] | None = None) -> None:
     quiet()
     argv = sys.argv[1:] if argv is None else argv
@@ -210,7 +224,8 @@ def main(argv: list[str] | None = None) -> None:
         merge(out, plan, own["--metric"])
         return
     try:
-        p = prepare(argv)
+        full = [*stored_command(argv), *argv]  # (the short form: the plan's command first)
+        p = {**prepare(full), "command": self_contained(full, PER_PROCESS)}
     except (ValueError, ArgumentError) as err:  # bad input: one line, before anything is written
         sys.exit("error: " + one_line(err))
     out = p["out"]
@@ -218,7 +233,8 @@ def main(argv: list[str] | None = None) -> None:
         if not out.exists() and out.name.startswith("version_"):
             out = p["out"] = claim_dir(out)  # atomically: a sweep started at the same moment gets the next version
         plan = {"identity": p["identity"], "outer": p["outer"], "shares": p["shares"],
-                "units": [unit_record(u) for u in p["units"]], "budget": budget(p["cfg"])}
+                "units": [unit_record(u) for u in p["units"]], "budget": budget(p["cfg"]),
+                "command": p["command"]}
         claim_plan(out, plan)  # unless another process wrote it first (a moment ago, or before)
         try:
             p["units"] = join(out, read_plan(out), p)
@@ -231,6 +247,12 @@ def main(argv: list[str] | None = None) -> None:
             print(f"lr_scheduler: {name} sets the points' {' and '.join(r.split()[0] for r in p['replaced'])} itself "
                   f"(the first point: {', '.join(p['replaced'])}); the run names show the axes' values",
                   file=sys.stderr)
+    if p["ckpt"] and all_finished(out, p["units"], budget(p["cfg"])):  # nothing left to train
+        epochs = budget(p["cfg"])[0]
+        print(f"--ckpt_path {p['ckpt']}: this sweep has finished its {epochs} epochs; to train it further, give a "
+              f"larger budget: python -m lit_momentum.sweep --ckpt_path {p['ckpt']} --max_epochs {2 * epochs}",
+              file=sys.stderr)
+        return
     if p["replicas"]:
         os.environ[OUT_ENV] = str(out)  # for the DDP replicas Lightning launches with this same command
     with shared_machine(p["shares"] if p["own"]["--share"] else 1):  # --share I/K by hand: K processes here
