@@ -55,7 +55,11 @@ def test_each_command_parses_as_written(where: str, command: str, tmp_path: Path
         monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)  # relative paths as a user in the repository has them; anything written lands here
     ckpt = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ckpt_path"), None)
-    if ckpt:  # the run the command continues (or tests): a tiny one of its configs, at the very path it names
+    if ckpt and entry == "lit_momentum.sweep":  # the sweep it continues: a tiny one, at the very place it names
+        sweep_main(["--config", "configs/debug.yaml", "--lr", "0.1", "--max_epochs", "1", "--out",
+                    str(Path(ckpt).parent), "--trainer.enable_progress_bar", "false"])
+        capsys.readouterr()
+    elif ckpt:  # the run the command continues (or tests): a tiny one of its configs, at the very path it names
         run_dir = Path(ckpt).parents[3]
         configs = [a for i, a in enumerate(args) if i and args[i - 1] == "--config"] or ["configs/manual.yaml"]
         train_main([*(w for c in configs for w in ("--config", c)), "--config", "configs/debug.yaml",
