@@ -89,22 +89,34 @@ class RandomStreams:
 
     ``start_epoch`` seeds them all; ``run(k)`` is a context in which PyTorch's generators are run k's (its state is
     kept on leaving, the data stream's restored). The states live on the host: swapping them is a copy of a few
-    kilobytes, and on a GPU (the CUDA generator's seed and offset) no device sync.
+    kilobytes, and on a GPU (the CUDA generator's seed and offset) no device sync. A run's state is made when its
+    first forward of the epoch needs it: a grid whose network draws nothing pays nothing per point. Generators are
+    seeded directly (``torch.manual_seed`` would queue a seed for every device type this process never uses and
+    format the Python stack for each: about a millisecond a call).
     """
 
     def __init__(self, seeds: list[int], device: torch.device | str = "cpu") -> None:
         self.seeds, self.device = list(seeds), torch.device(device)
         self.first_seeds: dict[int, int] = {}  # a loader generator's own seed, by id, as first seen
-        self.states = [self.seeded(RUN, s, 0) for s in self.seeds]
+        self.epoch = 0
+        self.states: list[tuple[Tensor, ...] | None] = [None] * len(self.seeds)  # made on first use in the epoch
 
     def seeded(self, stream: int, seed: int, epoch: int) -> tuple[Tensor, ...]:
-        """The generator states of ``stream`` at ``epoch`` (the global ones are left as they were)."""
-        with torch.random.fork_rng(devices=self.cuda()):
-            torch.manual_seed(epoch_seed(stream, seed, epoch))
-            return self.get()
+        """The generator states of ``stream`` at ``epoch``: those of generators seeded with its seed, as
+        ``torch.manual_seed`` would seed the global ones (these are left as they were)."""
+        value = epoch_seed(stream, seed, epoch)
+        cpu = torch.Generator().manual_seed(value).get_state()
+        if self.device.type == "cuda":
+            return cpu, torch.Generator(device=self.device).manual_seed(value).get_state()
+        return (cpu,)
 
-    def cuda(self) -> list[int]:
-        return [self.device.index or 0] if self.device.type == "cuda" else []
+    def seed_globals(self, value: int) -> None:
+        """The global generators of this process's devices (CPU, and the CUDA device it trains on) from ``value``."""
+        torch.default_generator.manual_seed(value)
+        if self.device.type == "cuda":
+            torch.cuda.default_generators[self.device.index or 0].manual_seed(value)
+        elif self.device.type != "cpu":  # (another accelerator: PyTorch's own, every device)
+            torch.manual_seed(value)
 
     def get(self) -> tuple[Tensor, ...]:
         cpu = torch.get_rng_state()
@@ -118,9 +130,9 @@ class RandomStreams:
     def start_epoch(self, epoch: int, seed: int, loaders: Any = None) -> None:
         """Every run's stream from its ``(seed_k, epoch)``; the global generators and the loaders' own from the data
         stream's ``(seed, epoch)``: called before the epoch's loader is iterated."""
-        self.states = [self.seeded(RUN, s, epoch) for s in self.seeds]
+        self.epoch, self.states = epoch, [None] * len(self.seeds)
         data = epoch_seed(DATA, seed, epoch)
-        torch.manual_seed(data)  # every device's
+        self.seed_globals(data)
         random.seed(data)
         np.random.seed(data % 2**32)
         for g in loader_generators(loaders):
@@ -132,7 +144,8 @@ class RandomStreams:
     def run(self, k: int) -> Iterator[None]:
         """PyTorch's generators are run k's inside (its draws continue where they stopped)."""
         data = self.get()
-        self.set(self.states[k])
+        state = self.states[k]
+        self.set(state if state is not None else self.seeded(RUN, self.seeds[k], self.epoch))
         try:
             yield
         finally:

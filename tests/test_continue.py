@@ -31,6 +31,7 @@ from tests.conftest import (
 
 RUN = "trainer:\n  max_epochs: {epochs}\ncheckpoint:\n  every_n_epochs: {every}\nseed_everything: 3\n"
 DROPOUT = ["--model.net", "tests.probe_nets.DropoutMLP", "--data", "tests.probe_data.ShuffledBlobs"]
+SLOW = ["--trainer.callbacks+=tests.probe_callbacks.SlowEpochs"]  # 0.1 s an epoch: a 1-second limit falls mid-run
 
 
 def options(tmp_path: Path, epochs: int, every: int) -> list[str]:
@@ -90,8 +91,8 @@ def test_max_time_stops_a_run_short_and_the_same_command_continues_it(tmp_path: 
     """Stopped after an epoch (exit 124, the continue command), not booked as done; continued, the time is counted
     afresh (Lightning's Timer would stop at once) until the run ends where an uninterrupted run ends."""
     monkeypatch.chdir(tmp_path)
-    base = [*options(tmp_path, epochs=300, every=50), "--trainer.default_root_dir", "timed"]
-    main([*options(tmp_path, epochs=300, every=50), "--trainer.default_root_dir", "straight"])
+    base = [*options(tmp_path, epochs=24, every=50), "--trainer.default_root_dir", "timed", *SLOW]
+    main([*options(tmp_path, epochs=24, every=50), "--trainer.default_root_dir", "straight"])
     epochs, ckpt = [], None
     for _ in range(30):
         try:
@@ -106,7 +107,7 @@ def test_max_time_stops_a_run_short_and_the_same_command_continues_it(tmp_path: 
         assert said.startswith("stopped by --trainer.max_time 00:00:00:01 after epoch ")
         assert Path(said.rpartition("--ckpt_path ")[2]).resolve() == ckpt.resolve()
         assert len(epochs) == 1 or epochs[-1] > epochs[-2], "a continued run must train (its time counted afresh)"
-    assert len(epochs) >= 1, "the time limit never stopped the run"
+    assert len(epochs) >= 2, "the time limit should stop the run twice (24 epochs of at least 0.1 s)"
     same_run(run_dirs(tmp_path / "straight")[0], run_dirs(tmp_path / "timed")[0])
 
 
@@ -115,8 +116,8 @@ def test_a_sweep_unit_stopped_by_max_time_stays_unfinished_and_the_same_command_
     """Continued by the same command, or by ``--ckpt_path CKPT`` alone (the plan keeps the sweep's command), in turn;
     once finished, the short form says so in one line and trains nothing."""
     out = tmp_path / "grid"
-    command = [*tiny, "--out", str(out), "--lr", "0.1", "0.3", "--momentum", "0", "0.9", "--max_epochs", "300",
-               "--trainer.max_time", "00:00:00:01"]
+    command = [*tiny, "--out", str(out), "--lr", "0.1", "0.3", "--momentum", "0", "0.9", "--max_epochs", "24",
+               "--trainer.max_time", "00:00:00:01", *SLOW]
     short = ["--ckpt_path", str(out / "last.ckpt")]
     stops = 0
     for _ in range(30):
@@ -127,12 +128,12 @@ def test_a_sweep_unit_stopped_by_max_time_stays_unfinished_and_the_same_command_
             assert stop.code == EXIT_TIME, stop.code
             stops += 1
             assert not (out / "result.json").exists() and not (out / "summary.csv").exists()
-    assert stops >= 1, "the time limit never stopped the sweep"
+    assert stops >= 2, "the time limit should stop the sweep twice (24 epochs of at least 0.1 s): both forms"
     result = json.loads((out / "result.json").read_text())
-    assert result["budget"] == [300, -1] and load_ckpt(out / "last.ckpt")["epoch"] == 299
-    assert len(load_ckpt(out / "last.ckpt")["grid_history"]) == 300
+    assert result["budget"] == [24, -1] and load_ckpt(out / "last.ckpt")["epoch"] == 23
+    assert len(load_ckpt(out / "last.ckpt")["grid_history"]) == 24
     capsys.readouterr()
     sweep_main(short)
     said = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "this sweep has finished its 300 epochs" in said and "--max_epochs 600" in said
-    assert load_ckpt(out / "last.ckpt")["epoch"] == 299
+    assert "this sweep has finished its 24 epochs" in said and "--max_epochs 48" in said
+    assert load_ckpt(out / "last.ckpt")["epoch"] == 23

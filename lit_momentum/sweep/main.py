@@ -45,6 +45,7 @@ from lit_momentum.threads import shared_machine
 
 __all__ = ["COLUMNS", "main"]
 PER_PROCESS = ("--out", "--share", "--ckpt_path")  # not kept in the plan's command: each process's own
+SHORT_FORM = (*PER_PROCESS, "--trainer.", "--checkpoint.")  # what may be typed with the short form
 OUT_ENV = "LIT_MOMENTUM_SWEEP_OUT"  # the directory rank 0 chose, for the DDP replicas Lightning launches
 
 
@@ -202,10 +203,14 @@ def all_finished(out: Path, units: list[Any], length: list[int]) -> bool:
 
 
 def stored_command(argv: list[str]) -> list[str]:
-    """With ``--ckpt_path`` of a sweep's checkpoint, the command its plan keeps (every option it was started with),
-    to stand before the options typed now: ``--ckpt_path CKPT`` alone continues it."""
+    """The short form, ``--ckpt_path`` of a sweep's checkpoint with at most Trainer and checkpoint options (a new
+    budget): the command its plan keeps (every option it was started with), to stand before the options typed now.
+    A command with a config or a grid, model or data option is a whole command: it stands alone, as it always did."""
     ckpt = find_option(argv, "--ckpt_path")
-    plan = read_plan(sweep_home(ckpt)) if ckpt and Path(ckpt).is_file() else None
+    names = [a.partition("=")[0] for a in normalized(argv) if a.startswith("--")]
+    if not ckpt or not Path(ckpt).is_file() or not all(n.startswith(SHORT_FORM) for n in names):
+        return []
+    plan = read_plan(sweep_home(ckpt))
     return list(plan.get("command", [])) if plan else []
 
 
