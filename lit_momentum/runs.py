@@ -8,6 +8,7 @@ A resumed run (``--ckpt_path <run>/checkpoints/last.ckpt``) keeps writing into t
 
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,20 @@ class RunLogger(TensorBoardLogger):
     """TensorBoard logger whose new version directory is claimed atomically (``mkdir``) on first use.
 
     Two runs started at once with the same settings therefore get two directories, and a bad option that stops a
-    run before training leaves none behind.
+    run before training leaves none behind. A continued run's event file sorts after the run's earlier ones, which
+    TensorBoard reads in name order (its restart marker drops the points logged after the checkpoint only if read
+    last): names start with the second they were made in, then a per-process counter that sorts 10 before 9, so a
+    run continued within the second its last file was made in (in one process: a notebook, the tests) waits for
+    the next second.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if kwargs.get("purge_step") is not None:
+            made = [int(p.name.split(".")[3]) for p in Path(self.log_dir).glob("events.out.tfevents.*")
+                    if p.name.split(".")[3].isdigit()]
+            if made and time.time() < max(made) + 1:
+                time.sleep(max(made) + 1 - time.time())
 
     def _get_next_version(self) -> int:
         version = super()._get_next_version()

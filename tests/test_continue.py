@@ -31,7 +31,10 @@ from tests.conftest import (
 
 RUN = "trainer:\n  max_epochs: {epochs}\ncheckpoint:\n  every_n_epochs: {every}\nseed_everything: 3\n"
 DROPOUT = ["--model.net", "tests.probe_nets.DropoutMLP", "--data", "tests.probe_data.ShuffledBlobs"]
-SLOW = ["--trainer.callbacks+=tests.probe_callbacks.SlowEpochs"]  # 0.1 s an epoch: a 1-second limit falls mid-run
+# 0.1 s an epoch: a limit of 1 s falls mid-run. (Not less: TensorBoard orders a run's event files by name, and two
+# made by one process within a second are named by a counter that sorts 10 before 9; each train.py is one process.)
+SLOW = ["--trainer.callbacks+=tests.probe_callbacks.SlowEpochs"]
+LIMIT = ["--trainer.max_time", "00:00:00:01"]
 
 
 def options(tmp_path: Path, epochs: int, every: int) -> list[str]:
@@ -74,9 +77,9 @@ def test_the_short_form_continues_with_every_option_the_run_had(tmp_path: Path, 
 def test_a_killed_run_continued_with_the_short_form_is_the_uninterrupted_run(tmp_path: Path) -> None:
     """kill -9 mid-run, then ``python train.py --ckpt_path CKPT`` and nothing else (the config's max_epochs, the
     checkpoint interval, the seed all from the checkpoint), with a researcher's data: drawn in ``__init__`` and
-    ``setup``, noise drawn in persistent workers (restarted each epoch from the epoch's data stream)."""
-    base = [*options(tmp_path, epochs=30, every=3), "--data", "tests.probe_data.DrawnAtStart", "--data.workers", "2",
-            "--data.persistent", "true"]  # data drawn in __init__ and setup, noise drawn in persistent workers
+    ``setup``, noise drawn in a worker process (started each epoch, seeded from the epoch's data stream)."""
+    base = [*options(tmp_path, epochs=30, every=3), "--data", "tests.probe_data.DrawnAtStart", "--data.workers",
+            "1"]  # data drawn in __init__ and setup, noise drawn in a worker (tests/test_faithful.py: persistent)
     run_train(*base, "--trainer.default_root_dir", str(tmp_path / "straight"), cwd=tmp_path)
     (straight,) = run_dirs(tmp_path / "straight")
     ckpt = tmp_path / "crash" / "lightning_logs" / straight.parent.name / "version_0" / "checkpoints" / "last.ckpt"
@@ -85,6 +88,7 @@ def test_a_killed_run_continued_with_the_short_form_is_the_uninterrupted_run(tmp
     same_run(straight, ckpt.parents[1])
 
 
+@pytest.mark.slow
 def test_max_time_stops_a_run_short_and_the_same_command_continues_it(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture) -> None:
@@ -96,7 +100,7 @@ def test_max_time_stops_a_run_short_and_the_same_command_continues_it(tmp_path: 
     epochs, ckpt = [], None
     for _ in range(30):
         try:
-            main([*base, "--trainer.max_time", "00:00:00:01"] + (["--ckpt_path", str(ckpt)] if ckpt else []))
+            main([*base, *LIMIT] + (["--ckpt_path", str(ckpt)] if ckpt else []))
             break
         except SystemExit as stop:
             assert stop.code == EXIT_TIME, stop.code
@@ -117,7 +121,7 @@ def test_a_sweep_unit_stopped_by_max_time_stays_unfinished_and_the_same_command_
     once finished, the short form says so in one line and trains nothing."""
     out = tmp_path / "grid"
     command = [*tiny, "--out", str(out), "--lr", "0.1", "0.3", "--momentum", "0", "0.9", "--max_epochs", "24",
-               "--trainer.max_time", "00:00:00:01", *SLOW]
+               *LIMIT, *SLOW]
     short = ["--ckpt_path", str(out / "last.ckpt")]
     stops = 0
     for _ in range(30):

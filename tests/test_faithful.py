@@ -114,8 +114,8 @@ def test_tied_weights_train_in_the_grid_each_point_its_run(tmp_path: Path, dropo
     assert f"grid: TiedMLP: {path}" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("workers", [[], ["--data.workers", "2"], ["--data.workers", "2", "--data.persistent", "true"]],
-                         ids=["no-workers", "workers", "persistent-workers"])
+@pytest.mark.parametrize("workers", [[], ["--data.workers", "1", "--data.persistent", "true"]],
+                         ids=["no-workers", "persistent-worker"])  # (one started every epoch: tests/test_continue.py)
 def test_data_drawn_at_construction_and_setup_gives_each_point_its_runs_data(tmp_path: Path, workers: list[str]
                                                                              ) -> None:
     """A researcher's module: inputs drawn in __init__ and label noise in setup from the global generator, a noising

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
@@ -86,6 +87,7 @@ def test_the_data_modules_seed_decides_a_user_loaders_order(tmp_path: Path) -> N
     assert one == again and one[0] != two[0]
 
 
+@pytest.mark.slow
 def test_a_kill_while_a_unit_writes_its_result_leaves_it_unfinished(tmp_path: Path) -> None:
     """A real SIGKILL half way through writing result.json: the unit reads as unfinished, not as a broken file."""
     from lit_momentum.sweep.merge import load_result
