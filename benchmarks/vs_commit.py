@@ -6,7 +6,7 @@ checkpointing), after ``--warmup`` epochs, by a callback both engines load (``--
 
     python benchmarks/vs_commit.py --commit fc2bad3                 # the dim-250 grid: 4 lr x 4 momenta x 2 seeds
     python benchmarks/vs_commit.py --commit fc2bad3 --dim 1000 --pairs 5
-    python benchmarks/vs_commit.py --commit fc2bad3 --workload train           # the article's train.py run
+    python benchmarks/vs_commit.py --commit fc2bad3 --workload train --dim 1000 --threads 1   # the article's run
     python benchmarks/vs_commit.py --commit fc2bad3 --accelerator gpu          # unchanged on a GPU
 
 The other commit is checked out in a temporary ``git worktree`` (removed at the end) and imported from there.
@@ -57,12 +57,13 @@ def command(workload: str, dim: int, epochs: int, out: Path, accelerator: str) -
             "0.9", "0.99", "--seeds", "0", "1", "--out", str(out)]
 
 
-def seconds_per_epoch(root: Path, args: list[str], warmup: int) -> float:
+def seconds_per_epoch(root: Path, args: list[str], warmup: int, threads: int | None) -> float:
     """The median epoch of one run of ``args`` with the package imported from ``root``."""
     with tempfile.TemporaryDirectory() as tmp:
         clock = Path(tmp) / "laps.json"
         env = {**os.environ, CLOCK_FILE: str(clock),
-               "PYTHONPATH": os.pathsep.join([str(root), str(ROOT / "benchmarks")])}
+               "PYTHONPATH": os.pathsep.join([str(root), str(ROOT / "benchmarks")]),
+               **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
         args = [str(root / a) if a == "train.py" else a.replace("OUT", tmp) for a in args]
         proc = subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for both (default: PyTorch's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         other = Path(tmp) / "other"
@@ -88,12 +90,13 @@ def main() -> None:
                        check=True)
         try:
             run = command(args.workload, args.dim, args.epochs, Path("OUT") / "run", args.accelerator)
-            print(f"{args.workload}, dim {args.dim}, {args.epochs} epochs, {args.accelerator}; load "
+            threads = f", OMP_NUM_THREADS={args.threads}" if args.threads else ""
+            print(f"{args.workload}, dim {args.dim}, {args.epochs} epochs, {args.accelerator}{threads}; load "
                   f"{os.getloadavg()[0]:.2f}; seconds per epoch (median after {args.warmup}), this / {args.commit}")
             ratios = []
             for pair in range(args.pairs):
                 order = [("this", ROOT), (args.commit, other)][:: 1 if pair % 2 == 0 else -1]
-                times = {name: seconds_per_epoch(root, run, args.warmup) for name, root in order}
+                times = {name: seconds_per_epoch(root, run, args.warmup, args.threads) for name, root in order}
                 ratios.append(times["this"] / times[args.commit])
                 print(f"pair {pair + 1}: this {times['this']:.4f} s, {args.commit} {times[args.commit]:.4f} s, "
                       f"ratio {ratios[-1]:.3f}", flush=True)

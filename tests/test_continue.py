@@ -115,6 +115,7 @@ def test_max_time_stops_a_run_short_and_the_same_command_continues_it(tmp_path: 
     same_run(run_dirs(tmp_path / "straight")[0], run_dirs(tmp_path / "timed")[0])
 
 
+@pytest.mark.slow
 def test_a_sweep_unit_stopped_by_max_time_stays_unfinished_and_the_same_command_continues_it(
         tiny: list[str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """Continued by the same command, or by ``--ckpt_path CKPT`` alone (the plan keeps the sweep's command), in turn;

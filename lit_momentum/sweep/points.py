@@ -2,6 +2,7 @@
 for its settings (the seeds of one setting form a band); the grid's other options checked too."""
 
 import dataclasses
+import functools
 import itertools
 import math
 from typing import Any
@@ -25,7 +26,7 @@ class Named:
     varying: tuple[str, ...]  # the fields with several values in the grid, named first
     seed_width: int
 
-    @property
+    @functools.cached_property  # (asked for every point at every logged step: made once)
     def setting(self) -> str:
         """Everything but the seed, e.g. ``03_lr1e-05_m0.9_nesterov``: the seeds of one setting form a band."""
         named = [a for a in AXES_TABLE if a.part is not None]
@@ -33,7 +34,7 @@ class Named:
         parts = [a.part(getattr(self, a.field)) for a in named] + [self.optimizer if self.optimizer != "sgd" else ""]
         return self.prefix + self.place + "_".join(p for p in parts if p)
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         """The point's TensorBoard run directory, e.g. ``03_lr1e-05_m0.9_seed0``."""
         return f"{self.setting}_seed{self.seed:0{self.seed_width}d}"  # type: ignore[attr-defined]
