@@ -217,9 +217,11 @@ class MomentumCLI(LightningCLI):
 
     def instantiate_classes(self) -> None:
         self.data_error: ValueError | None = None  # set by input_width: the data module broke the contract
-        # the data module's __init__ draws from the data's stream (the same in a grid and in each of its runs)
+        # the data module's __init__ draws from the data's stream (the same in a grid and in each of its runs);
+        # with --seed_everything false nothing is seeded
         options = self.config.data.get("init_args") or {}
-        seed_globals(epoch_seed(BUILD, seed_or_zero(options.get("seed", 0)), 0))
+        if self.config.seed_everything is not False:
+            seed_globals(epoch_seed(BUILD, seed_or_zero(options.get("seed", 0)), 0))
         try:
             super().instantiate_classes()
         except Exception:
