@@ -183,6 +183,12 @@ class MomentumCLI(LightningCLI):
         """The sweep checks here that its grid fits in memory, before the model is allocated."""
 
     def before_instantiate_classes(self) -> None:
+        limit = self.config.trainer.max_time
+        try:  # this process's time, checked after each epoch (lit_momentum.stopping); checked before any work
+            self.time_limit = TimeLimit(limit) if limit else None
+        except MisconfigurationException:
+            raise ValueError(f"--trainer.max_time {limit}: must be DD:HH:MM:SS (00:01:50:00: 1 hour 50 minutes) or "
+                             f"a dict of timedelta's arguments ({{minutes: 110}})") from None
         config = self.config.clone()
         config.ckpt_path = None  # (a continued run is given its checkpoint on the command line)
         self.run_config = self.parser.dump(config, skip_none=False)  # kept in its checkpoints
@@ -294,8 +300,7 @@ class MomentumCLI(LightningCLI):
         callbacks = progress_callbacks(list(self.config_init.trainer.get("callbacks") or []),
                                        self.config.trainer.enable_progress_bar)
         self.stopper = StopOnSignal()  # Ctrl-C and SIGTERM: stop after this epoch, with its checkpoint
-        self.time_limit = TimeLimit(self.config.trainer.max_time) if self.config.trainer.max_time else None
-        if self.time_limit:  # this process's time, checked after each epoch (lit_momentum.stopping)
+        if self.time_limit:  # ours, not Lightning's Timer
             kwargs["max_time"] = None
         kwargs["callbacks"] = [*callbacks, self.stopper, *([self.time_limit] if self.time_limit else [])]
         try:

@@ -23,6 +23,7 @@ from tests.conftest import (
     assert_same_state,
     kill_after_checkpoint,
     load_ckpt,
+    refusal,
     run_dirs,
     run_train,
     scalars,
@@ -142,3 +143,8 @@ def test_a_sweep_unit_stopped_by_max_time_stays_unfinished_and_the_same_command_
     said = capsys.readouterr().err.strip().splitlines()[-1]
     assert "this sweep has finished its 24 epochs" in said and "--max_epochs 48" in said
     assert load_ckpt(out / "last.ckpt")["epoch"] == 23
+
+
+def test_a_bad_time_limit_is_one_line_and_the_sweep_writes_nothing(tiny: list[str], tmp_path: Path) -> None:
+    message = refusal(sweep_main, [*tiny, "--lr", "0.1", "--trainer.max_time", "1:50", "--out", str(tmp_path / "o")])
+    assert "--trainer.max_time 1:50: must be DD:HH:MM:SS" in message and not (tmp_path / "o").exists()

@@ -116,6 +116,8 @@ BAD_INPUT = [
     (["--model.lr", "abc"], "--model.lr abc", "must be float"),
     (["--devices", "x"], "--trainer.devices x", "int > 0"),  # Lightning's TypeError, not a traceback
     (["--config", "CONFIG:ckpt_path: last.ckpt\n"], "ckpt_path", "on the command line"),
+    (["--trainer.max_time", "1:50"], "--trainer.max_time 1:50", "must be DD:HH:MM:SS"),  # (was a traceback)
+    (["-c", "no/such.yaml"], "--config ", "no/such.yaml: no such file"),
 ]
 
 
