@@ -110,7 +110,7 @@ class RandomStreams:
             return cpu, torch.Generator(device=self.device).manual_seed(value).get_state()
         return (cpu,)
 
-    def seed_globals(self, value: int) -> None:
+    def seed_devices(self, value: int) -> None:
         """The global generators of this process's devices (CPU, and the CUDA device it trains on) from ``value``."""
         torch.default_generator.manual_seed(value)
         if self.device.type == "cuda":
@@ -132,7 +132,7 @@ class RandomStreams:
         stream's ``(seed, epoch)``: called before the epoch's loader is iterated."""
         self.epoch, self.states = epoch, [None] * len(self.seeds)
         data = epoch_seed(DATA, seed, epoch)
-        self.seed_globals(data)
+        self.seed_devices(data)
         random.seed(data)
         np.random.seed(data % 2**32)
         for g in loader_generators(loaders):

@@ -170,14 +170,12 @@ def train_share(p: dict[str, Any], argv: list[str]) -> None:
     for unit in work_order(units, p["share"], p["shares"]):
         home = unit_dir(out, unit, units)
         home.mkdir(parents=True, exist_ok=True)
-        done = load_result(home)
-        if done and done["budget"] == length:
+        if finished_unit(home, length):
             continue
         with locked(home / ".lock") if rank_zero_only.rank == 0 else nullcontext(True) as mine:
             if not mine:  # another process trains it right now
                 continue
-            done = load_result(home)  # it may have finished between the look above and the lock
-            if done and done["budget"] == length:
+            if finished_unit(home, length):  # it may have finished between the look above and the lock
                 continue
             ckpt = newest_checkpoint(home)  # every DDP replica finds the same: none is written before training
             args = [*p["rest"], *unit.args(), *(["--ckpt_path", str(ckpt)] if ckpt else [])]
@@ -197,9 +195,9 @@ def train_share(p: dict[str, Any], argv: list[str]) -> None:
         gc.collect()
 
 
-def all_finished(out: Path, units: list[Any], length: list[int]) -> bool:
-    """Whether every unit has its result for this budget."""
-    return all((load_result(unit_dir(out, u, units)) or {}).get("budget") == length for u in units)
+def finished_unit(home: Path, length: list[int]) -> bool:
+    """Whether the unit in ``home`` has its result for this budget."""
+    return (load_result(home) or {}).get("budget") == length
 
 
 def stored_command(argv: list[str]) -> list[str]:
@@ -252,7 +250,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"lr_scheduler: {name} sets the points' {' and '.join(r.split()[0] for r in p['replaced'])} itself "
                   f"(the first point: {', '.join(p['replaced'])}); the run names show the axes' values",
                   file=sys.stderr)
-    if p["ckpt"] and all_finished(out, p["units"], budget(p["cfg"])):  # nothing left to train
+    units, length = p["units"], budget(p["cfg"])
+    if p["ckpt"] and all(finished_unit(unit_dir(out, u, units), length) for u in units):  # nothing left to train
         epochs = budget(p["cfg"])[0]
         print(f"--ckpt_path {p['ckpt']}: this sweep has finished its {epochs} epochs; to train it further, give a "
               f"larger budget: python -m lit_momentum.sweep --ckpt_path {p['ckpt']} --max_epochs {2 * epochs}",
