@@ -22,23 +22,20 @@ import time
 from argparse import ArgumentError
 from pathlib import Path
 
-import matplotlib
+import lightning as L
+from lightning.pytorch.utilities.model_helpers import is_overridden
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tqdm import tqdm
 
-matplotlib.use("Agg")
-import lightning as L  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-from lightning.pytorch.utilities.model_helpers import is_overridden  # noqa: E402
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from lit_momentum.arguments import OneLineParser, normalized, one_line  # noqa: E402
-from lit_momentum.cli import MomentumCLI  # noqa: E402
-from lit_momentum.curves import curve_stats  # noqa: E402
-from lit_momentum.epochs import NonFiniteLossError  # noqa: E402
-from lit_momentum.runs import check_place  # noqa: E402
-from lit_momentum.stopping import EXIT_CODES, NAMES, StopOnSignal  # noqa: E402
-from lit_momentum.terminal import is_terminal, quiet  # noqa: E402
-from lit_momentum.threads import shared_machine  # noqa: E402
+from lit_momentum.arguments import OneLineParser, normalized, one_line
+from lit_momentum.cli import MomentumCLI
+from lit_momentum.curves import curve_stats
+from lit_momentum.epochs import NonFiniteLossError
+from lit_momentum.plotting import plt
+from lit_momentum.runs import check_place
+from lit_momentum.stopping import EXIT_CODES, NAMES, StopOnSignal
+from lit_momentum.terminal import is_terminal, quiet
+from lit_momentum.threads import shared_machine
 
 ADAM_LR = 1e-3  # Adam's usual step size (configs/adam.yaml); the SGD variants share the configured lr
 VARIANTS = ["sgd", "sgd_equiv", "manual", "builtin", "nesterov", "adam"]

@@ -18,16 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from lit_momentum.arguments import study_args  # noqa: E402
-from lit_momentum.sweep.figures import METRICS, cell  # noqa: E402
-from lit_momentum.sweep.main import main as sweep_main  # noqa: E402
-from lit_momentum.terminal import quiet  # noqa: E402
+from lit_momentum.arguments import study_args
+from lit_momentum.plotting import plt
+from lit_momentum.sweep.figures import METRICS, cell
+from lit_momentum.sweep.main import main as sweep_main
+from lit_momentum.terminal import quiet
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FAMILIES = {  # name: (title, options, lr grid key)

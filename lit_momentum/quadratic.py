@@ -27,15 +27,12 @@ import math
 import sys
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from lit_momentum.arguments import OneLineParser  # noqa: E402
-from lit_momentum.momentum import HandWrittenSGD  # noqa: E402
-from lit_momentum.runs import check_place  # noqa: E402
+from lit_momentum.arguments import OneLineParser
+from lit_momentum.momentum import HandWrittenSGD
+from lit_momentum.plotting import plt
+from lit_momentum.runs import check_place
 
 KEYS = ["kappa", "gd_iters", "gd_theory", "momentum_iters", "momentum_theory", "speedup", "bigger_step_diverged"]
 BLOW_UP = 1e6  # ||w|| / ||w_0|| above this: diverged

@@ -18,15 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from lit_momentum.arguments import study_args  # noqa: E402
-from lit_momentum.families import num  # noqa: E402
-from lit_momentum.sweep.main import main as sweep_main  # noqa: E402
-from lit_momentum.terminal import quiet  # noqa: E402
+from lit_momentum.arguments import study_args
+from lit_momentum.families import num
+from lit_momentum.plotting import plt
+from lit_momentum.sweep.main import main as sweep_main
+from lit_momentum.terminal import quiet
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 HALF_DECADES = [round(10 ** (k / 2), 10) for k in range(-8, 3)]  # 1e-4 ... 10

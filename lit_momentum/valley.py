@@ -15,18 +15,16 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import matplotlib
+import torch
+from matplotlib.animation import FuncAnimation, PillowWriter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
-
-from lit_momentum.arguments import OneLineParser  # noqa: E402
-from lit_momentum.runs import RunLogger, check_place  # noqa: E402
+from lit_momentum.arguments import OneLineParser
+from lit_momentum.plotting import plt
+from lit_momentum.runs import RunLogger, check_place
 
 BUMP = 25
 SWEEP = [round(0.1 * i, 1) for i in range(10)]
+HOLD = 12  # frames the animation stays on its last step before it loops
 
 
 def make_valley() -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,22 +130,43 @@ def plot_sweep(rows: list[Ball], steps: int) -> plt.Figure:
     return fig
 
 
-def animate(x, y, paths: dict[str, list[int]], out: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(x, y, c="0.6")
-    dots = {name: ax.plot([], [], "o", ms=10, c=c, label=name)[0] for name, c in zip(paths, ("C3", "C0"))}
-    title = ax.set_title("")
-    ax.legend(fontsize=8)
+def heading(paths: dict[str, list[int]], t: int) -> str:
+    return f"step {t}: " + ", ".join(f"{name} at index {path[t]}" for name, path in paths.items())
+
+
+def animation(x, y, paths: dict[str, list[int]], hold: int = HOLD) -> FuncAnimation:
+    """The balls rolling step by step, each with its path so far; the last step stays ``hold`` frames more. Saved
+    as a GIF by ``run``; in a notebook ``HTML(animation(...).to_jshtml())`` plays it."""
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=80)
+    ax.plot(x, y, c="0.6", lw=1.5)
+    ax.annotate("bump", (x[BUMP], y[BUMP]), xytext=(0, 14), textcoords="offset points", ha="center", fontsize=8,
+                arrowprops=dict(arrowstyle="-", color="0.5"))
+    colors, lifts = ("C3", "C0"), (0.0, 0.002)  # the momentum ball's path drawn just above the plain one's
+    trails = {n: ax.plot([], [], c=c, lw=3, alpha=0.5)[0] for n, c in zip(paths, colors)}
+    dots = {n: ax.plot([], [], "o", ms=11, c=c, mec="k", label=n)[0] for n, c in zip(paths, colors)}
+    ax.set(xlabel="x", ylabel="y")
+    ax.legend(loc="upper right", fontsize=8)
+    steps = len(next(iter(paths.values())))
+    title = ax.set_title(heading(paths, steps - 1), fontsize=10)
+    fig.tight_layout()  # (with the longest title in place)
 
     def frame(t: int) -> list:
-        for name, path in paths.items():
-            dots[name].set_data([x[path[t]]], [y[path[t]]])
-        title.set_text(f"step {t}")
-        return [*dots.values(), title]
+        t = min(t, steps - 1)
+        for (name, path), lift in zip(paths.items(), lifts):
+            i = path[t]
+            trails[name].set_data(x[: i + 1], y[: i + 1] + lift)
+            dots[name].set_data([x[i]], [y[i] + lift])
+        title.set_text(heading(paths, t))
+        return [*trails.values(), *dots.values(), title]
 
-    FuncAnimation(fig, frame, frames=len(next(iter(paths.values()))), blit=False).save(
-        out, writer=PillowWriter(fps=10))
-    plt.close(fig)
+    anim = FuncAnimation(fig, frame, frames=steps + hold, blit=False)
+    plt.close(fig)  # (a notebook would show the still figure too)
+    return anim
+
+
+def animate(x, y, paths: dict[str, list[int]], out: Path) -> None:
+    """Write the animation as a GIF (8 frames a second)."""
+    animation(x, y, paths).save(out, writer=PillowWriter(fps=8))
 
 
 def run(momentum: float, steps: int, out: Path | None, gif: bool) -> dict:

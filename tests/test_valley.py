@@ -1,7 +1,7 @@
 """The valley toy: stop indices and crossings that follow from the rule, worked out by hand.
 
 Bugs these exist to catch: a ball whose stop or crossing does not follow from the rule written out by hand; a
-missing figure.
+missing figure; an animation that loops before its end can be seen.
 """
 
 import json
@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lit_momentum.valley import BUMP, ball_view, decay, make_valley, roll, slopes
+from lit_momentum.valley import BUMP, HOLD, ball_view, decay, make_valley, roll, slopes
 from tests.conftest import ROOT
 
 
@@ -78,7 +78,10 @@ def test_command_writes_every_file(tmp_path: Path) -> None:
         with Image.open(out / f"{name}.png") as img:
             assert img.width > 300 and img.height > 200
     with Image.open(out / "valley.gif") as gif:
-        assert gif.n_frames == 31
+        assert gif.n_frames == 31  # a frame per step: the momentum ball moves at every one
+        first = gif.info["duration"]
+        gif.seek(30)
+        assert gif.info["duration"] >= HOLD * first  # the last step stays on screen before the loop starts again
     again = subprocess.run([sys.executable, "-m", "lit_momentum.valley", "--out", str(out)], cwd=ROOT,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode != 0 and "already holds" in again.stderr  # never overwrites a run

@@ -10,11 +10,9 @@
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from matplotlib.ticker import NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
+from lit_momentum.plotting import plt
 
 Row = dict[str, Any]
 TITLES = {"mnist1d": "MNIST-1D (measured)", "random": "the article's random labels (measured)",

@@ -14,11 +14,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from lit_momentum.plotting import plt
 
 Row = dict[str, Any]
 METRICS = {  # column: (label, log scale)
