@@ -8,6 +8,7 @@ checkpointing), after ``--warmup`` epochs, by a callback both engines load (``--
     python benchmarks/vs_commit.py --commit fc2bad3 --dim 1000 --pairs 5
     python benchmarks/vs_commit.py --commit fc2bad3 --workload train --dim 1000 --threads 1   # the article's run
     python benchmarks/vs_commit.py --commit fc2bad3 --accelerator gpu          # unchanged on a GPU
+    python benchmarks/vs_commit.py --commit c4468b1 --workload mnist1d_scheduled --epochs 30   # a per-step schedule
 
 The other commit is checked out in a temporary ``git worktree`` (removed at the end) and imported from there.
 """
@@ -47,14 +48,22 @@ class EpochClock(L.Callback):
 
 
 def command(workload: str, dim: int, epochs: int, out: Path, accelerator: str) -> list[str]:
-    """The command both engines run: the sweep's grid, or the article's ``train.py`` run."""
-    common = ["--data.dim", str(dim), "--max_epochs", str(epochs), "--trainer.enable_progress_bar", "false",
+    """The command both engines run: the sweep's grid, or the article's ``train.py`` run; ``mnist1d``: a grid of
+    configs/mnist1d.yaml's MLP (8 lr x 4 momenta, each point's curves at every step), ``mnist1d_scheduled`` the same
+    with every point's lr on a per-step cosine (its ``train/lr`` and ``train/momentum`` curves too)."""
+    common = ["--max_epochs", str(epochs), "--trainer.enable_progress_bar", "false",
               "--trainer.enable_model_summary", "false", "--accelerator", accelerator,
               "--trainer.callbacks+=vs_commit.EpochClock"]
     if workload == "train":
-        return ["train.py", *common, "--trainer.default_root_dir", str(out)]
-    return ["-m", "lit_momentum.sweep", *common, "--lr", "1e-5", "1e-4", "1e-3", "1e-2", "--momentum", "0", "0.5",
-            "0.9", "0.99", "--seeds", "0", "1", "--out", str(out)]
+        return ["train.py", "--data.dim", str(dim), *common, "--trainer.default_root_dir", str(out)]
+    if workload.startswith("mnist1d"):
+        schedule = ["--lr_scheduler", "CosineAnnealingLR", "--lr_scheduler.T_max", "1000000",
+                    "--lr_scheduler_interval", "step"] if workload == "mnist1d_scheduled" else []
+        return ["-m", "lit_momentum.sweep", "--config", "configs/mnist1d.yaml", *common, *schedule, "--lr", "0.001",
+                "0.003", "0.01", "0.03", "0.1", "0.3", "1", "3", "--momentum", "0", "0.5", "0.9", "0.99", "--out",
+                str(out)]
+    return ["-m", "lit_momentum.sweep", "--data.dim", str(dim), *common, "--lr", "1e-5", "1e-4", "1e-3", "1e-2",
+            "--momentum", "0", "0.5", "0.9", "0.99", "--seeds", "0", "1", "--out", str(out)]
 
 
 def seconds_per_epoch(root: Path, args: list[str], warmup: int, threads: int | None) -> float:
@@ -76,7 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commit", required=True, help="the other engine's commit (fc2bad3: before the faithful "
                                                         "grid)")
-    parser.add_argument("--workload", choices=["grid", "train"], default="grid")
+    parser.add_argument("--workload", choices=["grid", "train", "mnist1d", "mnist1d_scheduled"], default="grid")
     parser.add_argument("--dim", type=int, default=250, help="the article's model's input width")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)

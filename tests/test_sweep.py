@@ -4,11 +4,13 @@ Grids train the real configuration shrunk by ``configs/debug.yaml`` (dim 64, 256
 
 Bugs these exist to catch: a grid point that is not its own train.py run (initial weights, batches, rule, loss); a
 diverging point that touches its neighbours or is not frozen; lost or duplicated curves after a resume; a figure
-that crashes on an empty panel.
+that crashes on an empty panel; an event file whose records TensorBoard's writer would not have written byte for byte.
 """
 
 import csv
+import io
 import json
+import random
 import re
 from pathlib import Path
 
@@ -19,11 +21,13 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+from tensorboard.summary.writer.record_writer import RecordWriter
 
 from lit_momentum.command import main as train_main
 from lit_momentum.sweep import main as sweep_main
 from lit_momentum.sweep.logger import BAND_TAGS, HPARAMS_METRICS, VAL_BAND_TAGS, VAL_METRICS
 from lit_momentum.sweep.main import COLUMNS
+from lit_momentum.sweep.records import framed
 from tests.conftest import (
     CONFIGS,
     ROOT,
@@ -433,3 +437,17 @@ def test_names_sort_as_text_in_the_numeric_order_of_what_varies() -> None:
     assert sorted(p.name for p in points) == [p.name for p in numeric]
     assert numeric[0].name == "0_m0.5_lr0.1_seed00" and numeric[-1].name == "7_m0.99_nesterov_lr0.1_seed10"
     assert make_grid(**axes | {"momentum": 0.9, "nesterov": False, "seeds": 3})[0].name == "lr0.1_m0.9_seed3"
+
+
+def test_event_records_are_tensorboards_byte_for_byte() -> None:
+    """The grid's event files frame their records (and compute the CRCs of all at once) as TensorBoard's own
+    ``RecordWriter`` does one by one: empty, short, 8-byte (a header's length) and long records, in a mixed order."""
+    rng = random.Random(0)
+    records = [rng.randbytes(rng.choice([0, 1, 7, 8, 9, 63, 150, 1000])) for _ in range(300)]
+    ours, theirs = io.BytesIO(), io.BytesIO()
+    ours.write(b"".join(framed(records)))
+    writer = RecordWriter(theirs)
+    for data in records:
+        writer.write(data)
+    assert ours.getvalue() == theirs.getvalue()
+    assert framed([]) == []

@@ -220,14 +220,18 @@ class GridModule(EpochEndModule):
         first, every = self.global_step - steps, self.trainer.log_every_n_steps
         rates, self.rates = self.rates, []
         for i, step in enumerate(range(first, first + steps)):
-            if step % every == 0:
-                metrics = {f"{p.name}/train/loss_step": step_vals[i * n + k] for k, p in enumerate(self.points)
-                           if was_active[k] and math.isfinite(step_vals[i * n + k])}
-                for k, p in enumerate(self.points) if rates else ():  # each point's schedule, when it has one
-                    if was_active[k]:
-                        metrics[f"{p.name}/train/lr"] = rates[i][0][k]
-                        metrics[f"{p.name}/train/momentum"] = rates[i][1][k]
-                self.logger.log_metrics(metrics, step=step)
+            if step % every != 0:
+                continue
+            runs = {}  # run -> its (tag, value) pairs at this step
+            for k, p in enumerate(self.points):
+                if not was_active[k]:
+                    continue
+                loss = step_vals[i * n + k]
+                values = [("train/loss_step", loss)] if math.isfinite(loss) else []
+                if rates:  # each point's schedule, when it has one
+                    values += [("train/lr", rates[i][0][k]), ("train/momentum", rates[i][1][k])]
+                runs[p.name] = values
+            self.logger.log_runs(runs, step)
         metrics, bands = {}, {}
         for k, p in enumerate(self.points):
             if was_active[k] and math.isfinite(epoch_vals[k]):  # (a point that diverged now: the loss that tripped it)

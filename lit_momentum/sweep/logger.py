@@ -27,8 +27,9 @@ from lightning.pytorch.utilities import rank_zero_only
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.plugins.hparams import summary_v2 as hp
-from tensorboard.summary.writer.record_writer import RecordWriter
 from torch.utils.tensorboard.summary import custom_scalars
+
+from lit_momentum.sweep.records import framed
 
 # a group of their own (not the points' train/ and val/, where a single point's view would show empty cards)
 BAND_TAGS = ("bands/train_loss_mean", "bands/train_loss_min", "bands/train_loss_max")
@@ -78,12 +79,12 @@ def write_experiment(run: Path, names: list[str], metrics: tuple[str, ...], seed
     ``settings``: every point's, for each setting's domain."""
     run.mkdir(parents=True, exist_ok=True)
     tmp = run / ".events.tmp"
+    events = [event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")]
+    for event in experiment_events(names, metrics, seed_bands, settings):
+        event.wall_time = time.time()
+        events.append(event)
     with open(tmp, "wb") as f:
-        writer = RecordWriter(f)
-        writer.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
-        for event in experiment_events(names, metrics, seed_bands, settings):
-            event.wall_time = time.time()
-            writer.write(event.SerializeToString())
+        f.write(b"".join(framed([e.SerializeToString() for e in events])))
     os.replace(tmp, run / EXPERIMENT_FILE)
 
 
@@ -171,26 +172,33 @@ class GridLogger(Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        by_run: dict[str, list[summary_pb2.Summary.Value]] = {}
+        by_run: dict[str, list[tuple[str, float]]] = {}
         for key, value in metrics.items():  # <point>/<tag> or seed_bands/<setting>/<tag>
             parts = key.split("/")
             cut = 2 if parts[0] == "seed_bands" else 1
-            run, tag = "/".join(parts[:cut]), "/".join(parts[cut:])
-            by_run.setdefault(run, []).append(summary_pb2.Summary.Value(tag=tag, simple_value=float(value)))
-        for run, values in by_run.items():
-            self.write(run, event_pb2.Event(step=step or 0, summary=summary_pb2.Summary(value=values)))
+            by_run.setdefault("/".join(parts[:cut]), []).append(("/".join(parts[cut:]), value))
+        self.log_runs(by_run, step or 0)
+
+    @rank_zero_only
+    def log_runs(self, runs: dict[str, list[tuple[str, float]]], step: int) -> None:
+        """Each run's ``(tag, value)`` pairs at ``step``, an event per run with values (the grid's per-step curves
+        come here directly: no names to build and split again, a few ms an epoch for 32 points)."""
+        for run, values in runs.items():
+            if values:
+                summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=float(v))
+                                                     for tag, v in values])
+                self.write(run, event_pb2.Event(step=step, summary=summary))
 
     @rank_zero_only
     def save(self) -> None:
         """Append every run's pending events to its file (opened and closed here: no file stays open per point)."""
-        for run, events in self.pending.items():
-            if events:
-                self.files[run].parent.mkdir(parents=True, exist_ok=True)
-                with open(self.files[run], "ab") as f:
-                    writer = RecordWriter(f)
-                    for data in events:
-                        writer.write(data)
-                events.clear()
+        runs = [(run, events) for run, events in self.pending.items() if events]
+        records = iter(framed([data for _, events in runs for data in events]))  # every CRC at once
+        for run, events in runs:
+            self.files[run].parent.mkdir(parents=True, exist_ok=True)
+            with open(self.files[run], "ab") as f:
+                f.write(b"".join(next(records) for _ in events))
+            events.clear()
 
     @rank_zero_only
     def end_sessions(self, failed: dict[str, bool]) -> None:
