@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lit_momentum import data, nets
 from lit_momentum.runs import check_place
 
 ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
@@ -23,9 +24,10 @@ def aliased(name: str) -> str:
         return ALIASES[name]
     return "--model." + name[2:] if name.startswith(SHORT_PREFIXES) else name
 CLASSES = {  # what a class path names: (the kind, what to give, a name for it)
-    "data": ("LightningDataModule", "RandomDataModule, MNIST1DDataModule, or an import path such as "
+    "data": ("LightningDataModule", f"{', '.join(c.__name__ for c in data.BUILT_IN)}, or an import path such as "
              "my_pkg.MyDataModule", "data module"),
-    "model.net": ("torch.nn.Module", "MLP, ConvNet1D, or an import path such as my_pkg.MyNet", "network"),
+    "model.net": ("torch.nn.Module", f"{', '.join(c.__name__ for c in nets.BUILT_IN)}, or an import path such as "
+                  "my_pkg.MyNet", "network"),
     "model.lr_scheduler": ("torch.optim.lr_scheduler.LRScheduler", "OneCycleLR, CosineAnnealingLR, MultiStepLR, "
                            "LinearLR, lit_momentum.schedules.Warmup, lit_momentum.schedules.SequentialLR, or an "
                            "import path", "scheduler"),

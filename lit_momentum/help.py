@@ -10,7 +10,7 @@ import textwrap
 from argparse import Action, ArgumentParser
 from pathlib import Path
 
-from lit_momentum.arguments import ALIASES
+from lit_momentum.arguments import ALIASES, CLASSES
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # a clone's configs (absent in an installed package)
 OPTIMIZER = ("optimizer", "momentum_impl", "lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps")
@@ -87,15 +87,17 @@ def usage(parser: ArgumentParser) -> str:
            *config_rows(), "", "optimizer:"]
     out += [option(f"--model.{name}") for name in OPTIMIZER]
     out += ["", "network (built as net(dim, num_classes), the data's width and classes):",
-            option("--model.net", "MLP (the article's: --model.net.hidden [500], --model.net.activation sigmoid; "
-                   "hidden [] is a linear model), ConvNet1D (the MNIST-1D paper's CNN), or an import path such as "
-                   "my_pkg.MyNet", "--model.net CLASS"),
+            option("--model.net", f"{CLASSES['model.net'][1]} (MLP: the article's, --model.net.hidden [500], "
+                   "--model.net.activation sigmoid; hidden [] is a linear model)", "--model.net CLASS"),
             row("--model.net.OPTION V", "the network's own options (--model.net.help CLASS lists them)"),
             "", "data:",
-            row("--data CLASS", "RandomDataModule (the article's random labels), MNIST1DDataModule, or an import "
-                "path such as my_pkg.MyDataModule (default RandomDataModule)"),
+            row("--data CLASS", f"{CLASSES['data'][1]} (default RandomDataModule: the article's random labels)"),
             row("--data.OPTION V", "the data module's own options, e.g. --data.batch_size 64 (--data.help CLASS lists "
                 "them)"),
+            "", "schedule (the lr over the run, and a one-cycle's momentum; train/lr and train/momentum curves):",
+            row("--lr_scheduler CLASS", f"{CLASSES['model.lr_scheduler'][1]} (default none: a constant lr)"),
+            row("--lr_scheduler.OPTION V", "the scheduler's own options (--lr_scheduler.help CLASS lists them)"),
+            option("--model.lr_scheduler_interval", shown="--lr_scheduler_interval {epoch,step}"),
             "", "training (short aliases of --trainer.*):"]
     out += [option(ALIASES[alias], text, shown) for alias, (shown, text) in ALIAS_HELP.items()]
     out += [option("--seed_everything", "the seed of the network: its initial weights and random layers (the "

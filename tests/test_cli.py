@@ -14,7 +14,9 @@ import pytest
 import torch
 import yaml
 
-from lit_momentum.arguments import ALIASES
+from lit_momentum import data as data_modules
+from lit_momentum import nets
+from lit_momentum.arguments import ALIASES, aliased
 from lit_momentum.command import main
 from lit_momentum.model import MomentumModule
 from tests.conftest import CONFIGS, load_ckpt, run_dirs, run_train, scalars, spelled
@@ -114,12 +116,13 @@ def help_text(args: list[str], capsys: pytest.CaptureFixture) -> str:
 
 def test_the_help_leads_with_the_projects_options_and_says_where_the_rest_is(
         tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--help`` is a page: the test subcommand, every config, every optimizer option with the code's default, the
-    network, the data, the README's short aliases; each option it names exists; ``--help-all`` has the rest."""
+    """``--help`` is a page: the test subcommand, every config, every optimizer option with the code's default,
+    every built-in network and data module, the schedule's options, the README's short aliases; each option it names
+    exists; ``--help-all`` has the rest."""
     monkeypatch.chdir(tmp_path)
     text = help_text(["--help"], capsys)
     lines = text.splitlines()
-    assert len(lines) < 70 and max(map(len, lines)) <= 116, (len(lines), max(map(len, lines)))
+    assert len(lines) < 80 and max(map(len, lines)) <= 116, (len(lines), max(map(len, lines)))
     assert "python train.py test --ckpt_path" in text and "--help-all" in text
     configs = [p.name for p in CONFIGS.glob("*.yaml") if not p.name.startswith("sweep")]
     assert all(f"configs/{name}" in text for name in configs)
@@ -132,9 +135,18 @@ def test_the_help_leads_with_the_projects_options_and_says_where_the_rest_is(
         described = " ".join(lines[row:end])  # the row and its wrapped lines
         value = defaults[name].default
         assert f"(default {str(value).lower() if isinstance(value, bool) else value})" in described, described
+    # every built-in network and data module, and the schedule's options, by the names a user types
+    def section(title: str) -> str:
+        return text.split(f"\n{title}")[1].split("\n\n")[0]
+
+    assert all(cls.__name__ in section("network (") for cls in nets.BUILT_IN), section("network (")
+    assert all(cls.__name__ in section("data:") for cls in data_modules.BUILT_IN), section("data:")
+    for option in ("--lr_scheduler CLASS", "--lr_scheduler.OPTION V", "--lr_scheduler_interval {epoch,step}"):
+        assert f"  {option}" in text
     full = help_text(["--help-all"], capsys)
     named = set(re.findall(r"^  (--[\w.]+)", text, re.M)) - {"--model.net.OPTION", "--data.OPTION",
-                                                              "--checkpoint.OPTION", *ALIASES}
+                                                              "--checkpoint.OPTION", "--lr_scheduler.OPTION"}
+    named = {aliased(option) for option in named}  # (the short aliases: the options they stand for)
     assert named and all(f"  {option} " in full for option in named), named - set(re.findall(r"--[\w.]+", full))
     assert "--trainer.gradient_clip_val" in full and "--trainer.gradient_clip_val" not in text
     assert "The main advantage is:" not in full  # Lightning's cut-off docstring line is not a group title

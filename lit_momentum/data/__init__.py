@@ -10,8 +10,10 @@ from lit_momentum.data.mnist1d import MNIST1DDataModule
 from lit_momentum.data.random_labels import RandomDataModule
 from lit_momentum.data.tensors import EpochBatches, TensorBatches, TensorDataModule
 
-__all__ = ["EpochBatches", "MNIST1DDataModule", "RandomDataModule", "TensorBatches", "TensorDataModule",
+__all__ = ["BUILT_IN", "EpochBatches", "MNIST1DDataModule", "RandomDataModule", "TensorBatches", "TensorDataModule",
            "check_batches", "check_contract", "data_name"]
+
+BUILT_IN = (RandomDataModule, MNIST1DDataModule)  # given by their short names (--data MNIST1DDataModule)
 
 
 def data_name(datamodule: object) -> str:

@@ -27,10 +27,11 @@ from lit_momentum.nets.conv import ConvNet1D
 from lit_momentum.nets.gru import GRU1D
 from lit_momentum.nets.mlp import MLP
 
-__all__ = ["MLP", "ConvNet1D", "GRU1D", "NetFactory", "build_net", "check_output", "net_config", "net_label",
-           "net_name", "same_net"]
+__all__ = ["BUILT_IN", "MLP", "ConvNet1D", "GRU1D", "NetFactory", "build_net", "check_output", "net_config",
+           "net_label", "net_name", "same_net"]
 
 NetFactory = Callable[[int, int], nn.Module]  # (dim, num_classes) -> network
+BUILT_IN = (MLP, ConvNet1D, GRU1D)  # given by their short names (--model.net GRU1D); the help and errors list them
 
 
 def net_config(net: NetFactory | Mapping[str, Any], option: str = "model.net") -> dict[str, Any]:
