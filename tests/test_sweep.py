@@ -63,7 +63,7 @@ def epoch_losses(run: Path) -> list[tuple[int, float]]:
 GRIDS = [
     (["--lr", "0.05", "0.5", "--momentum", "0.9", "--nesterov", "false", "true", "--weight_decay", "0", "0.01",
       "--seeds", "0", "1"],
-     ["lr0.5_m0.9_seed0", "lr0.05_m0.9_nesterov_wd0.01_seed1", "lr0.5_m0.9_nesterov_seed1"]),
+     ["lr0.5_m0.9_nonesterov_wd0_seed0", "lr0.05_m0.9_nesterov_wd0.01_seed1", "lr0.5_m0.9_nesterov_wd0_seed1"]),
     (["--lr", "0.2", "--momentum", "0", "0.5", "--dampening", "0.3", "--seeds", "2"],
      ["lr0.2_m0.5_damp0.3_seed2", "lr0.2_m0_damp0.3_seed2"]),
     # MNIST-1D: 10 classes, two hidden layers of relu, validation
@@ -426,7 +426,8 @@ def test_every_axis_of_the_table_reaches_every_place_that_reads_the_axes() -> No
 
 def test_names_sort_as_text_in_the_numeric_order_of_what_varies() -> None:
     """TensorBoard lists runs by name, as text: typed in any order (lr 10 before 0.3), 11 seeds, a False among the
-    flags, the names still sort as the numbers do, and the varying parts come first (lr is constant here)."""
+    flags, the names still sort as the numbers do, and the varying parts come first (lr is constant here); a varying
+    axis is named at each of its values, zero and False included."""
     from lit_momentum.sweep.axes import AXES_TABLE
     from lit_momentum.sweep.points import make_grid
 
@@ -435,8 +436,11 @@ def test_names_sort_as_text_in_the_numeric_order_of_what_varies() -> None:
     points = make_grid(**axes)
     numeric = sorted(points, key=lambda p: (p.momentum, p.nesterov, p.seed))
     assert sorted(p.name for p in points) == [p.name for p in numeric]
-    assert numeric[0].name == "0_m0.5_lr0.1_seed00" and numeric[-1].name == "7_m0.99_nesterov_lr0.1_seed10"
+    assert numeric[0].name == "0_m0.5_nonesterov_lr0.1_seed00" and numeric[-1].name == "7_m0.99_nesterov_lr0.1_seed10"
     assert make_grid(**axes | {"momentum": 0.9, "nesterov": False, "seeds": 3})[0].name == "lr0.1_m0.9_seed3"
+    # a varying axis is named at every value, its default too (wd0: a TensorBoard filter selects those runs)
+    wd = make_grid(**axes | {"momentum": 0.9, "nesterov": False, "weight_decay": [0.0, 1e-4], "seeds": 0})
+    assert [p.name for p in wd] == ["0_wd0_lr0.1_m0.9_seed0", "1_wd0.0001_lr0.1_m0.9_seed0"]
 
 
 def test_event_records_are_tensorboards_byte_for_byte() -> None:

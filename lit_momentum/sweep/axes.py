@@ -28,7 +28,7 @@ class Axis:
     field: str  # GridPoint's field, summary.csv's column, the HParams setting
     default: Any  # GridModule's default (seeds: --seed_everything)
     optimizers: tuple[str, ...]  # the optimizers that have it
-    part: Callable[[Any], str] | None  # its part of a setting's name ("" where it says nothing); None: not named
+    part: Callable[[Any], str] | None  # its part of a setting's name (None: not named; see ALWAYS_NAMED)
     help: str
 
 
@@ -36,16 +36,17 @@ AXES_TABLE = (
     Axis("lr", "lr", 1e-5, SGD + ADAM, lambda v: f"lr{num(v)}", "learning rates"),
     Axis("momentum", "momentum", 0.9, SGD + ADAM, lambda v: f"m{num(v)}",
          "momentum factors in [0, 1) (Adam's beta1)"),
-    Axis("dampening", "dampening", 0.0, SGD, lambda v: f"damp{num(v)}" if v else "",
+    Axis("dampening", "dampening", 0.0, SGD, lambda v: f"damp{num(v)}",
          "dampening (momentum: each point's is its momentum, the article's v = m v + (1 - m) g)"),
-    Axis("nesterov", "nesterov", False, SGD, lambda v: "nesterov" if v else "", "Nesterov momentum, true / false"),
-    Axis("weight_decay", "weight_decay", 0.0, SGD + ADAM, lambda v: f"wd{num(v)}" if v else "",
+    Axis("nesterov", "nesterov", False, SGD, lambda v: "nesterov" if v else "nonesterov",
+         "Nesterov momentum, true / false"),
+    Axis("weight_decay", "weight_decay", 0.0, SGD + ADAM, lambda v: f"wd{num(v)}",
          "L2 penalty (AdamW: decoupled weight decay)"),
-    Axis("beta2", "beta2", 0.999, ADAM, lambda v: f"b2_{num(v)}" if v != 0.999 else "",
-         "Adam's second-moment decay (--momentum is beta1)"),
-    Axis("eps", "eps", 1e-8, ADAM, lambda v: f"eps{num(v)}" if v != 1e-8 else "", "Adam's denominator term"),
+    Axis("beta2", "beta2", 0.999, ADAM, lambda v: f"b2_{num(v)}", "Adam's second-moment decay (--momentum is beta1)"),
+    Axis("eps", "eps", 1e-8, ADAM, lambda v: f"eps{num(v)}", "Adam's denominator term"),
     Axis("seeds", "seed", None, SGD + ADAM, None, "initial-weight seeds"),
 )
+ALWAYS_NAMED = ("lr", "momentum")  # in every name; another axis is named where it varies or is not its default
 AXES = tuple(a.name for a in AXES_TABLE)  # the options, in GridPoint's order
 SETTINGS = tuple(a.field for a in AXES_TABLE if a.part is not None)  # what a setting is (its seeds aside)
 

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from lit_momentum.settings import check_optimizer, check_settings
-from lit_momentum.sweep.axes import AXES, AXES_TABLE, num, sort_key
+from lit_momentum.sweep.axes import ALWAYS_NAMED, AXES, AXES_TABLE, num, sort_key
 
 __all__ = ["AXES", "GridPoint", "check_options", "make_grid", "num"]
 
@@ -31,7 +31,9 @@ class Named:
         """Everything but the seed, e.g. ``03_lr1e-05_m0.9_nesterov``: the seeds of one setting form a band."""
         named = [a for a in AXES_TABLE if a.part is not None]
         named = [a for a in named if a.field in self.varying] + [a for a in named if a.field not in self.varying]
-        parts = [a.part(getattr(self, a.field)) for a in named] + [self.optimizer if self.optimizer != "sgd" else ""]
+        parts = [a.part(getattr(self, a.field)) for a in named  # (wd0 where wd varies: a filter selects it)
+                 if a.name in ALWAYS_NAMED or a.field in self.varying or getattr(self, a.field) != a.default]
+        parts += [self.optimizer if self.optimizer != "sgd" else ""]
         return self.prefix + self.place + "_".join(p for p in parts if p)
 
     @functools.cached_property
