@@ -79,10 +79,11 @@ def build_scheduler(schedule: Schedule, optimizer: Optimizer, length: int | None
     return cls(optimizer, **options)
 
 
-def group_values(optimizer: Optimizer) -> tuple[float, float]:
-    """The learning rate and momentum (Adam: beta1) the optimizer's next step uses, as Python numbers."""
-    group = optimizer.param_groups[0]
-    return group["lr"], group["momentum"] if "momentum" in group else group["betas"][0]
+def group_values(optimizer: Optimizer, group: int = 0) -> tuple[float, float]:
+    """The learning rate and momentum (Adam: beta1) the optimizer's next step uses (in its first param group, or
+    ``group``), as Python numbers."""
+    g = optimizer.param_groups[group]
+    return g["lr"], g["momentum"] if "momentum" in g else g["betas"][0]
 
 
 def stand_in(optimizer: str, lr: float, momentum: float, dampening: float = 0.0, nesterov: bool = False,
@@ -98,6 +99,34 @@ def stand_in(optimizer: str, lr: float, momentum: float, dampening: float = 0.0,
         opt = adam(param, lr=lr, betas=(momentum, beta2), eps=eps, weight_decay=weight_decay)
     opt._opt_called = True  # it never steps: PyTorch's warning about a scheduler stepped first does not apply
     return opt
+
+
+def stand_in_groups(optimizer: str, settings: list[dict[str, Any]]) -> Optimizer:
+    """One stand-in whose param groups are those of ``settings``' own stand-ins, in order: one scheduler on it steps
+    every group as it steps each group's own stand-in (see ``shares_groups``), for a fraction of the calls."""
+    first, *rest = [stand_in(optimizer, **s) for s in settings]
+    for other in rest:
+        first.add_param_group(other.param_groups[0])
+    return first
+
+
+def shares_groups(schedule: Schedule) -> bool:
+    """Whether one scheduler can step many param groups for the settings of a grid: PyTorch's schedulers and this
+    module's compute each group apart (from its own lr, momentum and base values). A user's own class, or a plain
+    function, might read the first group only: it gets a stand-in optimizer per setting."""
+    if callable(schedule) and not isinstance(schedule, type | functools.partial):
+        return False
+
+    def known(config: Mapping[str, Any]) -> bool:
+        nested = [v for value in config["init_args"].values() for v in (value if isinstance(value, list) else [value])
+                  if isinstance(v, Mapping) and "class_path" in v]
+        module = scheduler_class(config).__module__
+        return module in (torch.optim.lr_scheduler.__name__, __name__) and all(known(n) for n in nested)
+
+    try:
+        return known(schedule_config(schedule))
+    except (ValueError, TypeError):
+        return False
 
 
 def check_schedule(schedule: Schedule | None, optimizer: str, settings: list[dict[str, Any]], length: int,
@@ -191,10 +220,10 @@ class EffectiveStepOf(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, schedule: SchedulerFactory, length: int | None = None,
                  last_epoch: int = -1) -> None:
-        group = optimizer.param_groups[0]
-        if "momentum" not in group:
+        if any("momentum" not in group for group in optimizer.param_groups):
             raise ValueError("it gives SGD's effective step; the optimizer is not SGD")
-        self.inner_optimizer = stand_in("sgd", group["lr"], group["momentum"])
+        self.inner_optimizer = stand_in_groups("sgd", [dict(lr=group["lr"], momentum=group["momentum"])
+                                                       for group in optimizer.param_groups])  # (a group each)
         self.inner = build_scheduler(schedule, self.inner_optimizer, length)  # length: the run's, filled in
         super().__init__(optimizer, last_epoch)
 
@@ -204,9 +233,12 @@ class EffectiveStepOf(LRScheduler):
         super().step()
 
     def get_lr(self) -> list[float]:
-        lr, m = group_values(self.inner_optimizer)
-        effective = lr * (1 - self.inner_optimizer.param_groups[0]["dampening"]) / (1 - m)
-        return [effective * (1 - g["momentum"]) / (1 - g["dampening"]) for g in self.optimizer.param_groups]
+        out = []
+        for k, g in enumerate(self.optimizer.param_groups):
+            lr, m = group_values(self.inner_optimizer, k)
+            effective = lr * (1 - self.inner_optimizer.param_groups[k]["dampening"]) / (1 - m)
+            out.append(effective * (1 - g["momentum"]) / (1 - g["dampening"]))
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "inner", "inner_optimizer")}

@@ -121,7 +121,7 @@ def test_each_grid_point_of_a_mixed_sgd_adam_adamw_sweep_equals_its_own_train_py
                             "--max_epochs", str(epochs)))
     rows.update(by_run(run_sweep(tiny, tmp_path / "betas", "--model.optimizer", "adamw", "--lr", "0.02",
                                  "--momentum", "0.5", "--beta2", "0.9", "--eps", "1e-4", "--max_epochs", str(epochs))))
-    compared = {"optimizersgd_lr0.01_m0.9_wd0.1_seed0": "mixed", "optimizeradam_adam_lr0.01_m0.9_seed0": "mixed",
+    compared = {"optimizersgd_lr0.01_m0.9_wd0.1_seed0": "mixed", "optimizeradam_adam_lr0.01_m0.9_wd0_seed0": "mixed",
                 "optimizeradamw_adamw_lr0.01_m0.9_wd0.1_seed0": "mixed",
                 "adamw_lr0.02_m0.5_b2_0.9_eps0.0001_seed0": "betas"}
     for name, grid in compared.items():

@@ -307,3 +307,96 @@ def test_the_quick_schedule_study_draws_both_questions(tmp_path: Path) -> None:
     assert set(CONTENDERS) == {p.name for p in (tmp_path / "mlp").iterdir()} - {"constant_lr", "cosine_decay"}
     with Image.open(tmp_path / "schedules_mnist1d.png") as img:
         assert img.width > 800
+
+
+class FirstGroupLR(torch.optim.lr_scheduler.LRScheduler):
+    """A researcher's scheduler that reads the first param group only (a halving of its lr each step): right for a
+    run, wrong for any group but the first of a shared stand-in."""
+
+    def get_lr(self) -> list[float]:
+        return [self.base_lrs[0] * 0.5**self.last_epoch] * len(self.optimizer.param_groups)
+
+
+SHARED = {  # schedules one stand-in with a group per setting steps as each setting's own stand-in
+    "onecycle": {"class_path": "OneCycleLR", "init_args": {"max_lr": 0.3}},
+    "cosine": {"class_path": "CosineAnnealingLR", "init_args": {"T_max": 7}},
+    "cyclic": {"class_path": "CyclicLR", "init_args": {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3}},
+    "warmup-cosine": {"class_path": "lit_momentum.schedules.Warmup",
+                      "init_args": {"steps": 3,
+                                    "then": {"class_path": "CosineAnnealingLR", "init_args": {"T_max": 9}}}},
+    "sequential": {"class_path": "lit_momentum.schedules.SequentialLR", "init_args": {
+        "schedulers": [{"class_path": "LinearLR", "init_args": {"start_factor": 0.1, "total_iters": 4}},
+                       {"class_path": "StepLR", "init_args": {"step_size": 2, "gamma": 0.7}}], "milestones": [4]}},
+    "effective-step": {"class_path": "lit_momentum.schedules.EffectiveStepOf",  # (of each group's own cosine)
+                       "init_args": {"schedule": {"class_path": "CosineAnnealingLR", "init_args": {"T_max": 9}}}},
+}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("name", list(SHARED))
+def test_one_stand_in_with_a_group_per_setting_is_each_settings_own(name: str, optimizer: str) -> None:
+    """The grid steps one scheduler over one stand-in with a param group per setting (32 schedulers stepped apart
+    cost 75 us a step): each group's lr and momentum equal its own stand-in's, to the bit, at every step and after
+    a reload (in Lightning's order: built anew, the states loaded)."""
+    from lit_momentum.schedules import shares_groups, stand_in_groups
+
+    if name == "effective-step" and optimizer == "adam":
+        pytest.skip("SGD's effective step: refused for Adam")
+    settings = [dict(lr=0.01, momentum=0.9), dict(lr=0.05, momentum=0.0),
+                dict(lr=0.002, momentum=0.5, weight_decay=1e-3)]
+    assert shares_groups(SHARED[name])
+    shared = stand_in_groups(optimizer, settings)
+    scheduler = build_scheduler(SHARED[name], shared, 12)
+    apart = [stand_in(optimizer, **s) for s in settings]
+    schedulers = [build_scheduler(SHARED[name], o, 12) for o in apart]
+    for step in range(12):
+        assert [group_values(shared, k) for k in range(len(settings))] == [group_values(o) for o in apart], step
+        if step == 5:
+            again = stand_in_groups(optimizer, settings)
+            copy = build_scheduler(SHARED[name], again, 12)
+            again.load_state_dict(shared.state_dict())
+            copy.load_state_dict(scheduler.state_dict())
+            shared, scheduler = again, copy
+        scheduler.step()
+        for s in schedulers:
+            s.step()
+    if name not in ("onecycle", "cyclic"):  # (the control; those two set every setting's lr and momentum alike)
+        assert len({group_values(o) for o in apart}) == len(settings)
+
+
+def test_a_researchers_scheduler_gets_a_stand_in_per_setting(tiny: list[str], tmp_path: Path) -> None:
+    """A scheduler class of one's own may read one param group only: the grid gives it a stand-in per setting (so
+    each point still has its run's lr), also inside a Warmup; and a grid checkpoint written with a scheduler per
+    setting (before December 2026) continues in that layout, the same values step by step."""
+    from lit_momentum.schedules import shares_groups
+    from lit_momentum.sweep.points import make_grid
+    from lit_momentum.sweep.schedules import PointSchedules
+
+    run_sweep(tiny, tmp_path / "grid", "--lr", "0.05", "0.2", "--lr_scheduler", "tests.test_schedules.FirstGroupLR",
+              "--lr_scheduler_interval", "step")
+    one = single(tiny, tmp_path, "single", "--model.lr", "0.2", "--lr_scheduler", "tests.test_schedules.FirstGroupLR",
+                 "--lr_scheduler_interval", "step")
+    point = scalars(next(tmp_path.glob("grid/*lr0.2_m0.9_seed0")))
+    assert point["train/lr"] == one["train/lr"] and one["train/lr"][1][1] == f32([0.1])[0]
+    mine = {"class_path": "tests.test_schedules.FirstGroupLR", "init_args": {}}
+    assert not shares_groups(mine)
+    assert not shares_groups({"class_path": "lit_momentum.schedules.Warmup", "init_args": {"steps": 2, "then": mine}})
+
+    class Settings:  # the grid optimizer's side: the per-point values handed to it
+        def set_points(self, name: str, values: list[float]) -> None:
+            self.__dict__[name] = list(values)
+
+    points = make_grid(lr=[0.01, 0.1], momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0, beta2=0.999,
+                       eps=1e-8, seeds=[0])
+    old, new = (PointSchedules(SHARED["cosine"], "sgd", points, 10, lambda: [True, True]) for _ in range(2))
+    old.build(together=False)  # the layout of a checkpoint from before: a stand-in and a scheduler per setting
+    assert len(new.stand_ins) == 1 and len(old.stand_ins) == 2
+    old.optimizer, new.optimizer = Settings(), Settings()
+    for _ in range(3):
+        old.step()
+    new.load_state_dict(old.state_dict())
+    assert len(new.stand_ins) == 2  # continued in the checkpoint's layout
+    for _ in range(3):  # (steps 3 to 5 of a cosine over 7: every lr still its own)
+        assert new.optimizer.__dict__ == old.optimizer.__dict__ and len(set(new.optimizer.lr)) == 2
+        old.step()
+        new.step()
