@@ -6,6 +6,7 @@ train (or continue) a run, or test a checkpoint.
     python train.py test --ckpt_path .../last.ckpt            # test/loss and test/acc of a checkpoint
 """
 
+import inspect
 import shutil
 import sys
 from argparse import ArgumentError
@@ -77,6 +78,13 @@ def fit(cli: MomentumCLI, resume: Checkpoint | None, argv: list[str]) -> None:
         sys.exit(EXIT_TIME)
 
 
+def changed_options(datamodule: L.LightningDataModule) -> str:
+    """A data module's options that differ from its class's defaults, ``dim 64, num_samples 256``: what a test
+    says it tested (a checkpoint's data, whatever config was typed beside it)."""
+    defaults = inspect.signature(type(datamodule).__init__).parameters
+    return ", ".join(f"{k} {v}" for k, v in datamodule.hparams.items() if k in defaults and defaults[k].default != v)
+
+
 def test(cli: MomentumCLI) -> None:
     """Evaluate the checkpoint's weights on the data module's test set; print where from and the metrics, rounded as
     the progress bar rounds them, and nothing else (nothing is written)."""
@@ -84,7 +92,8 @@ def test(cli: MomentumCLI) -> None:
         sys.exit(f"error: test: {type(cli.datamodule).__name__} has no test set")
     (results,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=cli.config.ckpt_path,
                                   weights_only=True, verbose=False)
-    print(f"tested {cli.config.ckpt_path} on {type(cli.datamodule).__name__}'s test set")
+    print(f"tested {cli.config.ckpt_path} on {type(cli.datamodule).__name__}'s test set, with the data the run was "
+          f"trained on ({changed_options(cli.datamodule) or 'its defaults'}; from the checkpoint)")
     for name, value in sorted(results.items()):
         print(f"{name:<10} {value:.4g}")
 

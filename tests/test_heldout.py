@@ -40,7 +40,8 @@ def test_mnist1d_logs_validation_with_training_and_its_checkpoint_tests(tiny: li
     proc = run_train("test", *tiny, *MNIST1D, "--ckpt_path", str(ckpt), cwd=tmp_path)
     assert sorted(tmp_path.rglob("*")) == before, "a test wrote files"
     lines = proc.stdout.splitlines()  # where from, then the metrics rounded as the bar rounds them; nothing else
-    assert lines[0] == f"tested {ckpt} on MNIST1DDataModule's test set" and len(lines) == 3, proc.stdout
+    assert lines[0] == (f"tested {ckpt} on MNIST1DDataModule's test set, with the data the run was trained on "
+                        "(num_samples 256, dim 64; from the checkpoint)") and len(lines) == 3, proc.stdout
     assert proc.stderr == "", proc.stderr
     printed = {k: float(v) for k, v in re.findall(r"(test/\w+)\s+([\d.]+)", proc.stdout)}
     # the same numbers from the checkpoint's weights, evaluated here by hand

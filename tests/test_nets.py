@@ -89,6 +89,9 @@ def test_run_names_say_the_network_and_a_users_mlp_is_not_the_articles(tiny: lis
     assert [net_label(MLP), net_label(ConvNet1D)] == ["", "ConvNet1D"]
     assert [net_label({"class_path": "lit_momentum.nets.MLP", "init_args": {"hidden": h}}) for h in ([], [100, 100])
             ] == ["linear", "MLP100-100"]
+    assert [net_label({"class_path": "lit_momentum.nets.MLP", "init_args": options}) for options in (
+        {"hidden": [100, 100], "activation": "relu"}, {"activation": "gelu"}, {"hidden": [], "activation": "tanh"})
+            ] == ["MLP100-100relu", "MLPgelu", "linear"]  # the activation where it is not the article's
     (tmp_path / "my_nets.py").write_text(
         "from torch import nn\n\n\nclass MLP(nn.Sequential):\n    def __init__(self, dim, num_classes):\n"
         "        super().__init__(nn.Linear(dim, 1 if num_classes == 2 else num_classes))\n")

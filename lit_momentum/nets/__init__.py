@@ -81,16 +81,19 @@ def net_name(net: NetFactory | Mapping[str, Any]) -> str:
 
 
 def net_label(net: NetFactory | Mapping[str, Any]) -> str:
-    """The network in a run's name: "" for the article's MLP (its default hidden layer), ``linear`` for an MLP
-    without hidden layers, ``MLP100-100`` for other widths, the class name for any other network."""
+    """The network in a run's name: "" for the article's MLP (its default hidden layer and sigmoid), ``linear`` for
+    an MLP without hidden layers, ``MLP100-100`` for other widths, then the activation where it is not the article's
+    (``MLP100-100relu``, ``MLPgelu``), the class name for any other network."""
     config = net_config(net)
     if net_class(config) is not MLP:  # (a user's own class called MLP is named, not taken for the article's)
         return net_name(net)
-    if config["init_args"].get("hidden") is None:
-        return ""
-    hidden = config["init_args"]["hidden"]
+    hidden = config["init_args"].get("hidden")
+    activation = config["init_args"].get("activation", "sigmoid")
+    activation = "" if activation == "sigmoid" else activation
+    if hidden is None:
+        return f"MLP{activation}" if activation else ""
     hidden = [hidden] if isinstance(hidden, int) else list(hidden)
-    return "MLP" + "-".join(map(str, hidden)) if hidden else "linear"
+    return "MLP" + "-".join(map(str, hidden)) + activation if hidden else "linear"
 
 
 def build_net(net: NetFactory | Mapping[str, Any], dim: int, num_classes: int) -> nn.Module:
