@@ -35,7 +35,7 @@ from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place
 from lit_momentum.schedules import check_schedule, overridden, schedule_config
 from lit_momentum.stopping import StopOnSignal, TimeLimit
 from lit_momentum.streams import BUILD, data_seed, drawing_from_setup_stream, epoch_seed, seed_globals, seed_or_zero
-from lit_momentum.terminal import progress_callbacks
+from lit_momentum.terminal import progress_callbacks, summary_callbacks
 
 TRAINER_DEFAULTS = {
     "max_epochs": 2000,
@@ -299,6 +299,7 @@ class MomentumCLI(LightningCLI):
             kwargs["use_distributed_sampler"] = not getattr(self.datamodule, "shards_batches", False)
         callbacks = progress_callbacks(list(self.config_init.trainer.get("callbacks") or []),
                                        self.config.trainer.enable_progress_bar)
+        callbacks = summary_callbacks(callbacks, self.config.trainer.enable_model_summary)
         self.stopper = StopOnSignal()  # Ctrl-C and SIGTERM: stop after this epoch, with its checkpoint
         if self.time_limit:  # ours, not Lightning's Timer
             kwargs["max_time"] = None

@@ -8,9 +8,11 @@ import warnings
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import ModelSummary, ProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.model_summary import model_summary
+from torchmetrics import Metric
 
 PROGRESS_REFRESH_STEPS = 50  # and at the end of every epoch
 LINE_EVERY_SECONDS = 30.0  # where the output is a file: a line at most this often (and at the end)
@@ -19,7 +21,8 @@ LINE_EVERY_SECONDS = 30.0  # where the output is a file: a line at most this oft
 class DropCloudTip(logging.Filter):
     """Drops Lightning's advertisements for its cloud services (printed at every run), its ``Seed set to 0`` (the
     seed is in the run's config.yaml; printed first, it made a refusal two lines) and its note that it loads the
-    training data to count the steps (a schedule's length); shows its notes on the devices
+    training data to count the steps (a schedule's length) and that a summary callback was given (``NetSummary``);
+    shows its notes on the devices
     (``GPU available: ...``) once per command, not once per Trainer (a sweep of many grids, a study)."""
 
     def __init__(self) -> None:
@@ -28,7 +31,8 @@ class DropCloudTip(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = str(record.msg)
-        if any(ad in text for ad in ("litlogger", "litmodels", "Seed set to", "to estimate number of stepping")):
+        if any(ad in text for ad in ("litlogger", "litmodels", "Seed set to", "to estimate number of stepping",
+                                     "already configured with model summary callbacks")):
             # (under SLURM: "[rank: 0] Seed ..."; the last: a scheduler's length is looked up, which says nothing)
             return False
         if any(note in text for note in ("GPU available", "TPU available", "HPU available")):
@@ -108,6 +112,32 @@ def progress_callbacks(callbacks: list[L.Callback], enabled: bool | None) -> lis
         return callbacks
     bar: Any = TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS) if is_terminal() else LineProgress()
     return [*callbacks, bar]
+
+
+class LayersOnly(model_summary.ModelSummary):
+    """Lightning's summary of a module's layers, without its metric objects (torchmetrics' accumulators are
+    modules without parameters: listed beside the network they read as layers of it)."""
+
+    @property
+    def named_modules(self) -> list[tuple[str, Any]]:
+        return [(name, m) for name, m in super().named_modules if not isinstance(m, Metric)]
+
+
+class NetSummary(ModelSummary):
+    """Lightning's model summary callback, its table by ``LayersOnly``."""
+
+    def _summary(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Any:
+        if type(trainer.strategy).__name__ == "DeepSpeedStrategy":  # (its own summary of sharded parameters)
+            return super()._summary(trainer, pl_module)
+        return LayersOnly(pl_module, max_depth=self._max_depth)
+
+
+def summary_callbacks(callbacks: list[L.Callback], enabled: bool | None) -> list[L.Callback]:
+    """The user's callbacks, plus (unless the user chose a summary, or none) ``NetSummary`` in place of Lightning's
+    default one."""
+    if enabled is False or any(isinstance(c, ModelSummary) for c in callbacks):
+        return callbacks
+    return [*callbacks, NetSummary()]
 
 
 @rank_zero_only

@@ -4,7 +4,7 @@ Lightning, its "Seed set to 0"). The control run, without the entry point's filt
 printed. A refusal is one line, nothing before it; a sweep of several grids notes the devices once.
 
 Bugs these exist to catch: noise filtered too widely (a user's own warnings gone) or not at all; a progress bar's
-redraws in a batch job's log; no bar at a terminal.
+redraws in a batch job's log; no bar at a terminal; metric objects listed as layers in the model summary.
 """
 
 import fcntl
@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import CONFIGS, ROOT, run_train, train_cmd
 
-NOISE = ["litlogger", "LeafSpec", "Seed set to"]
+NOISE = ["litlogger", "LeafSpec", "Seed set to", "already configured"]
 OWN = ["a user's own warning", "a user's own rank-zero warning", "a user's own info"]
 
 
@@ -41,6 +41,9 @@ def test_a_run_prints_the_summary_its_bar_and_where_things_are_and_no_noise(tmp_
     flops = re.search(r"^\s*([\d.]+ [KMG]?)\s+Total Flops$", text, re.M)
     assert flops and float(flops.group(1).split()[0]) > 0, "FLOPs column missing or zero"
     assert text.count("Total params") == 1  # one summary
+    table = text[text.index("| Name"):text.index("Trainable params")]  # the network's layers, no metric objects
+    assert re.search(r"^0 \| net +\| MLP ", table, re.M) and not re.search(r"Accuracy|MaxMetric|Metric", table), table
+    assert "already configured with model summary" not in text
     # the output is a file here (captured), as in a batch job's log: progress as plain lines, no bar's redraws
     assert "\r" not in text and re.search(r"^epoch 5/5 \(\d+ s\): train/loss [\d.]+ train/acc [\d.]+$", text, re.M)
     assert re.search(r"^logs: .*\n^checkpoint: .*last\.ckpt\n^view with: +tensorboard --logdir ", text, re.M)
