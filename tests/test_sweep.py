@@ -206,6 +206,7 @@ def test_outputs_summary_tensorboard_hparams_seed_bands_and_figures(tiny: list[s
                 values = [seeds[0][e], seeds[1][e]]
                 assert band[f"{name}_mean"][e][1] == pytest.approx(sum(values) / 2, rel=1e-6)
                 assert band[f"{name}_min"][e][1] == min(values) and band[f"{name}_max"][e][1] == max(values)
+                assert band[f"{name}_seeds"][e][1] == 2  # how many seeds the band holds
     for figure in ("phase.png", "effective_lr.png"):
         with Image.open(out / figure) as img:
             assert img.width > 400 and img.height > 300

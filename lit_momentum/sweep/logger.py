@@ -101,11 +101,13 @@ def session_end(status: int) -> summary_pb2.Summary:
 
 def seed_bands(values: dict[str, list[float]], tag: str) -> dict[str, float]:
     """``seed_bands/<setting>/bands/<tag>_{mean,min,max}`` (``train/loss``: ``bands/train_loss_mean``, ...) over the
-    seeds of each setting (those still training)."""
+    seeds of each setting still training, and ``<tag>_seeds``, how many they are (a band's mean moves when a seed
+    diverges and leaves it; a band of one seed has no width)."""
     out = {}
     for setting, vals in values.items():
         run = f"seed_bands/{setting}/bands/{tag.replace('/', '_')}"
-        out.update({f"{run}_mean": sum(vals) / len(vals), f"{run}_min": min(vals), f"{run}_max": max(vals)})
+        out.update({f"{run}_mean": sum(vals) / len(vals), f"{run}_min": min(vals), f"{run}_max": max(vals),
+                    f"{run}_seeds": len(vals)})
     return out
 
 
