@@ -215,7 +215,7 @@ class GridModule(EpochEndModule):
     def log_curves(self, step_vals: list[float], epoch_vals: list[float], acc_vals: list[float],
                    was_active: list[bool], active: list[bool]) -> None:
         """Per point ``<run>/train/loss_step``, ``train/loss``, ``train/acc`` and the HParams metrics; per setting
-        with several seeds ``seed_bands/<setting>/train/loss_{mean,min,max}`` over its seeds still training."""
+        with several seeds ``seed_bands/<setting>/train/loss_{mean,min,max,seeds}`` over its seeds still training."""
         n, steps = len(self.points), len(step_vals) // len(self.points)
         first, every = self.global_step - steps, self.trainer.log_every_n_steps
         rates, self.rates = self.rates, []

@@ -5,7 +5,7 @@
                                                     train/diverged_epoch if it did; its session's end status
     OUT/<first point>/events.out.tfevents.0.sweep   the HParams experiment and the custom-scalars layout (in a point's
                                                     run: an experiment of its own would show as an empty run)
-    OUT/seed_bands/3_lr1e-05_m0.9/events.out.tfevents.*  bands/train_loss_*, bands/val_acc_* {mean,min,max} over seeds
+    OUT/seed_bands/3_lr1e-05_m0.9/events.out.tfevents.*  bands/{train_loss,val_acc}_{mean,min,max,seeds} over seeds
 
 The HParams tab's metrics are the points' own curves, read at their last value (as summary.csv reads them: a diverged
 point's best is from before it diverged, its final loss the one that tripped it); its columns are the settings
