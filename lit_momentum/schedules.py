@@ -188,8 +188,13 @@ class SequentialLR(torch.optim.lr_scheduler.SequentialLR):
     """
 
     def __init__(self, optimizer: Optimizer, schedulers: list[SchedulerFactory], milestones: list[int],
-                 last_epoch: int = -1) -> None:
-        super().__init__(optimizer, [build_scheduler(s, optimizer) for s in schedulers], milestones, last_epoch)
+                 last_epoch: int = -1, length: int | None = None) -> None:
+        # length: the run's, as the scheduler steps (filled in by the run): each scheduler gets its stretch, from its
+        # milestone to the next (a OneCycleLR among them is laid over that stretch)
+        bounds = [0, *milestones, length]
+        spans = [b - a if length is not None else None for a, b in zip(bounds, bounds[1:])]
+        super().__init__(optimizer, [build_scheduler(s, optimizer, n) for s, n in zip(schedulers, spans)],
+                         milestones, last_epoch)
 
 
 class Warmup(torch.optim.lr_scheduler.SequentialLR):
@@ -199,13 +204,15 @@ class Warmup(torch.optim.lr_scheduler.SequentialLR):
     ``steps`` 0: ``then`` alone."""
 
     def __init__(self, optimizer: Optimizer, steps: int, then: SchedulerFactory | None = None,
-                 start_factor: float = 0.01, last_epoch: int = -1) -> None:
+                 start_factor: float = 0.01, last_epoch: int = -1, length: int | None = None) -> None:
+        # length: the run's, as the scheduler steps (filled in by the run): ``then`` gets what the warmup leaves
         if steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}")
         warmup = LinearLR(optimizer, start_factor=start_factor if steps else 1.0, total_iters=steps)
-        after = build_scheduler(then, optimizer) if then is not None else ConstantLR(optimizer, 1.0, total_iters=0)
+        rest = length - steps if length is not None else None
+        after = (build_scheduler(then, optimizer, rest) if then is not None
+                 else ConstantLR(optimizer, 1.0, total_iters=0))
         super().__init__(optimizer, [warmup, after], [steps], last_epoch)
-
 
 
 class EffectiveStepOf(LRScheduler):

@@ -398,3 +398,28 @@ def test_a_researchers_scheduler_gets_a_stand_in_per_setting(tiny: list[str], tm
         assert new.optimizer.__dict__ == old.optimizer.__dict__ and len(set(new.optimizer.lr)) == 2
         old.step()
         new.step()
+
+
+def test_a_one_cycle_inside_a_warmup_or_a_sequence_is_laid_over_its_stretch_of_the_run() -> None:
+    """Warmup and SequentialLR hand the run's length on: a OneCycleLR after a 3-step warmup of a 12-step run spans 9
+    steps, one after milestone 4 spans 8 (it was refused: "this run has none"); without a length it still is."""
+    cycle = {"class_path": "OneCycleLR", "init_args": {"max_lr": 0.3}}
+    warm = {"class_path": "lit_momentum.schedules.Warmup", "init_args": {"steps": 3, "then": cycle}}
+    seq = {"class_path": "lit_momentum.schedules.SequentialLR", "init_args": {
+        "schedulers": [{"class_path": "LinearLR", "init_args": {"total_iters": 4}}, cycle], "milestones": [4]}}
+    for schedule, span in ((warm, 9), (seq, 8)):
+        scheduler = build_scheduler(schedule, stand_in("sgd", 0.01, 0.9), 12)
+        assert scheduler._schedulers[1].total_steps == span
+        with pytest.raises(ValueError, match="this run has none"):
+            build_scheduler(schedule, stand_in("sgd", 0.01, 0.9), None)
+
+
+def test_train_py_runs_a_warmup_then_one_cycle(tiny: list[str], tmp_path: Path) -> None:
+    """Through the entry point: 2 warmup steps, then a one-cycle over the run's other 18 steps, peaking near max_lr
+    (between steps) and ending near 0."""
+    logged = single(tiny, tmp_path, "run", "--lr_scheduler", "lit_momentum.schedules.Warmup", "--lr_scheduler.steps",
+                    "2", "--lr_scheduler.then", "OneCycleLR", "--lr_scheduler.then.max_lr", "0.2",
+                    "--lr_scheduler_interval", "step")
+    lrs = [v for _, v in logged["train/lr"]]
+    peak = lrs.index(max(lrs))  # the one-cycle's peak: 30 % into its 18 steps, after the 2 of the warmup
+    assert len(lrs) == STEPS and 0.19 < max(lrs) <= f32([0.2])[0] and peak in (7, 8) and lrs[-1] < 1e-4, lrs
