@@ -13,6 +13,7 @@ from argparse import ArgumentError
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_momentum.arguments import find_option, normalized, one_line, resume_command
@@ -98,6 +99,14 @@ def test(cli: MomentumCLI) -> None:
         print(f"{name:<10} {value:.4g}")
 
 
+def close_distributed() -> None:
+    """End the process group a DDP run started (Lightning leaves it open): a process that exits with it alive can
+    abort while exiting (gloo's threads: "terminate called without an active exception", exit code -6) after a run
+    that finished, and the exit code would tell a scheduler it failed."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def main(args: list[str] | None = None) -> None:
     """``python train.py [fit|test] ARGS``: build, then fit (the default) and say where everything is, or test."""
     quiet()
@@ -113,3 +122,4 @@ def main(args: list[str] | None = None) -> None:
     with shared_machine(1):  # under SLURM: the task's cores (a single process elsewhere: PyTorch's default)
         fit(cli, resume, argv)
     report(cli.trainer)
+    close_distributed()

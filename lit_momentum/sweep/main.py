@@ -20,7 +20,7 @@ from lightning.fabric.utilities import rank_zero as fabric_rank_zero
 from lightning.pytorch.utilities import rank_zero_only
 
 from lit_momentum.arguments import find_option, normalized, one_line, print_help, self_contained
-from lit_momentum.command import build, fit
+from lit_momentum.command import build, close_distributed, fit
 from lit_momentum.runs import check_place, claim_dir, next_version_dir, read_checkpoint
 from lit_momentum.schedules import overridden, schedule_config
 from lit_momentum.sweep.cli import HELP, CheckedOnly, SweepCLI, config_axes, split_args
@@ -263,3 +263,4 @@ def main(argv: list[str] | None = None) -> None:
         train_share(p, argv)
     if rank_zero_only.rank == 0:
         merge(out, read_plan(out), p["own"]["--metric"], quiet_if_missing=True)
+    close_distributed()
