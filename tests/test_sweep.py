@@ -114,10 +114,12 @@ def test_a_diverging_point_is_frozen_and_the_others_train_on_untouched(tiny: lis
     assert bad["best_loss"] == "" and bad["ping_pong"] == ""  # its statistics leave out the epoch it diverged in
     assert abs(float(good["final_loss"]) - float(alone[0]["final_loss"])) <= 1e-6
     assert len(epoch_losses(grid_run(tmp_path / "mixed", "lr0.05_m0.9_seed0"))) == 6
-    assert len(epoch_losses(grid_run(tmp_path / "mixed", "lr10000_m0.9_seed0"))) == 1  # it stops where it diverged
-    marked = scalars(grid_run(tmp_path / "mixed", "lr10000_m0.9_seed0"))  # the HParams tab reads what summary.csv has:
+    marked = scalars(grid_run(tmp_path / "mixed", "lr10000_m0.9_seed0"))
     assert [v for _, v in marked["train/diverged_epoch"]] == [0] and [v for _, v in marked["train/diverged"]] == [1]
-    assert [v for _, v in marked["train/loss_best"]] == [100.0]  # no best before it: the bound, so the views draw it
+    (start,) = marked["train/loss_step"]  # its step curve ends at its last step within the bound: the first one
+    # no epoch within the bound: HParams reads its loss at the start (step 0, before any update), not a blown-up value
+    assert start[0] == 0 and marked["train/loss"] == marked["train/loss_best"] == [start] and start[1] < 1
+    assert all(v <= 100 for tag, curve in marked.items() for _, v in curve)  # nothing scales a card past the bound
     healthy = scalars(grid_run(tmp_path / "mixed", "lr0.05_m0.9_seed0"))
     assert "train/diverged_epoch" not in healthy and [v for _, v in healthy["train/diverged"]] == [0] * 6
     sessions = {}
@@ -135,6 +137,31 @@ def test_a_diverging_point_is_frozen_and_the_others_train_on_untouched(tiny: lis
     assert frozen and all(not t.any() for t in frozen)  # stay 0 (its lr is 0); its velocity is the zero net's gradient
     assert all(torch.isfinite(s["velocity"]).all() for s in ckpt["optimizer_states"][0]["state"].values())
     assert all(torch.isfinite(t).all() for t in ckpt["state_dict"].values())
+
+
+def test_a_point_diverging_late_has_its_curves_end_at_its_last_epoch_within_the_bound(tiny: list[str],
+                                                                                      tmp_path: Path) -> None:
+    """The bound set between a point's epoch losses, so that it diverges at a later epoch e: its curves (train/loss,
+    val/loss and the rest) are the unbounded run's first e epochs, bit for bit; nothing of epoch e is logged past the
+    bound, and no value is repeated as if measured. HParams reads the last values: those of epoch e - 1."""
+    args = ["--lr", "0.05", "0.5", "--momentum", "0.99", "--max_epochs", "8", "--data.val_samples", "64"]
+    sweep(tiny, tmp_path / "free", *args)
+    free = scalars(grid_run(tmp_path / "free", "lr0.5_m0.99_seed0"))
+    losses = [v for _, v in free["train/loss"]]
+    e = next((e for e in range(1, 8) if losses[e] > max(losses[:e])), None)  # a first epoch above all before it
+    assert e is not None, losses
+    bound = (max(losses[:e]) + losses[e]) / 2
+    rows = sweep(tiny, tmp_path / "bound", *args, "--bound", repr(bound))  # (lr 0.05: a point that lives on)
+    assert [r["diverged_epoch"] for r in rows] == ["", str(e)]
+    cut = scalars(grid_run(tmp_path / "bound", "lr0.5_m0.99_seed0"))
+    for tag in ("train/loss", "train/acc", "train/loss_best", "val/loss", "val/acc", "val/acc_best"):
+        assert cut[tag] == free[tag][:e], tag  # (val/acc_best last: the HParams value, from before it diverged)
+    assert cut["epoch"] == free["epoch"][:e + 1]
+    assert cut["train/diverged"] == [*free["train/diverged"][:e], (free["epoch"][e][0], 1.0)]
+    assert cut["train/diverged_epoch"] == [(free["epoch"][e][0], float(e))]
+    steps = cut["train/loss_step"]  # up to its last step within the bound, those of epoch e included
+    assert steps == free["train/loss_step"][:len(steps)] and steps[-1][0] >= free["epoch"][e - 1][0]
+    assert free["train/loss_step"][len(steps)][1] > bound
 
 
 def test_a_grid_that_diverges_everywhere_stops_with_one_line(tiny: list[str], tmp_path: Path) -> None:

@@ -215,9 +215,13 @@ class GridModule(EpochEndModule):
     def log_curves(self, step_vals: list[float], epoch_vals: list[float], acc_vals: list[float],
                    was_active: list[bool], active: list[bool]) -> None:
         """Per point ``<run>/train/loss_step``, ``train/loss``, ``train/acc`` and the HParams metrics; per setting
-        with several seeds ``seed_bands/<setting>/train/loss_{mean,min,max,seeds}`` over its seeds still training."""
+        with several seeds ``seed_bands/<setting>/train/loss_{mean,min,max,seeds}`` over its seeds still training.
+        A point's curves end where it diverged: its step curve at its last step within the bound, its epoch curves at
+        its last epoch within it (no blown-up value scales a card; see ``diverged_metrics``)."""
         n, steps = len(self.points), len(step_vals) // len(self.points)
-        first, every = self.global_step - steps, self.trainer.log_every_n_steps
+        first, every, bound = self.global_step - steps, self.trainer.log_every_n_steps, self.hparams.bound
+        ends = {k: next((i for i in range(steps) if not step_vals[i * n + k] <= bound), steps)  # (nan: not <=)
+                for k in range(n) if was_active[k] and not active[k]}  # diverged now: its first step past the bound
         rates, self.rates = self.rates, []
         for i, step in enumerate(range(first, first + steps)):
             if step % every != 0:
@@ -226,39 +230,39 @@ class GridModule(EpochEndModule):
             for k, p in enumerate(self.points):
                 if not was_active[k]:
                     continue
-                loss = step_vals[i * n + k]
-                values = [("train/loss_step", loss)] if math.isfinite(loss) else []
+                values = [("train/loss_step", step_vals[i * n + k])] if i < ends.get(k, steps) else []
                 if rates:  # each point's schedule, when it has one
                     values += [("train/lr", rates[i][0][k]), ("train/momentum", rates[i][1][k])]
                 runs[p.name] = values
             self.logger.log_runs(runs, step)
         metrics, bands = {}, {}
         for k, p in enumerate(self.points):
-            if was_active[k] and math.isfinite(epoch_vals[k]):  # (a point that diverged now: the loss that tripped it)
+            if active[k]:  # (a diverged point keeps its best from before, as in summary.csv)
                 metrics.update({f"{p.name}/epoch": self.current_epoch, f"{p.name}/train/loss": epoch_vals[k],
-                                f"{p.name}/train/acc": acc_vals[k]})
-            if active[k]:  # its best so far (a diverged point keeps its best from before, as in summary.csv)
-                metrics[f"{p.name}/train/loss_best"] = self.best_loss[k]
-                metrics[f"{p.name}/train/diverged"] = 0
+                                f"{p.name}/train/acc": acc_vals[k], f"{p.name}/train/loss_best": self.best_loss[k],
+                                f"{p.name}/train/diverged": 0})
                 bands.setdefault(p.setting, []).append(epoch_vals[k])
-            elif was_active[k]:  # diverged at this epoch: every metric of the HParams tab, so that its views draw it
-                metrics.update(self.diverged_metrics(k, epoch_vals[k], acc_vals[k]))
+            elif was_active[k]:  # diverged at this epoch: marked, its curves left where they were
+                metrics.update(self.diverged_metrics(k, step_vals[k]))
         metrics.update(seed_bands(bands, "train/loss") if len({p.seed for p in self.points}) > 1 else {})
         self.logger.log_metrics(metrics, step=self.global_step - 1)
         self.logger.save()
 
-    def diverged_metrics(self, k: int, loss: float, acc: float) -> dict[str, float]:
-        """A point that diverged now, for the HParams tab (whose views leave out a point that lacks a metric): its
-        epoch, ``train/diverged`` 1, and its last finite values, or the bound where there is none (a nan loss)."""
-        bound, name = self.hparams.bound, self.points[k].name
-        before = [h[k] for h in self.history[:-1] if math.isfinite(h[k])]  # (as summary.csv: not the epoch it tripped)
-        best = min(before) if before else bound
-        metrics = {f"{name}/epoch": self.current_epoch, f"{name}/train/loss": loss if math.isfinite(loss) else bound,
-                   f"{name}/train/acc": acc, f"{name}/train/loss_best": best, f"{name}/train/diverged": 1,
+    def diverged_metrics(self, k: int, first_loss: float) -> dict[str, float]:
+        """A point that diverged now: its epoch, ``train/diverged`` 1 and ``train/diverged_epoch``. The HParams tab
+        reads each metric's last value, so it shows the point's last epoch within the bound (``train/loss``, its best,
+        the last validation), as its curves end. A point that diverged in its first epoch has none: it gets its loss
+        at the start, at step 0 (``first_loss``, before any update; the bound if even that is past it) as
+        ``train/loss`` and ``train/loss_best``, and ``val/acc_best`` 0, so that every view of the tab draws it."""
+        name = self.points[k].name
+        metrics = {f"{name}/epoch": self.current_epoch, f"{name}/train/diverged": 1,
                    f"{name}/train/diverged_epoch": self.current_epoch}
-        if "val/loss" in getattr(self.logger, "metrics", ()):  # last validation's values (none yet: bound, 0)
-            metrics[f"{name}/val/loss"] = self.val_history[-1][2][k] if self.val_history else bound
-            metrics[f"{name}/val/acc_best"] = self.best_acc[k] if self.best_acc else 0.0
+        if not any(math.isfinite(h[k]) for h in self.history[:-1]):  # no epoch before this one
+            start = first_loss if self.current_epoch == 0 and first_loss <= self.hparams.bound else self.hparams.bound
+            at_start = {f"{name}/train/loss": start, f"{name}/train/loss_best": start}
+            if "val/acc_best" in getattr(self.logger, "metrics", ()):
+                at_start[f"{name}/val/acc_best"] = self.best_acc[k] if self.best_acc else 0.0
+            self.logger.log_metrics(at_start, step=0)
         return metrics
 
     def on_fit_end(self) -> None:

@@ -7,8 +7,8 @@
                                                     run: an experiment of its own would show as an empty run)
     OUT/seed_bands/3_lr1e-05_m0.9/events.out.tfevents.*  bands/{train_loss,val_acc}_{mean,min,max,seeds} over seeds
 
-The HParams tab's metrics are the points' own curves, read at their last value (as summary.csv reads them: a diverged
-point's best is from before it diverged, its final loss the one that tripped it); its columns are the settings
+The HParams tab's metrics are the points' own curves, read at their last value (as summary.csv reads them; a diverged
+point's curves end at its last epoch within the bound, see GridModule.diverged_metrics); its columns are the settings
 that vary (TensorBoard ticks only the first five, alphabetically). Metric keys are ``<run>/<tag>``
 (``3_lr1e-05_m0.9_seed0/train/loss``, ``seed_bands/3_lr1e-05_m0.9/bands/train_loss_mean``). Events are whole protos
 written with TensorBoard's own record writer, a run's values of one step packed into one event, and appended once per
