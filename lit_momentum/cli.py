@@ -272,7 +272,7 @@ class MomentumCLI(LightningCLI):
         )
 
     def say_overridden(self) -> None:
-        """One line when the scheduler replaces a setting the run's name shows (OneCycleLR: lr, momentum)."""
+        """One line when the scheduler replaces a setting typed (OneCycleLR: lr, momentum; the name leaves it out)."""
         m = self.config.model
         if self.stage != "fit" or self.resume or not m.lr_scheduler:
             return

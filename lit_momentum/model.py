@@ -20,7 +20,7 @@ from lit_momentum.epochs import EpochEndModule, NonFiniteLossError
 from lit_momentum.loss import loss_and_predictions
 from lit_momentum.momentum import HandWrittenSGD
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output, net_label
-from lit_momentum.schedules import SchedulerFactory, build_scheduler, group_values
+from lit_momentum.schedules import SchedulerFactory, build_scheduler, group_values, schedule_label, set_by
 from lit_momentum.settings import check_settings
 
 
@@ -89,21 +89,26 @@ class MomentumModule(EpochEndModule):
     @property
     def run_name(self) -> str:
         """The network and variant in a few characters, e.g. ``manual_m0.9_lr1e-05`` (the article's MLP),
-        ``linear_builtin_m0.9_lr0.01``: the run's log directory is named by it, after the data's name."""
+        ``linear_builtin_m0.9_lr0.01``, ``builtin_OneCycleLR-max_lr0.1``: the run's log directory is named by it,
+        after the data's name. A setting the scheduler replaces from its start (``set_by``) is left out of it."""
         hp = self.hparams
+        settings = {k: hp.get(k, v) for k, v in (("lr", 1e-5), ("momentum", 0.9), ("dampening", 0.0),
+                                                 ("nesterov", False), ("weight_decay", 0.0), ("beta2", 0.999),
+                                                 ("eps", 1e-8))}
+        schedule = hp.get("lr_scheduler")
+        replaced = set_by(schedule, hp.optimizer, settings) if schedule else {}
+        momentum = "" if "momentum" in replaced else f"m{hp.momentum:g}"
         if hp.optimizer in ("adam", "adamw"):
-            beta2, eps = hp.get("beta2", 0.999), hp.get("eps", 1e-8)
-            parts = [hp.optimizer, f"b{hp.momentum:g}", f"b2_{beta2:g}" if beta2 != 0.999 else "",
+            beta2, eps = settings["beta2"], settings["eps"]
+            parts = [hp.optimizer, momentum.replace("m", "b", 1), f"b2_{beta2:g}" if beta2 != 0.999 else "",
                      f"eps{eps:g}" if eps != 1e-8 else ""]
-        elif hp.momentum == 0:
+        elif hp.momentum == 0 and not replaced.get("momentum"):
             parts = ["sgd"]
         else:
-            parts = [hp.momentum_impl, "nesterov" if hp.nesterov else "", f"m{hp.momentum:g}"]
+            parts = [hp.momentum_impl, "nesterov" if hp.nesterov else "", momentum]
             parts.append(f"damp{hp.dampening:g}" if hp.dampening else "")
-        parts += [f"wd{hp.weight_decay:g}" if hp.weight_decay else "", f"lr{hp.lr:g}"]
-        name = net_label(hp.net)
-        schedule = (hp.get("lr_scheduler") or {}).get("class_path", "").rpartition(".")[2]
-        return "_".join(p for p in [name, *parts, schedule] if p)
+        parts += [f"wd{hp.weight_decay:g}" if hp.weight_decay else "", "" if "lr" in replaced else f"lr{hp.lr:g}"]
+        return "_".join(p for p in [net_label(hp.net), *parts, schedule_label(schedule)] if p)
 
     def forward(self, x: Tensor) -> Tensor:
         with self.streams.run(0):  # dropout and noise draw from the run's own stream

@@ -164,15 +164,51 @@ def check_schedule(schedule: Schedule | None, optimizer: str, settings: list[dic
                              f"option as an outer axis (--model.lr_scheduler.OPTION V V ...)")
 
 
-def overridden(schedule: Schedule | None, optimizer: str, settings: dict[str, Any], length: int) -> list[str]:
-    """The settings a scheduler replaces from its start (OneCycleLR: lr, and momentum when it cycles it), with the
-    values it starts from: said once by ``train.py``, since the run's name still shows the options typed."""
+def set_by(schedule: Schedule | None, optimizer: str, settings: dict[str, Any], length: int = 1000) -> dict[str, float]:
+    """The settings a scheduler replaces from its start, with the value it starts each at (OneCycleLR: lr, and momentum
+    when it cycles it): those it starts at the same value from two different typed values. A run's name leaves them
+    out (``MomentumModule.run_name``), and ``train.py`` and the sweep say them once."""
     if schedule is None:
-        return []
-    opt = stand_in(optimizer, **settings)
-    build_scheduler(schedule, opt, length)
-    lr, momentum = opt.param_groups[0].get("initial_lr", settings["lr"]), group_values(opt)[1]
-    return [f"{k} {settings[k]:g} -> {v:g}" for k, v in (("lr", lr), ("momentum", momentum)) if v != settings[k]]
+        return {}
+    other = dict(settings, lr=settings["lr"] * 2 + 1e-3, momentum=0.5 if settings["momentum"] != 0.5 else 0.25)
+    starts = []
+    for s in (settings, other):
+        opt = stand_in(optimizer, **s)
+        build_scheduler(schedule, opt, length)
+        starts.append((opt.param_groups[0].get("initial_lr", s["lr"]), group_values(opt)[1]))
+    return {k: starts[0][i] for i, k in enumerate(("lr", "momentum")) if starts[0][i] == starts[1][i]}
+
+
+def overridden(schedule: Schedule | None, optimizer: str, settings: dict[str, Any], length: int) -> list[str]:
+    """``set_by`` as words: ``lr 1e-05 -> 0.004``."""
+    return [f"{k} {settings[k]:g} -> {v:g}" for k, v in set_by(schedule, optimizer, settings, length).items()]
+
+
+def schedule_label(schedule: Schedule | None) -> str:
+    """The scheduler in a run's name: its class and the options that differ from its defaults (nested schedulers
+    likewise), e.g. ``OneCycleLR-max_lr0.1``, ``Warmup-steps30-CosineAnnealingLR-T_max50``."""
+    if schedule is None:
+        return ""
+    if callable(schedule) and not isinstance(schedule, type | functools.partial):  # a plain function
+        return getattr(schedule, "__name__", "schedule")
+    config = schedule_config(schedule)
+    cls = scheduler_class(config)
+    defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+    parts = [cls.__name__]
+    for key, value in config["init_args"].items():
+        if key in ("optimizer", "length", "last_epoch", "verbose") or value is None or defaults.get(key) == value:
+            continue
+        if isinstance(value, Mapping):
+            parts.append(schedule_label(value))
+        elif isinstance(value, list) and value and isinstance(value[0], Mapping):
+            parts += [schedule_label(v) for v in value]
+        elif isinstance(value, list | tuple):
+            parts.append(key + ",".join(f"{v:g}" for v in value))
+        elif isinstance(value, bool):
+            parts.append(key if value else f"no{key}")  # (as the grid names nesterov)
+        else:
+            parts.append(f"{key}{value:g}" if isinstance(value, int | float) else f"{key}{value}")
+    return "-".join(parts)
 
 
 class SequentialLR(torch.optim.lr_scheduler.SequentialLR):

@@ -104,10 +104,11 @@ def test_warmup_of_zero_steps_is_its_schedule_alone() -> None:
     ["--model.optimizer", "adam", *ONE_CYCLE],
     ["--model.momentum_impl", "manual", *WARMUP_COSINE],
 ], ids=["manual-onecycle", "builtin-onecycle", "adam-onecycle", "manual-warmup-cosine"])
-def test_train_py_logs_the_schedule_pytorch_sets(tiny: list[str], tmp_path: Path, variant: list[str]) -> None:
+def test_train_py_logs_the_schedule_pytorch_sets(tiny: list[str], tmp_path: Path, variant: list[str],
+                                                 request: pytest.FixtureRequest) -> None:
     """train/lr and train/momentum at every step are what PyTorch's scheduler sets (one-cycle: lr and momentum, or
     Adam's beta1, cycled; OneCycleLR's total_steps taken from the run); hand-written and built-in momentum train the
-    same to the bit under a one-cycle."""
+    same to the bit under a one-cycle. The run's name leaves out what the scheduler sets and names its options."""
     train_main([*tiny, *variant, "--model.lr", "0.05"])
     curves = scalars(run_dirs(tmp_path)[0])
     schedule = variant[2:]
@@ -116,6 +117,10 @@ def test_train_py_logs_the_schedule_pytorch_sets(tiny: list[str], tmp_path: Path
     assert [v for _, v in curves["train/lr"]] == f32(lrs)
     assert [v for _, v in curves["train/momentum"]] == f32(moms)
     assert len(set(moms)) > 1 or "Warmup" in schedule[1]  # (the one-cycle's momentum moved)
+    assert run_dirs(tmp_path)[0].parent.name == {  # what the schedule sets left out, its options typed in
+        "manual-onecycle": "manual_OneCycleLR-max_lr0.2", "builtin-onecycle": "builtin_OneCycleLR-max_lr0.2",
+        "adam-onecycle": "adam_OneCycleLR-max_lr0.2",
+        "manual-warmup-cosine": "manual_m0.9_lr0.05_Warmup-steps4-CosineAnnealingLR-T_max16"}[request.node.callspec.id]
     if variant[1] == "manual" and "OneCycleLR" in variant:
         train_main([*tiny, "--model.momentum_impl", "builtin", *ONE_CYCLE, "--model.lr", "0.05"])
         builtin = scalars(run_dirs(tmp_path)[0] if "builtin" in run_dirs(tmp_path)[0].parent.name
