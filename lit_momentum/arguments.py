@@ -201,27 +201,29 @@ def class_path_error(group: str, text: str) -> str:
     cls = re.search(r"class_path[ =]'([\w.]+)'", text)
     name = cls.group(1) if cls else value
     kind, valid, noun = CLASSES[group]
+    keys = re.findall(r'Parser key "(\w+)"', text)  # a class inside the class (Warmup's then): the keys down to it
+    at, within = ".".join([group, *keys[:-1]]), ".".join([group, *keys])  # (a refused value's key is its option)
     inner = re.search(r'Parser key "(\w+)":\s*Expected (a typing\.Literal\[(.*?)\]|.*?)\.\s*'
                       r'Got value: (\S+?)\.?(?:\s|$)', text)
     if inner:
         expected = re.sub(r"^an? <class '(\w+)'>$", r"\1", inner.group(2))  # "a <class 'int'>" -> "int"
         allowed = f"must be one of {inner.group(3)}" if inner.group(3) else f"must be {expected}"
-        return f"--{group}.{inner.group(1)} {inner.group(4)}: {allowed}"
+        return f"--{at}.{inner.group(1)} {inner.group(4)}: {allowed}"
     flat = " ".join(text.split())
     union = re.search(r'Parser key "(\w+)": Does not validate against any of the Union subtypes Subtypes: \[(.*?)\] '
                       r'.*?Given value: (\S+?)\.? Got value', flat)
     if union:  # an option of the class with a value none of its types takes
         allowed = re.sub(r"<class '(\w+)'>", r"\1", union.group(2)).replace(", ", " or ")
-        return f"--{group}.{union.group(1)} {union.group(3)}: must be {allowed}"
+        return f"--{at}.{union.group(1)} {union.group(3)}: must be {allowed}"
     option = re.search(r"Option '(\w+)' is not accepted", text)
     if option:
-        return f"--{group}.{option.group(1)}: {name} has no such option (python train.py --{group}.help {name} " \
+        return f"--{within}.{option.group(1)}: {name} has no such option (python train.py --{within}.help {name} " \
                f"lists them)"
     required = re.search(r"the following arguments are required: ([\w, ]+)", text)
     if required:  # a network or data option without a default, not given
         first = required.group(1).split(",")[0].strip()
-        return f"--{group} {name.rpartition('.')[2]}: its option {first} has no default: give it, --{group}.{first} " \
-               f"VALUE (python train.py --{group}.help {name} lists them)"
+        return f"--{within} {name.rpartition('.')[2]}: its option {first} has no default: give it, " \
+               f"--{within}.{first} VALUE (python train.py --{within}.help {name} lists them)"
     several = re.search(r"Multiple subclasses with name (\w+)\. Give the full class path to avoid ambiguity: "
                         r"([\w.]+), ([\w.]+)", text)
     if several:

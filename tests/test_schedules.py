@@ -171,6 +171,13 @@ def test_a_run_continued_mid_schedule_is_the_uninterrupted_one(tiny: list[str], 
     (["--lr_scheduler_interval", "batch"], "lr_scheduler_interval"),
     (["--lr_scheduler", "lit_momentum.schedules.Warmup", "--lr_scheduler.steps", "3", "--lr_scheduler.then", "Nope"],
      "--model.lr_scheduler Nope: no such scheduler;"),
+    (["--lr_scheduler", "lit_momentum.schedules.Warmup", "--lr_scheduler.steps", "3", "--lr_scheduler.then",
+      "CosineAnnealingLR"], "--model.lr_scheduler.then CosineAnnealingLR: its option T_max has no default: give it, "
+                            "--model.lr_scheduler.then.T_max VALUE"),  # (a nested scheduler: the flag as typed)
+    (["--lr_scheduler", "lit_momentum.schedules.Warmup", "--lr_scheduler.steps", "3", "--lr_scheduler.then",
+      "CosineAnnealingLR", "--lr_scheduler.then.T_max", "abc"], "--model.lr_scheduler.then.T_max abc: must be int"),
+    (["--lr_scheduler", "lit_momentum.schedules.Warmup", "--lr_scheduler.steps", "3", "--lr_scheduler.then",
+      "CosineAnnealingLR", "--lr_scheduler.then.T_maxx", "3"], "--model.lr_scheduler.then.T_maxx: "),
 ])
 def test_bad_scheduler_options_are_one_line_and_nothing_is_written(tiny: list[str], tmp_path: Path,
                                                                  args: list[str], says: str) -> None:
