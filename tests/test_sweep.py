@@ -108,7 +108,8 @@ def test_a_points_numbers_do_not_depend_on_the_other_points_of_its_grid(tiny: li
 
 def test_a_diverging_point_is_frozen_and_the_others_train_on_untouched(tiny: list[str], tmp_path: Path) -> None:
     alone = sweep(tiny, tmp_path / "alone", "--lr", "0.05", "--momentum", "0.9", "--max_epochs", "6")
-    rows = by_run(sweep(tiny, tmp_path / "mixed", "--lr", "0.05", "1e4", "--momentum", "0.9", "--max_epochs", "6"))
+    rows = by_run(sweep(tiny, tmp_path / "mixed", "--lr", "0.05", "1e4", "--momentum", "0.9", "--max_epochs", "6",
+                        "--data.val_samples", "64"))
     bad, good = rows[spelled("lr10000_m0.9_seed0")], rows[spelled("lr0.05_m0.9_seed0")]
     assert bad["diverged_epoch"] == "0" and float(bad["final_loss"]) > 100 and good["diverged_epoch"] == ""
     assert bad["best_loss"] == "" and bad["ping_pong"] == ""  # its statistics leave out the epoch it diverged in
@@ -130,7 +131,7 @@ def test_a_diverging_point_is_frozen_and_the_others_train_on_untouched(tiny: lis
             acc.PluginTagToContent("hparams")["_hparams_/session_end_info"]).session_end_info.status
     assert sessions == {"lr10000_m0.9_seed0": api_pb2.STATUS_FAILURE, "lr0.05_m0.9_seed0": api_pb2.STATUS_SUCCESS}
     drawn = [scalars(grid_run(tmp_path / "mixed", run)) for run in sessions]
-    assert all(tag in s for s in drawn for tag in HPARAMS_METRICS)  # every view draws every point
+    assert all(tag in s for s in drawn for tag in HPARAMS_METRICS + VAL_METRICS)  # every view draws every point
     ckpt = load_ckpt(tmp_path / "mixed" / "last.ckpt")
     assert ckpt["state_dict"]["diverged_epoch"].tolist() == [-1, 0]
     frozen = [t[1] for t in ckpt["state_dict"].values() if t.is_floating_point()]  # the diverged point's weights

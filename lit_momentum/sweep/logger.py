@@ -35,7 +35,7 @@ from lit_momentum.sweep.records import framed
 BAND_TAGS = ("bands/train_loss_mean", "bands/train_loss_min", "bands/train_loss_max")
 VAL_BAND_TAGS = ("bands/val_acc_mean", "bands/val_acc_min", "bands/val_acc_max")
 HPARAMS_METRICS = ("train/loss", "train/loss_best", "train/diverged")  # logged by every point (see GridModule)
-VAL_METRICS = ("val/loss", "val/acc_best")
+VAL_METRICS = ("val/acc_best",)  # (not val/loss: a point that diverged in its first epoch has none to show)
 EXPERIMENT_FILE = "events.out.tfevents.0.sweep"
 
 
