@@ -422,7 +422,8 @@ def test_a_sweep_trained_further_merges_only_units_trained_to_its_new_budget(tin
     assert json.loads((out / "units" / units[0] / "result.json").read_text())["budget"][0] == 3
     assert (out / "summary.csv").read_text() == before  # not rewritten with 3 epochs beside 1
     message = refusal(sweep_main, ["--merge", "--out", str(out)])
-    assert f"1 of 2 units have not finished: {units[1]}" in message and "trained to 1 epochs, the sweep to 3" in message
+    assert f"1 of 2 units have not finished: {units[1]}" in message
+    assert "trained to 1 epochs, the sweep to 3 epochs" in message
 
 
 def test_a_plan_is_never_read_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -477,6 +478,11 @@ def test_another_sweep_into_the_same_directory_is_refused(tiny: list[str], tmp_p
     assert "holds another sweep (model.lr: [0.1] there, [0.2] here)" in message
     message = refusal(sweep_main, [*tiny, "--lr", "0.1", *BATCHES, "--max_epochs", "2", "--out", str(out)])
     assert "trained to 1 epochs" in message and "--ckpt_path" in message
+    steps = tmp_path / "steps"  # a budget in steps is said in steps
+    sweep_main([*tiny, "--lr", "0.1", *BATCHES, "--max_epochs", "1", "--trainer.max_steps", "3", "--out", str(steps)])
+    message = refusal(sweep_main, [*tiny, "--lr", "0.1", *BATCHES, "--max_epochs", "1", "--trainer.max_steps", "5",
+                                   "--out", str(steps)])
+    assert "trained to 1 epochs or 3 steps;" in message
     for option, value in (("accumulate_grad_batches", "2"), ("gradient_clip_algorithm", "value"),
                           ("overfit_batches", "2"), ("limit_train_batches", "2")):  # each changes the steps
         message = refusal(sweep_main, [*tiny, "--lr", "0.1", *BATCHES, "--max_epochs", "1", f"--trainer.{option}",

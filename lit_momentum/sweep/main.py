@@ -24,7 +24,7 @@ from lit_momentum.command import build, close_distributed, fit
 from lit_momentum.runs import check_place, claim_dir, next_version_dir, read_checkpoint
 from lit_momentum.schedules import overridden, schedule_config
 from lit_momentum.sweep.cli import HELP, CheckedOnly, SweepCLI, config_axes, split_args
-from lit_momentum.sweep.merge import COLUMNS, curves, load_result, merge, save_result, summarize
+from lit_momentum.sweep.merge import COLUMNS, curves, load_result, merge, save_result, spelled, summarize
 from lit_momentum.sweep.plan import (
     PLAN_FILE,
     claim_plan,
@@ -147,10 +147,9 @@ def join(out: Path, plan: dict[str, Any], p: dict[str, Any]) -> list[Any]:
     was = plan.get("budget") or next((r["budget"] for r in (load_result(unit_dir(out, u, units)) for u in units)
                                       if r), now)  # (a plan from before budgets were kept: its finished units')
     if was != now and not p["ckpt"]:
-        epochs, steps = was
-        raise ValueError(f"--out {out} is not empty: it holds this sweep, trained to {epochs} epochs"
-                         + (f" or {steps} steps" if steps > 0 else "") + f"; train it further with --ckpt_path "
-                         f"{unit_dir(out, units[0], units)}/last.ckpt, or choose a new directory")
+        raise ValueError(f"--out {out} is not empty: it holds this sweep, trained to {spelled(was)}; train it "
+                         f"further with --ckpt_path {unit_dir(out, units[0], units)}/last.ckpt, or choose a new "
+                         f"directory")
     if plan.get("budget") != now:  # the sweep as it now stands: what the merge counts as finished, and its command
         write_plan(out, {**plan, "budget": now, "command": p["command"]})
     return units

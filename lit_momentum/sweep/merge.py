@@ -125,6 +125,12 @@ def print_table(rows: list[Row], metric: str) -> None:
         print(f"{setting:<{width}}{len(rs):>6}{cells}{len(rs) - len(ok):>10}")
 
 
+def spelled(budget: list[int]) -> str:
+    """A budget ``[max_epochs, max_steps]`` in words: ``10 epochs``, ``10 epochs or 300 steps`` (-1 or None: none)."""
+    limits = [f"{n} {unit}" for n, unit in zip(budget, ("epochs", "steps")) if n is not None and n >= 0]
+    return " or ".join(limits) or "no limit"
+
+
 def missing_units(out: Path, units: list[str], shares: int, budget: list[int] | None) -> list[str]:
     """The unfinished units, each with the share that tries it first: no result, or one trained to another budget
     than the sweep's (``[max_epochs, max_steps]``; None: any)."""
@@ -132,7 +138,7 @@ def missing_units(out: Path, units: list[str], shares: int, budget: list[int] | 
     for k, name in enumerate(units):
         done = load_result(unit_dir(out, name, units))
         if done is None or (budget is not None and done["budget"] != budget):
-            why = "" if done is None else f", trained to {done['budget'][0]} epochs, the sweep to {budget[0]}"
+            why = "" if done is None else f", trained to {spelled(done['budget'])}, the sweep to {spelled(budget)}"
             missing.append(f"{name} (share {k % shares + 1}/{shares}{why})")
     return missing
 
