@@ -125,3 +125,18 @@ class TiedMLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h = self.first(self.inp(x).tanh()).tanh()
         return self.out(self.second(self.drop(h)).tanh())
+
+
+class TinyTransformer(nn.Module):
+    """One ``nn.TransformerEncoderLayer`` over two tokens made from the input (B, D) -> (B, 2, width): two of its ops
+    (attention, the fused eval layer) have no vmap batching rule, so PyTorch computes them point by point."""
+
+    def __init__(self, dim: int, num_classes: int, width: int = 8) -> None:
+        super().__init__()
+        self.embed = nn.Linear(dim, 2 * width)
+        self.layer = nn.TransformerEncoderLayer(width, nhead=2, dim_feedforward=16, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(width, 1 if num_classes == 2 else num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        tokens = self.embed(x).unflatten(-1, (2, -1))  # (B, D) -> (B, 2, width)
+        return self.head(self.layer(tokens).mean(1))  # (B, K)

@@ -102,6 +102,17 @@ def test_a_lazy_network_is_built_when_its_run_is_and_batches(tmp_path: Path, cap
     assert "grid: LazyMLP: batched with torch.func.vmap" in capsys.readouterr().err
 
 
+def test_a_transformer_layer_batches_and_its_slow_ops_are_said_once(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                    recwarn: pytest.WarningsRecorder) -> None:
+    """nn.TransformerEncoderLayer under vmap: each point its run (within 1e-5); the ops PyTorch has no batching rule
+    for named in the grid's one line, not PyTorch's multi-line warning at every forward."""
+    compare(tmp_path, [*BLOBS, "--model.net", "tests.probe_nets.TinyTransformer"], exact=False)
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if line.startswith("grid: ")]
+    assert len(said) == 1 and "batched with torch.func.vmap (PyTorch has no batching rule for aten::" in said[0], said
+    assert not [w for w in recwarn if "performance drop" in str(w.message)]  # (the grid's and the runs' forwards)
+
+
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_tied_weights_train_in_the_grid_each_point_its_run(tmp_path: Path, dropout: float,
                                                           capsys: pytest.CaptureFixture) -> None:

@@ -26,7 +26,9 @@ where a single run's run in the lower precision.
 
 import copy
 import os
+import re
 import traceback
+import warnings
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +36,8 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from lit_momentum.nets import MLP
 from lit_momentum.streams import RandomStreams
+
+SLOW_OP = re.compile(r"There is a performance drop because we have not yet implemented the batching rule for ([\w:]+)")
 
 
 def linear_wx(self: nn.Linear, x: Tensor) -> Tensor:
@@ -57,7 +61,7 @@ class BatchedNet(nn.Module):
         self.streams = RandomStreams([0] * len(nets))
         base = on_meta(nets[0])  # the function: its tensors are replaced by the stacked ones
         object.__setattr__(self, "base", base)  # not a submodule: never moved, saved or counted
-        self.mode, self.why = "vmap", ""
+        self.mode, self.why, self.slow_ops = "vmap", "", []
         self.check(nets[0], dim)
         if type(nets[0]) is MLP and self.mode == "vmap":  # the package's MLP: products batched by hand
             self.mode = "mlp"
@@ -68,7 +72,10 @@ class BatchedNet(nn.Module):
         name = type(self.base).__name__
         if self.mode == "loop":
             return f"{name}: trained point by point in each step, each point exactly its train.py run ({self.why})"
-        return f"{name}: batched with torch.func.vmap" if self.mode == "vmap" else f"{name}: batched by hand"
+        if self.mode == "mlp":
+            return f"{name}: batched by hand"
+        slow = f" (PyTorch has no batching rule for {', '.join(self.slow_ops)}: vmap computes it point by point)"
+        return f"{name}: batched with torch.func.vmap" + (slow if self.slow_ops else "")
 
     def stacked(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """The (N, ...) parameters and buffers by the network's own names."""
@@ -131,7 +138,16 @@ class BatchedNet(nn.Module):
         base = self.base
         object.__setattr__(self, "base", vbase)  # (never a submodule)
         try:
-            self.trial(dim, lambda *a: vmap(self.call, in_dims=(0, 0, None), randomness="error")(*a))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self.trial(dim, lambda *a: vmap(self.call, in_dims=(0, 0, None), randomness="error")(*a))
+            # an op vmap has no rule for is computed point by point inside it: said once in the path's line, not
+            # in PyTorch's multi-line warning at every forward that reaches it (a Transformer layer: two ops)
+            self.slow_ops = list(dict.fromkeys(m.group(1) for w in caught if (m := SLOW_OP.search(str(w.message)))))
+            warnings.filterwarnings("ignore", message=SLOW_OP.pattern)
+            for w in caught:
+                if not SLOW_OP.search(str(w.message)):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             return
         except Exception as err:  # noqa: BLE001 (whatever vmap refuses, the loop may train)
             self.why = reason(err, net)
