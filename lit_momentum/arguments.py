@@ -201,7 +201,7 @@ def class_path_error(group: str, text: str) -> str:
     cls = re.search(r"class_path[ =]'([\w.]+)'", text)
     name = cls.group(1) if cls else value
     kind, valid, noun = CLASSES[group]
-    keys = re.findall(r'Parser key "(\w+)"', text)  # a class inside the class (Warmup's then): the keys down to it
+    keys = re.findall(r'Parser key "([\w.]+)"', text)[1:]  # a class inside the class (Warmup's then): its keys
     at, within = ".".join([group, *keys[:-1]]), ".".join([group, *keys])  # (a refused value's key is its option)
     inner = re.search(r'Parser key "(\w+)":\s*Expected (a typing\.Literal\[(.*?)\]|.*?)\.\s*'
                       r'Got value: (\S+?)\.?(?:\s|$)', text)

@@ -259,13 +259,19 @@ class MomentumCLI(LightningCLI):
         """Whether the resumed run writes into its checkpoint's directory (and so overwrites the file)."""
         return bool(self.resume and self.resume.run_dir)
 
+    def data_options(self) -> dict[str, Any]:
+        """The data module's options as configured (its class's own defaults filled in)."""
+        options = self.config.data.get("init_args")
+        return options.as_dict() if hasattr(options, "as_dict") else dict(options or {})
+
     def make_logger(self) -> Logger:
         """TensorBoard, one directory per run (when the user chose no logger)."""
         run = self.resume.run_dir if self.resume else None
         root = Path(self.config.trainer.default_root_dir or ".") / self.logs
         return RunLogger(
             save_dir=run.parent.parent if run else root,
-            name=run.parent.name if run else "_".join(filter(None, [data_name(self.datamodule), self.model.run_name])),
+            name=run.parent.name if run else "_".join(filter(None, [data_name(self.datamodule, self.data_options()),
+                                                                    self.model.run_name])),
             version=run.name if run else None,
             default_hp_metric=False,
             purge_step=self.resume.global_step if run else None,  # drop points logged after the checkpoint

@@ -16,6 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
+TINY_DATA = "Random-dim64-num_samples256"  # the article's data as debug.yaml shrinks it, in a run's name
 
 
 @pytest.fixture

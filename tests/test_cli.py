@@ -19,13 +19,13 @@ from lit_momentum import nets
 from lit_momentum.arguments import ALIASES, aliased
 from lit_momentum.command import main
 from lit_momentum.model import MomentumModule
-from tests.conftest import CONFIGS, load_ckpt, run_dirs, run_train, scalars, spelled
+from tests.conftest import CONFIGS, TINY_DATA, load_ckpt, run_dirs, run_train, scalars, spelled
 
 
 def test_writes_tensorboard_events_with_every_tag_and_point(tiny: list[str], tmp_path: Path) -> None:
     proc = run_train(*tiny, "--accelerator", "cpu", cwd=tmp_path)
     (run,) = run_dirs(tmp_path)
-    assert run.parent.name == "builtin_m0.9_lr1e-05" and run.name == "version_0"
+    assert run.parent.name == f"{TINY_DATA}_builtin_m0.9_lr1e-05" and run.name == "version_0"
     assert list(run.glob("events.out.tfevents.*")) and (run / "checkpoints/last.ckpt").is_file()
     logged = scalars(run)
     epochs, steps = 5, 4  # debug.yaml: 5 epochs of 256 samples in batches of 64
@@ -39,7 +39,7 @@ def test_yaml_and_flag_overrides_take_effect(tiny: list[str], tmp_path: Path) ->
     run_train(*tiny, "--config", str(CONFIGS / "manual.yaml"), "--max_epochs", "3", "--model.momentum", "0.8",
               "--data.batch_size", "32", cwd=tmp_path)
     (run,) = run_dirs(tmp_path)
-    assert run.parent.name == "manual_m0.8_lr1e-05"
+    assert run.parent.name == f"{TINY_DATA}-batch_size32_manual_m0.8_lr1e-05"  # (the data as configured)
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["model"]["momentum_impl"] == "manual" and config["model"]["momentum"] == 0.8
     assert config["trainer"]["max_epochs"] == 3 and config["data"]["init_args"]["dim"] == 64  # debug.yaml
@@ -52,7 +52,7 @@ def test_stacked_configs_and_order(tiny: list[str], tmp_path: Path) -> None:
     run_train(*tiny, "--max_epochs", "2", "--model.lr", "0.001", "--config", str(CONFIGS / "nesterov.yaml"),
               "--config", str(CONFIGS / "debug.yaml"), cwd=tmp_path)
     (run,) = run_dirs(tmp_path)
-    assert run.parent.name == "builtin_nesterov_m0.9_lr0.001"  # nesterov.yaml's lr (1e-5) did not replace it
+    assert run.parent.name == f"{TINY_DATA}_builtin_nesterov_m0.9_lr0.001"  # nesterov.yaml's lr 1e-5 did not win
     ckpt = load_ckpt(run / "checkpoints/last.ckpt")
     assert ckpt["hyper_parameters"]["nesterov"] is True and ckpt["hyper_parameters"]["net"]["class_path"]
     assert ckpt["epoch"] == 1, "--max_epochs 2 was typed: debug.yaml's 5 epochs, given after it, must not win"

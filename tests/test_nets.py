@@ -26,6 +26,7 @@ from lit_momentum.sweep import main as sweep_main
 from tests.conftest import (
     CONFIGS,
     ROOT,
+    TINY_DATA,
     by_run,
     docs_code,
     grid_run,
@@ -59,7 +60,7 @@ def test_the_cnn_trains_validates_and_its_checkpoint_is_tested_without_naming_it
     train_main([*tiny, "--config", str(CONFIGS / "cnn.yaml"), "--data.num_samples", "500", "--model.net.channels",
                 "8", "--max_epochs", "4"])
     (run,) = run_dirs(tmp_path)
-    assert run.parent.name.startswith("MNIST1D_ConvNet1D_")
+    assert run.parent.name.startswith("MNIST1D-num_samples500-dim64_ConvNet1D_")
     ckpt = load_ckpt(run / "checkpoints" / "last.ckpt")
     assert ckpt["hyper_parameters"]["net"] == {"class_path": "lit_momentum.nets.ConvNet1D",
                                                "init_args": {"channels": 8}}
@@ -97,13 +98,13 @@ def test_run_names_say_the_network_and_a_users_mlp_is_not_the_articles(tiny: lis
         "        super().__init__(nn.Linear(dim, 1 if num_classes == 2 else num_classes))\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the user's module, importable as they would make it
     run_train(*tiny, "--model.net", "my_nets.MLP", "--max_epochs", "1", cwd=tmp_path)
-    assert [p.parent.name for p in run_dirs(tmp_path)] == ["MLP_builtin_m0.9_lr1e-05"]
+    assert [p.parent.name for p in run_dirs(tmp_path)] == [f"{TINY_DATA}_MLP_builtin_m0.9_lr1e-05"]
 
 
 def test_a_linear_model_has_no_hidden_layer(tiny: list[str], tmp_path: Path) -> None:
     train_main([*tiny, *SMALL_MNIST1D, "--model.net.hidden", "[]", "--max_epochs", "2"])
     (run,) = run_dirs(tmp_path)
-    assert run.parent.name == "MNIST1D_linear_builtin_m0.9_lr0.01"  # the data and the network named
+    assert run.parent.name == "MNIST1D-num_samples500-dim64_linear_builtin_m0.9_lr0.01"  # data and network named
     state = load_ckpt(run / "checkpoints" / "last.ckpt")["state_dict"]
     assert [k for k in state if k.startswith("net.")] == ["net.0.weight", "net.0.bias"]
     assert state["net.0.weight"].shape == (10, 64)  # debug.yaml: signals of 64

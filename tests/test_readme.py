@@ -62,7 +62,8 @@ def test_each_command_parses_as_written(where: str, command: str, tmp_path: Path
     elif ckpt:  # the run the command continues (or tests): a tiny one of its configs, at the very path it names
         run_dir = Path(ckpt).parents[3]
         configs = [a for i, a in enumerate(args) if i and args[i - 1] == "--config"] or ["configs/manual.yaml"]
-        train_main([*(w for c in configs for w in ("--config", c)), "--config", "configs/debug.yaml",
+        train_main([*(w for c in configs for w in ("--config", c)), "--trainer.max_epochs", "1",  # the data as
+                    "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",  # typed: its name
                     "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"])
         assert Path(ckpt).is_file(), f"the README names {ckpt}, the run wrote {sorted(run_dir.rglob('*.ckpt'))}"
         capsys.readouterr()

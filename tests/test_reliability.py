@@ -16,6 +16,7 @@ import torch
 from lit_momentum.command import main
 from tests.conftest import (
     CONFIGS,
+    TINY_DATA,
     assert_same_state,
     kill_after_checkpoint,
     load_ckpt,
@@ -38,8 +39,8 @@ def test_killed_run_resumes_bit_for_bit(tiny: list[str], tmp_path: Path, variant
               "--max_epochs", "120", "--checkpoint.every_n_epochs", "2"]
     run_train(*config, "--trainer.default_root_dir", str(tmp_path / "straight"), cwd=tmp_path)
     crash_root = tmp_path / "crash"
-    name = {"sgd": "sgd_lr1e-05", "manual": "manual_m0.9_lr1e-05", "builtin": "builtin_m0.9_lr1e-05",
-            "nesterov": "builtin_nesterov_m0.9_lr1e-05", "adam": "adam_b0.9_lr0.001"}[variant]
+    name = TINY_DATA + "_" + {"sgd": "sgd_lr1e-05", "manual": "manual_m0.9_lr1e-05", "builtin": "builtin_m0.9_lr1e-05",
+                              "nesterov": "builtin_nesterov_m0.9_lr1e-05", "adam": "adam_b0.9_lr0.001"}[variant]
     ckpt = crash_root / "lightning_logs" / name / "version_0" / "checkpoints" / "last.ckpt"
     kill_after_checkpoint(train_cmd(*config, "--trainer.default_root_dir", str(crash_root)), ckpt, epoch=5)
     killed_at = load_ckpt(ckpt)["epoch"]

@@ -19,7 +19,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
 from lit_momentum.command import main as train_main
 from lit_momentum.momentum import HandWrittenSGD
 from lit_momentum.schedules import Warmup, build_scheduler, group_values, stand_in
-from tests.conftest import assert_same_state, load_ckpt, refusal, run_dirs, run_sweep, scalars
+from tests.conftest import TINY_DATA, assert_same_state, load_ckpt, refusal, run_dirs, run_sweep, scalars
 
 ONE_CYCLE = ["--lr_scheduler", "OneCycleLR", "--lr_scheduler.max_lr", "0.2", "--lr_scheduler_interval", "step"]
 WARMUP_COSINE = ["--lr_scheduler", "lit_momentum.schedules.Warmup", "--lr_scheduler.steps", "4",
@@ -117,7 +117,7 @@ def test_train_py_logs_the_schedule_pytorch_sets(tiny: list[str], tmp_path: Path
     assert [v for _, v in curves["train/lr"]] == f32(lrs)
     assert [v for _, v in curves["train/momentum"]] == f32(moms)
     assert len(set(moms)) > 1 or "Warmup" in schedule[1]  # (the one-cycle's momentum moved)
-    assert run_dirs(tmp_path)[0].parent.name == {  # what the schedule sets left out, its options typed in
+    assert run_dirs(tmp_path)[0].parent.name == TINY_DATA + "_" + {  # what the schedule sets left out, its options in
         "manual-onecycle": "manual_OneCycleLR-max_lr0.2", "builtin-onecycle": "builtin_OneCycleLR-max_lr0.2",
         "adam-onecycle": "adam_OneCycleLR-max_lr0.2",
         "manual-warmup-cosine": "manual_m0.9_lr0.05_Warmup-steps4-CosineAnnealingLR-T_max16"}[request.node.callspec.id]

@@ -128,7 +128,7 @@ def test_a_stopped_compare_keeps_the_finished_variants_and_names_the_missing(tmp
            "sgd", "manual", "builtin", "--max_epochs", "30", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        while proc.poll() is None and not list(out.glob("manual_*/version_0/events.*")):
+        while proc.poll() is None and not list(out.glob("*manual_*/version_0/events.*")):
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)

@@ -16,7 +16,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lit_momentum.command import main
 from lit_momentum.data import RandomDataModule
 from lit_momentum.model import MomentumModule
-from tests.conftest import CONFIGS, assert_same_state, load_ckpt, run_dirs, scalars
+from tests.conftest import CONFIGS, TINY_DATA, assert_same_state, load_ckpt, run_dirs, scalars
 
 
 def train(tiny: list[str], *args: str) -> None:
@@ -29,7 +29,8 @@ def test_manual_and_builtin_log_the_same_losses_and_end_equal(tiny: list[str], t
     for variant in ("manual", "builtin"):
         train(tiny, "--config", str(CONFIGS / f"{variant}.yaml"), "--config", str(CONFIGS / "debug.yaml"),
               "--precision", precision)
-    manual, builtin = (tmp_path / "lightning_logs" / f"{v}_m0.9_lr1e-05" / "version_0" for v in ("manual", "builtin"))
+    manual, builtin = (tmp_path / "lightning_logs" / f"{TINY_DATA}_{v}_m0.9_lr1e-05" / "version_0"
+                       for v in ("manual", "builtin"))
     loss_m, loss_b = scalars(manual)["train/loss_step"], scalars(builtin)["train/loss_step"]
     assert len(loss_m) == 5 * 4 and [s for s, _ in loss_m] == [s for s, _ in loss_b]
     assert max(abs(a - b) for (_, a), (_, b) in zip(loss_m, loss_b)) < 1e-6

@@ -5,6 +5,10 @@
     python train.py --data my_pkg.MyDataModule        # any LightningDataModule with dim and num_classes
 """
 
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
 from lit_momentum.data.contract import check_batches, check_contract
 from lit_momentum.data.mnist1d import MNIST1DDataModule
 from lit_momentum.data.random_labels import RandomDataModule
@@ -16,7 +20,19 @@ __all__ = ["BUILT_IN", "EpochBatches", "MNIST1DDataModule", "RandomDataModule", 
 BUILT_IN = (RandomDataModule, MNIST1DDataModule)  # given by their short names (--data MNIST1DDataModule)
 
 
-def data_name(datamodule: object) -> str:
-    """The data in a run's name: "" for the article's random data, else the class without ``DataModule``
-    (``MNIST1D``, ``MyData``)."""
-    return "" if isinstance(datamodule, RandomDataModule) else type(datamodule).__name__.removesuffix("DataModule")
+NOT_TRAINED = ("eval_batch_size", "workers", "num_workers", "persistent", "persistent_workers", "pin_memory")
+
+
+def data_name(datamodule: object, options: Mapping[str, Any] | None = None) -> str:
+    """The data in a run's name: the class without ``DataModule`` (``MNIST1D``, ``MyData``; "" for the article's random
+    data), then each option given that differs from its default and changes what is trained (``options``: the data
+    module's options as configured), so that runs on other data differ in name: ``MNIST1D-num_samples256-dim64``,
+    ``Random-dim64-num_samples256`` (the article's data shrunk by ``configs/debug.yaml``)."""
+    name = type(datamodule).__name__.removesuffix("DataModule")
+    defaults = {k: p.default for k, p in inspect.signature(type(datamodule)).parameters.items()}
+    changed = [f"{k}{v:g}" if isinstance(v, int | float) and not isinstance(v, bool) else f"{k}{v}"
+               for k, v in (options or {}).items()
+               if k in defaults and k not in NOT_TRAINED and v != defaults[k] and not isinstance(v, Mapping | list)]
+    if isinstance(datamodule, RandomDataModule) and not changed:
+        return ""
+    return "-".join([name, *changed])
