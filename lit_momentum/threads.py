@@ -13,8 +13,10 @@ process takes its part of the cores, in this order:
    hand is K processes here (on several machines, set ``OMP_NUM_THREADS``). Lightning's own rule for the processes
    it launches (``--devices 2`` on CPUs) is the same, and is what this calls.
 
-Outside SLURM a single process is left alone (PyTorch's default). The number of threads did not change the results
-here (sweeps with 1 and with 2 threads wrote the same ``summary.csv``); each unit's ``result.json`` records it.
+Outside SLURM a single process is left alone (PyTorch's default). The number of threads can change results by
+rounding: the MLPs' sweeps wrote the same ``summary.csv`` with 1 and 2 threads, but a convolution splits its sums
+by threads, and a CNN at its edge of stability then ends elsewhere (docs/schedules.md, (a)); each unit's
+``result.json`` records the threads, so that like is compared with like.
 """
 
 import os
