@@ -9,6 +9,7 @@ points that differ; a frozen point brought back to life by its schedule; a one-c
 """
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -224,8 +225,11 @@ def single(tiny: list[str], tmp_path: Path, name: str, *args: str) -> dict[str, 
 def test_each_grid_point_follows_its_runs_schedule(tiny: list[str], tmp_path: Path, schedule: list[str],
                                                    grid: list[str], point: str, run: list[str]) -> None:
     """A grid point's lr and momentum at every step are its train.py run's, to the bit, and its losses within 1e-5;
-    the warmup's length is an outer axis. The control: another point of the grid has another schedule."""
+    the warmup's length is an outer axis. The control: another point of the grid has another schedule. Names leave
+    out what the one-cycle sets (lr, momentum), as a run's do, and keep what the warmup does not."""
     run_sweep(tiny, tmp_path / "grid", *grid, *schedule)
+    names = [p.name for p in (tmp_path / "grid").rglob("*") if p.is_dir() and re.search(r"seed\d+$", p.name)]
+    assert names and all(bool(re.search(r"(^|_)(lr|m)\d", n)) == ("Warmup" in schedule[1]) for n in names), names
     base = [*WARMUP_COSINE[:2], *WARMUP_COSINE[4:]] if "Warmup" in schedule[1] else schedule
     one = single(tiny, tmp_path, "single", *base, *run)
     home = next(tmp_path.glob(f"grid/{point}"), None) or next(tmp_path.glob(f"grid/*/{point}"))

@@ -177,7 +177,7 @@ class SweepCLI(MomentumCLI):
         if cfg.model.seeds is None:
             cfg.model.seeds = [cfg.seed_everything]
         super().before_instantiate_classes()
-        self.points = make_grid(cfg.model.prefix, cfg.model.only, cfg.model.optimizer,
+        self.points = make_grid(cfg.model.prefix, cfg.model.only, cfg.model.optimizer, cfg.model.lr_scheduler,
                                 **{a: cfg.model[a] for a in AXES})
         check_options(cfg.model.optimizer, cfg.model.momentum_impl, cfg.model.bound)
         if str(cfg.trainer.precision) in ("16", "16-mixed"):

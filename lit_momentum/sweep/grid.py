@@ -78,7 +78,7 @@ class GridModule(EpochEndModule):
         super().__init__()
         check_options(optimizer, momentum_impl, bound)
         keep_freed_memory()
-        self.points = make_grid(prefix, only, optimizer, lr=lr, momentum=momentum, dampening=dampening,
+        self.points = make_grid(prefix, only, optimizer, lr_scheduler, lr=lr, momentum=momentum, dampening=dampening,
                                 nesterov=nesterov, weight_decay=weight_decay, beta2=beta2, eps=eps,
                                 seeds=0 if seeds is None else seeds)
         self.save_hyperparameters()

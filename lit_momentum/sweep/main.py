@@ -244,10 +244,10 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"error: {err}")
         for path in p["paths"]:  # how each network is trained (vmap, point by point), once
             print(f"grid: {path}", file=sys.stderr)
-        if p["replaced"]:  # the names show the axes' values, which the scheduler replaces
+        if p["replaced"]:  # what the scheduler replaces (the names leave it out)
             name = schedule_config(p["cfg"].model.lr_scheduler)["class_path"].rpartition(".")[2]
             print(f"lr_scheduler: {name} sets the points' {' and '.join(r.split()[0] for r in p['replaced'])} itself "
-                  f"(the first point: {', '.join(p['replaced'])}); the run names show the axes' values",
+                  f"(the first point: {', '.join(p['replaced'])}); the run names leave it out",
                   file=sys.stderr)
     units, length = p["units"], budget(p["cfg"])
     if p["ckpt"] and all(finished_unit(unit_dir(out, u, units), length) for u in units):  # nothing left to train

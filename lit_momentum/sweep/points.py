@@ -7,11 +7,13 @@ import itertools
 import math
 from typing import Any
 
+from lit_momentum.schedules import set_by
 from lit_momentum.settings import check_optimizer, check_settings
 from lit_momentum.sweep.axes import ALWAYS_NAMED, AXES, AXES_TABLE, num, sort_key
 
 __all__ = ["AXES", "GridPoint", "check_options", "make_grid", "num"]
 
+SCHEDULED_FROM = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps")  # a stand-in's settings
 ARTICLE = "momentum"  # --dampening momentum: dampening = m, the article's v = m v + (1 - m) g
 
 
@@ -25,6 +27,7 @@ class Named:
     place: str  # "03_": the setting's place among the grid's settings in numeric order; "" for a single setting
     varying: tuple[str, ...]  # the fields with several values in the grid, named first
     seed_width: int
+    scheduled: tuple[str, ...]  # lr, momentum: what the grid's scheduler sets from its start (not named, as in a run)
 
     @functools.cached_property  # (asked for every point at every logged step: made once)
     def setting(self) -> str:
@@ -32,14 +35,17 @@ class Named:
         named = [a for a in AXES_TABLE if a.part is not None]
         named = [a for a in named if a.field in self.varying] + [a for a in named if a.field not in self.varying]
         parts = [a.part(getattr(self, a.field)) for a in named  # (wd0 where wd varies: a filter selects it)
-                 if a.name in ALWAYS_NAMED or a.field in self.varying or getattr(self, a.field) != a.default]
+                 if a.field in self.varying or (a.name in ALWAYS_NAMED and a.field not in self.scheduled)
+                 or (getattr(self, a.field) != a.default and a.field not in self.scheduled)]
         parts += [self.optimizer if self.optimizer != "sgd" else ""]
-        return self.prefix + self.place + "_".join(p for p in parts if p)
+        body = "_".join(p for p in parts if p)  # ("" when a schedule sets all that would be named)
+        return self.prefix + self.place + body if body else (self.prefix + self.place).rstrip("_")
 
     @functools.cached_property
     def name(self) -> str:
         """The point's TensorBoard run directory, e.g. ``03_lr1e-05_m0.9_seed0``."""
-        return f"{self.setting}_seed{self.seed:0{self.seed_width}d}"  # type: ignore[attr-defined]
+        seed = f"seed{self.seed:0{self.seed_width}d}"  # type: ignore[attr-defined]
+        return f"{self.setting}_{seed}" if self.setting else seed
 
 
 # one field per axis, in the table's order (lr, momentum, ..., seed), then the grid's outer values
@@ -47,14 +53,16 @@ class Named:
 GridPoint = dataclasses.make_dataclass(
     "GridPoint", [(a.field, Any) for a in AXES_TABLE] + [("prefix", str, ""), ("optimizer", str, "sgd"),
                                                          ("place", str, ""), ("varying", tuple, ()),
-                                                         ("seed_width", int, 1)],
+                                                         ("seed_width", int, 1), ("scheduled", tuple, ())],
     bases=(Named,), frozen=True, namespace={"__module__": __name__})
 
 
-def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: str = "sgd", **axes: Any) -> list[GridPoint]:
+def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: str = "sgd", schedule: Any = None,
+              **axes: Any) -> list[GridPoint]:
     """The Cartesian product of the axes (each a value or a list), every point checked as ``train.py`` checks a run
     of ``optimizer``; with ``only``, the points of those settings (a part of the grid, for one process of
-    several)."""
+    several). A setting ``schedule`` replaces from its start (``set_by``: OneCycleLR's lr) is left out of the names
+    where the grid does not vary it (it cannot: ``check_schedule`` refuses that)."""
     values = {}
     for axis in AXES:
         vals = list(axes[axis]) if isinstance(axes[axis], list | tuple) else [axes[axis]]
@@ -73,6 +81,7 @@ def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: str = 
         raise ValueError("model.dampening (--dampening): momentum (the article's formula) stands alone, not in a list")
     points = [GridPoint(*combo, prefix=prefix, optimizer=optimizer) for combo in itertools.product(*values.values())]
     points = [dataclasses.replace(p, dampening=p.momentum) if p.dampening == ARTICLE else p for p in points]
+    points = [dataclasses.replace(p, scheduled=scheduled(schedule, points[0])) for p in points]
     points = named(points, [a for a in values if a != "seeds" and len(values[a]) > 1], max(values["seeds"]))
     if only is not None:  # settings named without the outer values' prefix
         unknown = sorted(set(only) - {p.setting.removeprefix(prefix) for p in points})
@@ -86,6 +95,17 @@ def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: str = 
         except ValueError as err:
             raise ValueError(f"grid point {p.name}: {err}") from None
     return points
+
+
+def scheduled(schedule: Any, point: GridPoint) -> tuple[str, ...]:
+    """The settings ``schedule`` replaces from its start, for this grid's points (none where it cannot be built:
+    ``check_schedule`` says why, in one line, before anything trains)."""
+    if schedule is None:
+        return ()
+    try:
+        return tuple(set_by(schedule, point.optimizer, {k: getattr(point, k) for k in SCHEDULED_FROM}))
+    except Exception:  # noqa: BLE001
+        return ()
 
 
 def named(points: list[GridPoint], varying: list[str], max_seed: int) -> list[GridPoint]:
