@@ -14,7 +14,7 @@ from lit_momentum.runs import check_place
 
 ALIASES = {f"--{k}": f"--trainer.{k}" for k in ("accelerator", "devices", "precision", "max_epochs")}
 PRECISIONS = ("32-true", "64-true", "bf16-mixed", "bf16-true", "16-mixed", "16-true")  # what --precision lists
-SHORT_PREFIXES = ("--lr_scheduler",)  # --lr_scheduler, --lr_scheduler.*, --lr_scheduler_interval: the model's
+SHORT_PREFIXES = ("--lr_scheduler", "--optimizer")  # --lr_scheduler(.*), --lr_scheduler_interval, --optimizer(.*)
 
 
 def aliased(name: str) -> str:
@@ -28,6 +28,8 @@ CLASSES = {  # what a class path names: (the kind, what to give, a name for it)
              "my_pkg.MyDataModule", "data module"),
     "model.net": ("torch.nn.Module", f"{', '.join(c.__name__ for c in nets.BUILT_IN)}, or an import path such as "
                   "my_pkg.MyNet", "network"),
+    "model.optimizer": ("torch.optim.Optimizer", "sgd, adam, adamw, a class of torch.optim (RMSprop, NAdam, ...), or "
+                        "an import path such as my_pkg.Lion", "optimizer"),
     "model.lr_scheduler": ("torch.optim.lr_scheduler.LRScheduler", "OneCycleLR, CosineAnnealingLR, MultiStepLR, "
                            "LinearLR, lit_momentum.schedules.Warmup, lit_momentum.schedules.SequentialLR, or an "
                            "import path", "scheduler"),
@@ -156,7 +158,10 @@ def one_line(err: BaseException) -> str:
     missing = re.match(r"""Parser key "config": File does not exist: '(.*)'""", text)
     if missing:
         return f"--config {missing.group(1)}: no such file"
-    key = re.match(r'Parser key "(data|model\.net|model\.lr_scheduler)"', text)
+    top = re.match(r'Parser key "([\w.]+)":\s*Expected a typing\.Literal\[(.*?)\]\.\s*Got value: (\S+)', text)
+    if top:  # a choice among names alone (the sweep's --model.optimizer)
+        return f"--{top.group(1)} {top.group(3)}: must be one of {top.group(2)}"
+    key = re.match(r'Parser key "(data|model\.net|model\.lr_scheduler|model\.optimizer)"', text)
     if key:
         return class_path_error(key.group(1), text)
     failed = re.match(r"Does not validate against any of the Union subtypes.*?Errors:\s*- (.*?)\n\s*- .*"

@@ -31,6 +31,7 @@ from lit_momentum.data import check_batches, check_contract, data_name
 from lit_momentum.help import usage
 from lit_momentum.model import MomentumModule
 from lit_momentum.nets import same_net
+from lit_momentum.optimizers import optimizer_config, same_optimizer
 from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place
 from lit_momentum.schedules import check_schedule, overridden, schedule_config
 from lit_momentum.stopping import StopOnSignal, TimeLimit
@@ -207,7 +208,12 @@ class MomentumCLI(LightningCLI):
             groups.append(("data", data.init_args, self.resume.data_hparams))
         for group, now, saved_values in groups:
             for key, value in saved_values.items():
-                if group == "model" and key == "lr_scheduler":
+                if group == "model" and key == "optimizer":
+                    if not same_optimizer(now.get(key), value):
+                        raise ValueError(f"model.optimizer is {optimizer_config(now.get(key))} here but {value} in the "
+                                         f"checkpoint {self.resume.path}: a resumed run keeps its optimizer; drop the "
+                                         f"option")
+                elif group == "model" and key == "lr_scheduler":
                     if schedule_config(now.get(key)) != value:
                         raise ValueError(f"model.lr_scheduler is {schedule_config(now.get(key))} here but {value} in "
                                          f"the checkpoint {self.resume.path}: a resumed run keeps its schedule; drop "

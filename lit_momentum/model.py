@@ -18,8 +18,16 @@ from torchmetrics import Accuracy, MaxMetric
 from lit_momentum.averages import SampleMean, epoch_mean, stacked
 from lit_momentum.epochs import EpochEndModule, NonFiniteLossError
 from lit_momentum.loss import loss_and_predictions
-from lit_momentum.momentum import HandWrittenSGD
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output, net_label
+from lit_momentum.optimizers import (
+    BUILT_IN,
+    OptimizerFactory,
+    build_optimizer,
+    check_class_optimizer,
+    family_momentum,
+    optimizer_config,
+    optimizer_label,
+)
 from lit_momentum.schedules import SchedulerFactory, build_scheduler, group_values, schedule_label, set_by
 from lit_momentum.settings import check_settings
 
@@ -34,7 +42,10 @@ class MomentumModule(EpochEndModule):
         num_classes: 2 for binary labels (one logit, as in the article), k > 2 for k logits; set from the data.
         net: the network, built as ``net(dim, num_classes)``: a class with its options (``--model.net ConvNet1D
             --model.net.channels 8``, or YAML ``class_path`` / ``init_args``); see ``lit_momentum.nets``.
-        optimizer: ``sgd`` (with or without momentum), ``adam`` or ``adamw`` (momentum is their beta1).
+        optimizer: ``sgd`` (with or without momentum), ``adam`` or ``adamw`` (momentum is their beta1), or any other
+            by class path with its own options (``--model.optimizer RMSprop --model.optimizer.alpha 0.9``); lr and
+            momentum are still ``lr`` and ``momentum`` (its ``momentum`` or ``betas[0]``): see
+            ``lit_momentum.optimizers``.
         momentum_impl: ``builtin`` hands the settings to ``torch.optim.SGD``; ``manual`` keeps velocity buffers by
             hand and hands them to a momentum-free SGD in place of the gradient (``HandWrittenSGD``).
         lr: learning rate.
@@ -55,7 +66,7 @@ class MomentumModule(EpochEndModule):
         dim: int = 1000,
         num_classes: int = 2,
         net: NetFactory = MLP,
-        optimizer: Literal["sgd", "adam", "adamw"] = "sgd",
+        optimizer: Literal["sgd", "adam", "adamw"] | OptimizerFactory = "sgd",
         momentum_impl: Literal["builtin", "manual"] = "builtin",
         lr: float = 1e-5,
         momentum: float = 0.9,
@@ -68,8 +79,14 @@ class MomentumModule(EpochEndModule):
         lr_scheduler_interval: Literal["epoch", "step"] = "epoch",
     ) -> None:
         super().__init__()
-        check_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay, beta2, eps)
+        if isinstance(optimizer, str) and optimizer in BUILT_IN:
+            check_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay, beta2, eps)
+        else:  # a class path: its options against the model's, then the ranges every optimizer shares
+            check_class_optimizer(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay, beta2,
+                                  eps)
+            check_settings("adam", momentum_impl, lr, momentum, dampening, nesterov, weight_decay)
         self.save_hyperparameters()
+        self.hparams["optimizer"] = optimizer_config(optimizer)  # data, not code (as the network's)
         self.save_net_config()
         self.rates: list[tuple[float, float]] = []  # this epoch's (lr, momentum) per step, when scheduled
         # the network gives logits: the output sigmoid (softmax) is fused into the loss, the same function as
@@ -98,7 +115,11 @@ class MomentumModule(EpochEndModule):
         schedule = hp.get("lr_scheduler")
         replaced = set_by(schedule, hp.optimizer, settings) if schedule else {}
         momentum = "" if "momentum" in replaced else f"m{hp.momentum:g}"
-        if hp.optimizer in ("adam", "adamw"):
+        if not isinstance(hp.optimizer, str):  # a class path: its class and options, then momentum, weight decay, lr
+            key = family_momentum(hp.optimizer)  # (betas: b0.9, as Adam's)
+            parts = [optimizer_label(hp.optimizer), momentum.replace("m", "b", 1) if key == "betas" else
+                     momentum if key else ""]
+        elif hp.optimizer in ("adam", "adamw"):
             beta2, eps = settings["beta2"], settings["eps"]
             parts = [hp.optimizer, momentum.replace("m", "b", 1), f"b2_{beta2:g}" if beta2 != 0.999 else "",
                      f"eps{eps:g}" if eps != 1e-8 else ""]
@@ -209,14 +230,10 @@ class MomentumModule(EpochEndModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
         hp = self.hparams
-        if hp.optimizer in ("adam", "adamw"):
-            adam = torch.optim.Adam if hp.optimizer == "adam" else torch.optim.AdamW
-            opt = adam(self.parameters(), lr=hp.lr, betas=(hp.momentum, hp.get("beta2", 0.999)),
-                       eps=hp.get("eps", 1e-8), weight_decay=hp.weight_decay)
-        else:  # the built-in rule, or the hand-written one (its settings in the same param groups)
-            sgd = torch.optim.SGD if hp.momentum_impl == "builtin" else HandWrittenSGD
-            opt = sgd(self.parameters(), lr=hp.lr, momentum=hp.momentum, dampening=hp.dampening,
-                      nesterov=hp.nesterov, weight_decay=hp.weight_decay)
+        # SGD's built-in rule or the hand-written one (its settings in the same param groups), Adam, AdamW, any class
+        opt = build_optimizer(hp.optimizer, self.parameters(), hp.lr, hp.momentum, hp.dampening, hp.nesterov,
+                              hp.weight_decay, hp.get("beta2", 0.999), hp.get("eps", 1e-8),
+                              hand_written=hp.momentum_impl == "manual")
         if not hp.get("lr_scheduler"):
             return opt
         scheduler = build_scheduler(hp.lr_scheduler, opt, self.schedule_length())

@@ -25,6 +25,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ConstantLR, LinearLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 
 from lit_momentum.nets import net_config
+from lit_momentum.optimizers import build_optimizer
 
 SchedulerFactory = Callable[[Optimizer], LRScheduler]  # optimizer -> scheduler: a class with its options
 Schedule = SchedulerFactory | Mapping[str, Any]  # or its config, {"class_path": ..., "init_args": {...}}
@@ -83,20 +84,16 @@ def group_values(optimizer: Optimizer, group: int = 0) -> tuple[float, float]:
     """The learning rate and momentum (Adam: beta1) the optimizer's next step uses (in its first param group, or
     ``group``), as Python numbers."""
     g = optimizer.param_groups[group]
-    return g["lr"], g["momentum"] if "momentum" in g else g["betas"][0]
+    return g["lr"], g["momentum"] if "momentum" in g else g["betas"][0] if "betas" in g else 0.0  # (none: 0)
 
 
-def stand_in(optimizer: str, lr: float, momentum: float, dampening: float = 0.0, nesterov: bool = False,
+def stand_in(optimizer: Any, lr: float, momentum: float, dampening: float = 0.0, nesterov: bool = False,
              weight_decay: float = 0.0, beta2: float = 0.999, eps: float = 1e-8) -> Optimizer:
-    """The optimizer a run with these settings has (``torch.optim.SGD``, ``Adam`` or ``AdamW``), over one unused
-    parameter: a scheduler built on it sets, step by step, the values it would set on the run's."""
+    """The optimizer a run with these settings has (``torch.optim.SGD``, ``Adam``, ``AdamW`` or a class path's),
+    over one unused parameter: a scheduler built on it sets, step by step, the values it would set on the run's."""
     param = [torch.zeros(1, requires_grad=True)]
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(param, lr=lr, momentum=momentum, dampening=dampening if momentum else 0.0,
-                              nesterov=nesterov, weight_decay=weight_decay)
-    else:
-        adam = torch.optim.Adam if optimizer == "adam" else torch.optim.AdamW
-        opt = adam(param, lr=lr, betas=(momentum, beta2), eps=eps, weight_decay=weight_decay)
+    opt = build_optimizer(optimizer, param, lr, momentum, dampening if momentum else 0.0, nesterov, weight_decay,
+                          beta2, eps)
     opt._opt_called = True  # it never steps: PyTorch's warning about a scheduler stepped first does not apply
     return opt
 

@@ -103,7 +103,7 @@ BAD_INPUT = [
     (["--model.nesterov", "true", "--model.dampening", "0.1"], "model.nesterov", "dampening 0"),
     (["--model.nesterov", "true", "--model.momentum", "0"], "model.nesterov", "momentum > 0"),
     (["--model.momentum_impl", "fast"], "model.momentum_impl", "'builtin', 'manual'"),
-    (["--model.optimizer", "rmsprop"], "model.optimizer", "'sgd', 'adam', 'adamw'"),
+    (["--model.optimizer", "rmsprop"], "--model.optimizer rmsprop", "no such optimizer; give sgd, adam, adamw, a"),
     (["--data.batch_size", "0"], "data.batch_size", "> 0"),
     (["--data", "MNIST1DDataModule", "--data.batch_size", "0"], "--data MNIST1DDataModule",
      "failed to start: data.batch_size must be an integer > 0, got 0"),  # the union error's inner message, as itself
