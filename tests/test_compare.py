@@ -16,7 +16,7 @@ from PIL import Image
 from lit_momentum.compare import VARIANTS
 from lit_momentum.compare import main as compare_main
 from lit_momentum.curves import curve_stats
-from tests.conftest import CONFIGS, ROOT
+from tests.conftest import CONFIGS, ROOT, TINY_DATA
 
 
 def test_curve_stats_by_hand() -> None:
@@ -41,7 +41,7 @@ def test_tiny_compare_writes_every_file(tmp_path: Path) -> None:
         for key in ("final_loss", "best_loss", "ping_pong", "wall_s"):
             assert math.isfinite(float(row[key])), (row["variant"], key)
     assert abs(float(rows["manual"]["final_loss"]) - float(rows["builtin"]["final_loss"])) < 1e-6
-    assert rows["sgd_equiv"]["run"] == "sgd_lr0.0001"  # lr / (1 - 0.9)
+    assert rows["sgd_equiv"]["run"] == f"{TINY_DATA}_sgd_lr0.0001"  # lr / (1 - 0.9)
     runs = sorted(p.parent.name for p in out.glob("*/version_0"))  # one TensorBoard run per variant, in OUT itself
     assert runs == sorted(r["run"] for r in rows.values()) and not (out / "lightning_logs").exists()
     assert "largest |manual - builtin| epoch-loss difference" in proc.stdout
