@@ -8,10 +8,10 @@ import math
 from typing import Any
 
 from lit_momentum.schedules import set_by
-from lit_momentum.settings import check_optimizer, check_settings
+from lit_momentum.settings import OPTIMIZERS, check_optimizer, check_settings
 from lit_momentum.sweep.axes import ALWAYS_NAMED, AXES, AXES_TABLE, num, sort_key
 
-__all__ = ["AXES", "GridPoint", "check_options", "make_grid", "num"]
+__all__ = ["AXES", "GridPoint", "check_grid_optimizers", "check_options", "make_grid", "num"]
 
 SCHEDULED_FROM = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps")  # a stand-in's settings
 ARTICLE = "momentum"  # --dampening momentum: dampening = m, the article's v = m v + (1 - m) g
@@ -123,3 +123,19 @@ def check_options(optimizer: str, momentum_impl: str, bound: float) -> None:
     check_optimizer(optimizer, momentum_impl)
     if not 0 < bound < math.inf:
         raise ValueError(f"model.bound (--bound) must be > 0 and finite, got {bound}")
+
+
+def check_grid_optimizers(args: list[str], outer: dict[str, list]) -> None:
+    """The grid trains the optimizers it batches; another class (which ``train.py`` takes) is one line, not a
+    parser's list of literals. ``args``: the command's options; ``outer``: its outer axes (``model.optimizer``)."""
+    names = [str(v) for v in outer.get("model.optimizer", [])]
+    for i, arg in enumerate(args):
+        if arg.partition("=")[0] == "--model.optimizer":
+            values = [arg.partition("=")[2]] if "=" in arg else list(itertools.takewhile(
+                lambda a: not a.startswith("--"), args[i + 1:]))
+            names += [t.strip("[] '\"") for v in values for t in v.split(",")]  # (--model.optimizer [sgd,adam])
+    other = next((n for n in names if n and n not in OPTIMIZERS), None)
+    if other:
+        raise ValueError(f"--model.optimizer {other}: the grid trains {', '.join(OPTIMIZERS)} (each point "
+                         f"torch.optim's update, batched); another optimizer trains with python train.py for now "
+                         f"(docs/optimizers.md)")
