@@ -16,7 +16,7 @@ import torch
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lit_momentum.command import main as train_main
-from lit_momentum.data import EpochBatches, MNIST1DDataModule, RandomDataModule, check_contract
+from lit_momentum.data import EpochBatches, MNIST1DDataModule, RandomDataModule, check_contract, data_name
 from lit_momentum.sweep import main as sweep_main
 from tests.conftest import refusal
 
@@ -268,3 +268,20 @@ def test_a_negative_loss_stops_the_run_like_a_non_finite_one(entry: str, tmp_pat
     else:
         message = refusal(train_main, [*args, "--model.lr", "1"])
     assert "cannot be negative: labels outside 0 .. num_classes - 1" in message, message
+
+
+def test_a_runs_name_carries_the_datas_options_a_directory_name_can_hold() -> None:
+    """Options that differ from their defaults and change what is trained, in the run's name; not a path (it would
+    nest the run's directory), a list, a loader's workers or the evaluation batch."""
+
+    class MyDataModule:
+        def __init__(self, root: str = "data", mode: str = "clean", n: int = 100, workers: int = 0,
+                     classes: list | None = None) -> None:
+            pass
+
+    given = {"root": "/scratch/me/data", "mode": "noisy", "n": 50, "workers": 4, "classes": [1, 2]}
+    assert data_name(MyDataModule(), given) == "My-modenoisy-n50"
+    assert data_name(MyDataModule(), {"root": "data", "mode": "clean", "n": 100}) == "My"
+    assert data_name(RandomDataModule(dim=8, num_samples=32), {"dim": 8, "num_samples": 32, "eval_batch_size": 7}) == (
+        "Random-dim8-num_samples32")
+    assert data_name(RandomDataModule(), {"dim": 1000}) == ""  # the article's data: no name

@@ -6,6 +6,7 @@
 """
 
 import inspect
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,12 @@ __all__ = ["BUILT_IN", "EpochBatches", "MNIST1DDataModule", "RandomDataModule", 
 BUILT_IN = (RandomDataModule, MNIST1DDataModule)  # given by their short names (--data MNIST1DDataModule)
 
 
+def nameable(value: Any) -> bool:
+    """A number, a boolean or a short word: what a directory name can carry (not a path, a list, a mapping)."""
+    word = isinstance(value, str) and re.fullmatch(r"[\w.+-]{1,24}", value) is not None
+    return isinstance(value, int | float | bool) or word
+
+
 NOT_TRAINED = ("eval_batch_size", "workers", "num_workers", "persistent", "persistent_workers", "pin_memory")
 
 
@@ -32,7 +39,7 @@ def data_name(datamodule: object, options: Mapping[str, Any] | None = None) -> s
     defaults = {k: p.default for k, p in inspect.signature(type(datamodule)).parameters.items()}
     changed = [f"{k}{v:g}" if isinstance(v, int | float) and not isinstance(v, bool) else f"{k}{v}"
                for k, v in (options or {}).items()
-               if k in defaults and k not in NOT_TRAINED and v != defaults[k] and not isinstance(v, Mapping | list)]
+               if k in defaults and k not in NOT_TRAINED and v != defaults[k] and nameable(v)]
     if isinstance(datamodule, RandomDataModule) and not changed:
         return ""
     return "-".join([name, *changed])
