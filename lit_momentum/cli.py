@@ -33,7 +33,7 @@ from lit_momentum.model import MomentumModule
 from lit_momentum.nets import same_net
 from lit_momentum.optimizers import optimizer_config, same_optimizer
 from lit_momentum.runs import Checkpoint, LastCheckpoint, RunLogger, check_place
-from lit_momentum.schedules import check_schedule, overridden, schedule_config
+from lit_momentum.schedules import STAND_IN_SETTINGS, check_schedule, overridden, schedule_config
 from lit_momentum.stopping import StopOnSignal, TimeLimit
 from lit_momentum.streams import BUILD, data_seed, drawing_from_setup_stream, epoch_seed, seed_globals, seed_or_zero
 from lit_momentum.terminal import progress_callbacks, summary_callbacks
@@ -158,7 +158,7 @@ class MomentumCLI(LightningCLI):
     def point_settings(self) -> list[dict[str, Any]]:
         """The settings of the run (the sweep: of each of its points) a scheduler starts from."""
         m = self.config.model
-        return [{k: m[k] for k in ("lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps")}]
+        return [{k: m[k] for k in STAND_IN_SETTINGS}]
 
     def resumed_schedule(self) -> dict[str, Any] | None:
         """The state of the scheduler in the checkpoint this run continues from, if it has one."""

@@ -28,7 +28,14 @@ from lit_momentum.optimizers import (
     optimizer_config,
     optimizer_label,
 )
-from lit_momentum.schedules import SchedulerFactory, build_scheduler, group_values, schedule_label, set_by
+from lit_momentum.schedules import (
+    STAND_IN_SETTINGS,
+    SchedulerFactory,
+    build_scheduler,
+    group_values,
+    schedule_label,
+    set_by,
+)
 from lit_momentum.settings import check_settings
 
 
@@ -109,18 +116,15 @@ class MomentumModule(EpochEndModule):
         ``linear_builtin_m0.9_lr0.01``, ``builtin_OneCycleLR-max_lr0.1``: the run's log directory is named by it,
         after the data's name. A setting the scheduler replaces from its start (``set_by``) is left out of it."""
         hp = self.hparams
-        settings = {k: hp.get(k, v) for k, v in (("lr", 1e-5), ("momentum", 0.9), ("dampening", 0.0),
-                                                 ("nesterov", False), ("weight_decay", 0.0), ("beta2", 0.999),
-                                                 ("eps", 1e-8))}
-        schedule = hp.get("lr_scheduler")
-        replaced = set_by(schedule, hp.optimizer, settings) if schedule else {}
+        schedule = hp.get("lr_scheduler")  # (a checkpoint from before beta2 and eps: stand_in's defaults)
+        replaced = set_by(schedule, hp.optimizer, {k: hp[k] for k in STAND_IN_SETTINGS if k in hp}) if schedule else {}
         momentum = "" if "momentum" in replaced else f"m{hp.momentum:g}"
         if not isinstance(hp.optimizer, str):  # a class path: its class and options, then momentum, weight decay, lr
             key = family_momentum(hp.optimizer)  # (betas: b0.9, as Adam's)
             parts = [optimizer_label(hp.optimizer), momentum.replace("m", "b", 1) if key == "betas" else
                      momentum if key else ""]
         elif hp.optimizer in ("adam", "adamw"):
-            beta2, eps = settings["beta2"], settings["eps"]
+            beta2, eps = hp.get("beta2", 0.999), hp.get("eps", 1e-8)
             parts = [hp.optimizer, momentum.replace("m", "b", 1), f"b2_{beta2:g}" if beta2 != 0.999 else "",
                      f"eps{eps:g}" if eps != 1e-8 else ""]
         elif hp.momentum == 0 and not replaced.get("momentum"):

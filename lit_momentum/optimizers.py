@@ -53,11 +53,6 @@ def optimizer_class(optimizer: Any) -> type[Optimizer]:
     return cls
 
 
-def optimizer_name(optimizer: Any) -> str:
-    """``sgd``, ``adam``, ``adamw``, or the class's name (``RMSprop``)."""
-    return optimizer if isinstance(optimizer, str) and optimizer in BUILT_IN else optimizer_class(optimizer).__name__
-
-
 def momentum_key(cls: type[Optimizer]) -> str | None:
     """Where the family keeps its momentum: ``momentum``, ``betas`` (its first) or nowhere (None)."""
     params = inspect.signature(cls).parameters

@@ -87,6 +87,9 @@ def group_values(optimizer: Optimizer, group: int = 0) -> tuple[float, float]:
     return g["lr"], g["momentum"] if "momentum" in g else g["betas"][0] if "betas" in g else 0.0  # (none: 0)
 
 
+STAND_IN_SETTINGS = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps")  # stand_in's own
+
+
 def stand_in(optimizer: Any, lr: float, momentum: float, dampening: float = 0.0, nesterov: bool = False,
              weight_decay: float = 0.0, beta2: float = 0.999, eps: float = 1e-8) -> Optimizer:
     """The optimizer a run with these settings has (``torch.optim.SGD``, ``Adam``, ``AdamW`` or a class path's),

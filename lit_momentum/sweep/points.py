@@ -7,13 +7,12 @@ import itertools
 import math
 from typing import Any
 
-from lit_momentum.schedules import set_by
+from lit_momentum.schedules import STAND_IN_SETTINGS, set_by
 from lit_momentum.settings import OPTIMIZERS, check_optimizer, check_settings
 from lit_momentum.sweep.axes import ALWAYS_NAMED, AXES, AXES_TABLE, num, sort_key
 
 __all__ = ["AXES", "GridPoint", "check_grid_optimizers", "check_options", "make_grid", "num"]
 
-SCHEDULED_FROM = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps")  # a stand-in's settings
 ARTICLE = "momentum"  # --dampening momentum: dampening = m, the article's v = m v + (1 - m) g
 
 
@@ -103,7 +102,7 @@ def scheduled(schedule: Any, point: GridPoint) -> tuple[str, ...]:
     if schedule is None:
         return ()
     try:
-        return tuple(set_by(schedule, point.optimizer, {k: getattr(point, k) for k in SCHEDULED_FROM}))
+        return tuple(set_by(schedule, point.optimizer, {k: getattr(point, k) for k in STAND_IN_SETTINGS}))
     except Exception:  # noqa: BLE001
         return ()
 

@@ -13,9 +13,17 @@ from typing import Any
 
 from torch.optim import Optimizer
 
-from lit_momentum.schedules import Schedule, build_scheduler, group_values, shares_groups, stand_in, stand_in_groups
+from lit_momentum.schedules import (
+    STAND_IN_SETTINGS,
+    Schedule,
+    build_scheduler,
+    group_values,
+    shares_groups,
+    stand_in,
+    stand_in_groups,
+)
 
-READ = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "beta2", "eps")  # what a stand-in is built from
+READ = STAND_IN_SETTINGS  # what a stand-in is built from
 
 
 class PointSchedules:
