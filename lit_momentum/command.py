@@ -102,7 +102,8 @@ def test(cli: MomentumCLI) -> None:
 def close_distributed() -> None:
     """End the process group a DDP run started (Lightning leaves it open): a process that exits with it alive can
     abort while exiting (gloo's threads: "terminate called without an active exception", exit code -6) after a run
-    that finished, and the exit code would tell a scheduler it failed."""
+    that finished or stopped by a signal (seen in CI: 143 became -6), and the exit code would tell a scheduler it
+    failed."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
@@ -119,7 +120,9 @@ def main(args: list[str] | None = None) -> None:
     if stage == "test":
         test(cli)
         return
-    with shared_machine(1):  # under SLURM: the task's cores (a single process elsewhere: PyTorch's default)
-        fit(cli, resume, argv)
-    report(cli.trainer)
-    close_distributed()
+    try:  # the process group ends however fit ends: a stop by signal or time limit exits through sys.exit
+        with shared_machine(1):  # under SLURM: the task's cores (a single process elsewhere: PyTorch's default)
+            fit(cli, resume, argv)
+        report(cli.trainer)
+    finally:
+        close_distributed()
