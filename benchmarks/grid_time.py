@@ -19,6 +19,8 @@ configs/mnist1d.yaml's MLP, ``cnn`` for configs/cnn.yaml's CNN):
 - ``grid/vmap``: that loop with the MLP run through ``torch.func`` like any other network (for the CNN it is the
   loop): what the MLP's hand-batched products save;
 - ``grid/quiet`` (asked for by ``--contenders``): the sweep without per-step curves and progress bar;
+- ``grid/barebones`` (asked for by ``--contenders``): the sweep's module under ``Trainer(barebones=True)``,
+  Lightning's floor for this loop;
 - ``grid/pointwise`` (asked for by ``--contenders``): the plain grid loop on the sweep's loop path, each point's
   forward in turn (the path of what vmap cannot batch: dropout, nn.GRU), on a network vmap batches: its cost;
 - ``grid/scheduled`` (asked for by ``--contenders``): the sweep with a learning-rate schedule stepped every step:
@@ -40,9 +42,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -146,8 +150,22 @@ def grid_sweep_scheduled(w: Workload, device: torch.device, n: int, epochs: int,
                                                   "1000000", "--lr_scheduler_interval", "step"))
 
 
+def grid_barebones(w: Workload, device: torch.device, n: int, epochs: int, ref: Any) -> list[tuple[float, float]]:
+    """Lightning's floor for the grid: the sweep's ``GridModule`` and data under ``Trainer(barebones=True)`` (no
+    logger, progress bar, checkpoint or callbacks of ours): what is left is the Trainer's loop itself."""
+    clock = PairedClock(ref)
+    model = GridModule(dim=w.dm.dim, num_classes=w.dm.num_classes, **w.model, lr=[float(v) for v in lrs(n)],
+                       momentum=0.9)
+    trainer = L.Trainer(barebones=True, max_epochs=epochs, accelerator=device.type, callbacks=[clock],
+                        use_distributed_sampler=False)
+    with warnings.catch_warnings():  # the module's self.log_dict is a no-op here, and says so
+        warnings.filterwarnings("ignore", message=".*barebones=True")
+        trainer.fit(model, datamodule=type(w.dm)(**w.dm.hparams))
+    return clock.pairs
+
+
 CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop, "grid/vmap": grid_loop_vmap,
-              "grid/quiet": grid_sweep_quiet, "grid/pointwise": grid_loop_pointwise,
+              "grid/quiet": grid_sweep_quiet, "grid/barebones": grid_barebones, "grid/pointwise": grid_loop_pointwise,
               "grid/scheduled": grid_sweep_scheduled}
 DEFAULT_CONTENDERS = ["grid/sweep", "grid/loop", "grid/vmap"]
 

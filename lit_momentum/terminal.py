@@ -51,6 +51,8 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
     warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
+    warnings.filterwarnings("ignore", message=r"Found `dataloader_iter` argument in the `training_step`")  # the grid
+    warnings.filterwarnings("ignore", message=r"You are using the `dataloader_iter` step flavor")  # fetches its batches
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                  "lightning.fabric.utilities.seed"):
         logger = logging.getLogger(name)

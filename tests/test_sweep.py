@@ -259,6 +259,30 @@ def test_killed_sweep_resumes_bit_for_bit(tiny: list[str], tmp_path: Path) -> No
         assert scalars(crashed / run) == scalars(tmp_path / "straight" / run), run
 
 
+def test_a_checkpoint_whose_steps_lightning_counted_continues_bit_for_bit(tiny: list[str], tmp_path: Path) -> None:
+    """In one process the grid takes its steps itself, several per Lightning step; under DDP, or in a checkpoint of
+    a version before, Lightning took them and counted them apart. Such a checkpoint continues where it stopped
+    (counted as steps, not from 0) and as the run that never stopped."""
+    grid = [*tiny, "--lr", "0.05", "0.5", "--momentum", "0.9", "--lr_scheduler", "CosineAnnealingLR",
+            "--lr_scheduler.T_max", "16", "--lr_scheduler_interval", "step"]
+    sweep_main([*grid, "--max_epochs", "4", "--out", str(tmp_path / "straight")])
+    sweep_main([*grid, "--max_epochs", "2", "--out", str(tmp_path / "continued")])
+    ckpt = tmp_path / "continued" / "last.ckpt"
+    state = load_ckpt(ckpt)
+    loop = state["loops"]["fit_loop"]
+    ours, lightnings = (loop["epoch_loop.manual_optimization.optim_step_progress"],
+                        loop["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"])
+    assert ours["total"]["completed"] == 8 and lightnings["total"]["completed"] == 0
+    lightnings["total"], ours["total"] = dict(ours["total"]), {"ready": 0, "completed": 0}  # as Lightning counted
+    torch.save(state, ckpt)
+    sweep_main([*grid, "--max_epochs", "4", "--out", str(tmp_path / "continued"), "--ckpt_path", str(ckpt)])
+    a, b = load_ckpt(tmp_path / "straight" / "last.ckpt"), load_ckpt(ckpt)
+    assert_same_state(a, b)
+    assert b["global_step"] == 16 and b["grid_history_steps"].tolist() == [4, 8, 12, 16]
+    for run in ("0_lr0.05_m0.9_seed0", "1_lr0.5_m0.9_seed0"):
+        assert scalars(tmp_path / "continued" / run) == scalars(tmp_path / "straight" / run), run
+
+
 @pytest.mark.slow
 def test_ddp_on_two_processes_matches_one(tiny: list[str], tmp_path: Path) -> None:
     grid = [*tiny, "--lr", "0.05", "0.5", "--momentum", "0", "0.9", "--max_epochs", "3", "--accelerator", "cpu"]
