@@ -128,6 +128,7 @@ class GridLogger(Logger):
         self.experiment = experiment  # write the root's experiment (False: one unit of several; the merge writes it)
         self.files: dict[str, Path] = {}  # run -> this process's event file
         self.pending: dict[str, list[bytes]] = {}  # run -> serialized events not yet on disk
+        self.events: dict[tuple[str, tuple[str, ...]], event_pb2.Event] = {}  # (run, tags) -> its scalars' event
 
     @property
     def name(self) -> str:
@@ -187,9 +188,21 @@ class GridLogger(Logger):
         come here directly: no names to build and split again, a few ms an epoch for 32 points)."""
         for run, values in runs.items():
             if values:
-                summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=float(v))
-                                                     for tag, v in values])
-                self.write(run, event_pb2.Event(step=step, summary=summary))
+                self.write(run, self.scalars_event(run, values, step))
+
+    def scalars_event(self, run: str, values: list[tuple[str, float]], step: int) -> event_pb2.Event:
+        """The event of ``(tag, value)`` pairs at ``step``: one message per run and tags, filled in again at each
+        step and serialized at once by ``write`` (building new messages cost five times their serializing: 6 ms
+        against 1.3 for a 32-point grid's 1824 step values)."""
+        key = (run, tuple(tag for tag, _ in values))
+        event = self.events.get(key)
+        if event is None:
+            tags = [summary_pb2.Summary.Value(tag=tag) for tag in key[1]]
+            event = self.events[key] = event_pb2.Event(summary=summary_pb2.Summary(value=tags))
+        for slot, (_, value) in zip(event.summary.value, values):
+            slot.simple_value = float(value)
+        event.step = step
+        return event
 
     @rank_zero_only
     def save(self) -> None:
