@@ -3,6 +3,7 @@
 in checkpoints. ``MomentumModule`` (one run) and ``GridModule`` (a grid of runs) build on it."""
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
@@ -10,6 +11,7 @@ from torch import Tensor
 
 from lit_momentum.nets import net_config
 from lit_momentum.schedules import schedule_config
+from lit_momentum.steps import STEPS_PER_CALL, next_batch, same_step_counts, takes_own_steps
 from lit_momentum.streams import RandomStreams, data_seed
 
 
@@ -78,6 +80,44 @@ class EpochEndModule(L.LightningModule):
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and takes_own_steps(self.trainer):  # several steps per Lightning step (lit_momentum.steps)
+            self.automatic_optimization = False
+            self.training_step = self.steps  # Lightning reads its signature: it hands over its dataloader_iter
+
+    def batch_loss(self, batch: Any) -> Tensor:
+        """One batch's loss to minimise, the step's values kept in ``self.seen``."""
+        raise NotImplementedError
+
+    def step_schedule(self, interval: str) -> None:
+        """Step the run's scheduler if it steps at this interval (``step`` or ``epoch``)."""
+        scheduler = self.lr_schedulers()
+        if scheduler is not None and self.hparams.lr_scheduler_interval == interval:
+            scheduler.step()
+
+    def steps(self, dataloader_iter: Iterator) -> None:
+        """Up to ``STEPS_PER_CALL`` optimizer steps on the epoch's next batches, each the one Lightning's automatic
+        step takes (zero the gradients, one backward through the precision plugin, ``optimizer.step``); the scheduler
+        stepped where Lightning steps it (after a step, or after the epoch's last), a budget in steps kept."""
+        opt, max_steps = self.optimizers(), self.trainer.max_steps
+        for _ in range(STEPS_PER_CALL):
+            if dataloader_iter.done or 0 < max_steps <= self.global_step:
+                break
+            try:
+                batch = next_batch(self, dataloader_iter)
+            except StopIteration:  # a loader without a length: its end
+                break
+            loss = self.batch_loss(batch)
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+            self.step_schedule("step")
+        if dataloader_iter.done:
+            self.step_schedule("epoch")
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        same_step_counts(checkpoint)  # written by Lightning's steps or a module's own, continued either way
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if batch_idx + 1 == self.trainer.num_training_batches:

@@ -140,6 +140,7 @@ class MomentumModule(EpochEndModule):
             return self.net(x)  # (B, dim) -> (B, 1) or (B, K) logits
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
         # a checkpoint written before there was validation has no best validation accuracy yet
         checkpoint["state_dict"].setdefault("val_acc_best.max_value", self.val_acc_best.max_value)
         hp = self.hparams
@@ -150,19 +151,23 @@ class MomentumModule(EpochEndModule):
                              weight_decay=hp.weight_decay)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, y = batch  # (B, dim), (B,)
-        loss, preds = loss_and_predictions(self(x), y)
-        if self.hparams.get("lr_scheduler"):  # the values this step uses (Python numbers: no sync)
-            self.rates.append(group_values(self.trainer.optimizers[0]))
-        if not self.automatic_optimization:
+        """One step, Lightning's (where the run takes no steps of its own, ``EpochEndModule.steps``)."""
+        loss = self.batch_loss(batch)
+        if not self.automatic_optimization:  # the hand-written momentum steps itself
             opt = self.optimizers()
             opt.zero_grad()
             self.manual_backward(loss)
             opt.step()  # the velocity is applied inside the step, see configure_optimizers
-            scheduler = self.lr_schedulers()  # stepped where Lightning steps it under automatic optimization
-            if scheduler is not None and (self.hparams.lr_scheduler_interval == "step"
-                                          or batch_idx + 1 == self.trainer.num_training_batches):
-                scheduler.step()
+            self.step_schedule("step")  # where Lightning steps it under automatic optimization
+            if batch_idx + 1 == self.trainer.num_training_batches:
+                self.step_schedule("epoch")
+        return loss
+
+    def batch_loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
+        x, y = batch  # (B, dim), (B,)
+        loss, preds = loss_and_predictions(self(x), y)
+        if self.hparams.get("lr_scheduler"):  # the values this step uses (Python numbers: no sync)
+            self.rates.append(group_values(self.trainer.optimizers[0]))
         # kept on the device and handed to torchmetrics and the logger once per epoch: a self.log call or a
         # metric update costs more than this step's arithmetic, and reading a value would sync with the device
         self.seen.append((loss.detach(), preds, y))  # batch loss, predicted class, label
@@ -178,7 +183,8 @@ class MomentumModule(EpochEndModule):
         # epoch loss = mean of the batch losses, as in the article (in float64, as a grid point's)
         epoch_metrics = {"train/loss": epoch_mean(losses), "train/acc": self.train_acc.compute()}
         self.train_acc.reset()
-        self.log_dict(epoch_metrics, prog_bar=True, logger=False)  # for the progress bar and monitoring callbacks
+        self.log_dict(epoch_metrics, prog_bar=True, logger=False,  # for the progress bar and monitoring callbacks
+                      batch_size=1)  # (no batch to infer a size from under ``dataloader_iter``)
         step_losses = losses.tolist()  # one sync per epoch
         first, every = self.global_step - len(step_losses), self.trainer.log_every_n_steps
         bad = next((i for i, v in enumerate(step_losses) if not math.isfinite(v) or v < 0), None)

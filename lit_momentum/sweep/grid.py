@@ -13,12 +13,9 @@ untouched.
 
 import functools
 import math
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
-from lightning.pytorch.plugins import Precision
-from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import Tensor
 
 from lit_momentum.adam import GridAdam
@@ -36,8 +33,6 @@ from lit_momentum.sweep.memory import keep_freed_memory
 from lit_momentum.sweep.optimizer import grid_optimizer
 from lit_momentum.sweep.points import check_options, make_grid
 from lit_momentum.sweep.schedules import PointSchedules
-
-STEPS_PER_CALL = 16  # optimizer steps one Lightning step takes where the grid steps itself (``setup``)
 
 
 class GridModule(EpochEndModule):
@@ -132,53 +127,8 @@ class GridModule(EpochEndModule):
             losses = losses.mean(-1) if reduction == "mean" else losses
         return losses, predictions == y
 
-    def setup(self, stage: str) -> None:
-        """Several steps per Lightning step (``steps``) where the grid may take them itself: one device (DDP's
-        reducer expects one backward per forward of its wrapper), 32-bit (another precision's context is Lightning's
-        around the forward only, and the batches would be read and the steps taken inside it), no gradient
-        accumulation (Lightning accumulates only in its own loop) and validation at the epochs' ends (Lightning
-        counts ``val_check_interval`` in its own steps); elsewhere Lightning's automatic step, as a single run's."""
-        t = self.trainer
-        if stage == "fit" and (isinstance(t.strategy, SingleDeviceStrategy) and type(t.precision_plugin) is Precision
-                               and t.accumulate_grad_batches == 1
-                               and isinstance(t.val_check_interval, float) and t.val_check_interval == 1.0):
-            self.automatic_optimization = False
-            self.training_step = self.steps  # Lightning reads its signature: it hands over its dataloader_iter
-
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self.batch_loss(batch)  # one step, Lightning's (where ``setup`` does not choose ``steps``)
-
-    def steps(self, dataloader_iter: Iterator) -> None:
-        """Up to ``STEPS_PER_CALL`` optimizer steps on the epoch's next batches (Lightning's ``dataloader_iter``),
-        so that Lightning's fixed cost per step (its loop, hooks and callbacks: about 0.65 ms here,
-        docs/performance.md) is paid once for all of them. Each step is the one Lightning's automatic step takes
-        (zero the gradients, one backward through the precision plugin, ``optimizer.step``), the schedules are
-        stepped where Lightning steps them, and a budget in steps stops within a call."""
-        opt, max_steps = self.optimizers(), self.trainer.max_steps
-        interval = self.hparams.lr_scheduler_interval if self.schedules is not None else None
-        for _ in range(STEPS_PER_CALL):
-            if dataloader_iter.done or 0 < max_steps <= self.global_step:
-                break
-            try:
-                batch = self.next_batch(dataloader_iter)
-            except StopIteration:  # a loader without a length: its end
-                break
-            loss = self.batch_loss(batch)
-            opt.zero_grad()
-            self.manual_backward(loss)
-            opt.step()
-            if interval == "step":
-                self.schedules.step()
-        if interval == "epoch" and dataloader_iter.done:  # after the epoch's last step, as Lightning steps it
-            self.schedules.step()
-
-    def next_batch(self, dataloader_iter: Iterator) -> Any:
-        """The next batch, readied as Lightning readies a batch it fetches (the precision's input conversion, the
-        batch-transfer hooks, the device): with ``dataloader_iter`` the module fetches its batches itself."""
-        batch, _, _ = next(dataloader_iter)
-        batch = self.trainer.precision_plugin.convert_input(batch)
-        batch = self._on_before_batch_transfer(batch, dataloader_idx=0)
-        return self.trainer.strategy.batch_to_device(batch, dataloader_idx=0)
+        return self.batch_loss(batch)  # Lightning's step (where the grid takes no steps of its own: ``steps``)
 
     def batch_loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
         x, y = batch  # (B, D), (B,)
@@ -352,25 +302,10 @@ class GridModule(EpochEndModule):
                                           "acc": torch.tensor(val[3], dtype=torch.float64)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        same_step_counts(checkpoint)
+        super().on_load_checkpoint(checkpoint)
         self.history = checkpoint["grid_history"].tolist()
         self.history_steps = checkpoint["grid_history_steps"].tolist()
         val = checkpoint["grid_val_history"]
         self.val_history = list(zip(*(val[k].tolist() for k in ("epoch", "step", "loss", "acc"))))
         self.best_loss = functools.reduce(lambda best, new: running_best(best, new, min), self.history, [])
         self.best_acc = functools.reduce(lambda best, h: running_best(best, h[3], max), self.val_history, [])
-
-
-
-def same_step_counts(checkpoint: dict[str, Any]) -> None:
-    """Lightning counts a fit's optimizer steps apart for its automatic steps and for a module's own (the trainer's
-    ``global_step`` is the count of the way in use), and the grid steps either way (``GridModule.setup``): both
-    counts are set to the steps taken, so that a checkpoint continues whichever way it is continued (a DDP sweep
-    continued in one process, a checkpoint written before the grid stepped itself)."""
-    loop = checkpoint.get("loops", {}).get("fit_loop", {})
-    automatic = loop.get("epoch_loop.automatic_optimization.optim_progress", {}).get("optimizer", {}).get("step")
-    manual = loop.get("epoch_loop.manual_optimization.optim_step_progress")
-    if automatic and manual:
-        steps = max(automatic["total"]["completed"], manual["total"]["completed"])
-        for count in (automatic["total"], manual["total"]):
-            count.update(ready=steps, completed=steps)
