@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from lit_momentum.command import main
 from lit_momentum.stopping import EXIT_TIME
@@ -72,6 +73,25 @@ def test_the_short_form_continues_with_every_option_the_run_had(tmp_path: Path, 
     said = capsys.readouterr().err.strip().splitlines()
     assert done.value.code == 0 and "this run has finished its 6 epochs" in said[-1] and "--max_epochs 12" in said[-1]
     assert load_ckpt(copy / "checkpoints" / "last.ckpt")["epoch"] == 5
+
+
+def test_a_checkpoint_whose_steps_lightning_counted_continues_as_the_uninterrupted_run(tmp_path: Path) -> None:
+    """A run takes up to 16 steps per Lightning step (lit_momentum/steps.py), counted apart from the steps Lightning
+    takes itself; a checkpoint whose steps Lightning counted (one of a version before, a DDP run's) continues from
+    its step, as the run that never stopped."""
+    base = options(tmp_path, epochs=4, every=1)
+    main([*base, "--trainer.default_root_dir", str(tmp_path / "straight")])
+    main([*base, "--trainer.default_root_dir", str(tmp_path / "stopped"), "--max_epochs", "2"])
+    (straight,), (stopped,) = run_dirs(tmp_path / "straight"), run_dirs(tmp_path / "stopped")
+    state = load_ckpt(stopped / "checkpoints" / "last.ckpt")
+    loop = state["loops"]["fit_loop"]
+    ours, lightnings = (loop["epoch_loop.manual_optimization.optim_step_progress"],
+                        loop["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"])
+    assert ours["total"]["completed"] == state["global_step"] > 0 == lightnings["total"]["completed"]
+    lightnings["total"], ours["total"] = dict(ours["total"]), {"ready": 0, "completed": 0}  # as Lightning counted
+    torch.save(state, stopped / "checkpoints" / "last.ckpt")
+    main(["--ckpt_path", str(stopped / "checkpoints" / "last.ckpt"), "--max_epochs", "4"])
+    same_run(straight, stopped)
 
 
 @pytest.mark.slow
