@@ -143,15 +143,17 @@ class PairedClock(L.Callback):
         self.pairs.append((time.perf_counter() - self.start, self.bare.epoch()))
 
 
-def barebones(w: Workload, device: torch.device, epochs: int, bare: Bare) -> list[tuple[float, float]]:
-    """Lightning's floor: the same module under ``Trainer(barebones=True)``, every optional feature off (no logger,
-    progress bar, checkpoint or ``self.log``), so what is left is the Trainer's loop itself."""
+def barebones(w: Workload, device: torch.device, epochs: int, bare: Any,
+              module: L.LightningModule | None = None) -> list[tuple[float, float]]:
+    """Lightning's floor: the same module (``module``: another, e.g. a grid) under ``Trainer(barebones=True)``, every
+    optional feature off (no logger, progress bar, checkpoint or ``self.log``), so what is left is the Trainer's loop
+    itself."""
     clock = PairedClock(bare)
     trainer = L.Trainer(barebones=True, max_epochs=epochs, accelerator=device.type, callbacks=[clock],
                         use_distributed_sampler=False)
     with warnings.catch_warnings():  # the module's self.log_dict is a no-op here, and says so
         warnings.filterwarnings("ignore", message=".*barebones=True")
-        trainer.fit(w.module(), datamodule=type(w.dm)(**w.dm.hparams))
+        trainer.fit(module or w.module(), datamodule=type(w.dm)(**w.dm.hparams))
     return clock.pairs
 
 

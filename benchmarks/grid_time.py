@@ -42,15 +42,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from epoch_time import Bare, PairedClock, Workload  # noqa: E402
+from epoch_time import Bare, PairedClock, Workload, barebones  # noqa: E402
 
 from lit_momentum.arguments import normalized  # noqa: E402
 from lit_momentum.command import build  # noqa: E402
@@ -151,17 +149,10 @@ def grid_sweep_scheduled(w: Workload, device: torch.device, n: int, epochs: int,
 
 
 def grid_barebones(w: Workload, device: torch.device, n: int, epochs: int, ref: Any) -> list[tuple[float, float]]:
-    """Lightning's floor for the grid: the sweep's ``GridModule`` and data under ``Trainer(barebones=True)`` (no
-    logger, progress bar, checkpoint or callbacks of ours): what is left is the Trainer's loop itself."""
-    clock = PairedClock(ref)
-    model = GridModule(dim=w.dm.dim, num_classes=w.dm.num_classes, **w.model, lr=[float(v) for v in lrs(n)],
-                       momentum=0.9)
-    trainer = L.Trainer(barebones=True, max_epochs=epochs, accelerator=device.type, callbacks=[clock],
-                        use_distributed_sampler=False)
-    with warnings.catch_warnings():  # the module's self.log_dict is a no-op here, and says so
-        warnings.filterwarnings("ignore", message=".*barebones=True")
-        trainer.fit(model, datamodule=type(w.dm)(**w.dm.hparams))
-    return clock.pairs
+    """Lightning's floor for the grid: the sweep's ``GridModule`` and data under ``Trainer(barebones=True)``."""
+    grid = GridModule(dim=w.dm.dim, num_classes=w.dm.num_classes, **w.model, lr=[float(v) for v in lrs(n)],
+                      momentum=0.9)
+    return barebones(w, device, epochs, ref, grid)
 
 
 CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop, "grid/vmap": grid_loop_vmap,

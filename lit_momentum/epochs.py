@@ -100,7 +100,7 @@ class EpochEndModule(L.LightningModule):
         """Up to ``STEPS_PER_CALL`` optimizer steps on the epoch's next batches, each the one Lightning's automatic
         step takes (zero the gradients, one backward through the precision plugin, ``optimizer.step``); the scheduler
         stepped where Lightning steps it (after a step, or after the epoch's last), a budget in steps kept."""
-        opt, max_steps = self.optimizers(), self.trainer.max_steps
+        max_steps = self.trainer.max_steps
         for _ in range(STEPS_PER_CALL):
             if dataloader_iter.done or 0 < max_steps <= self.global_step:
                 break
@@ -108,13 +108,18 @@ class EpochEndModule(L.LightningModule):
                 batch = next_batch(self, dataloader_iter)
             except StopIteration:  # a loader without a length: its end
                 break
-            loss = self.batch_loss(batch)
-            opt.zero_grad()
-            self.manual_backward(loss)
-            opt.step()
-            self.step_schedule("step")
+            self.take_step(self.batch_loss(batch))
         if dataloader_iter.done:
             self.step_schedule("epoch")
+
+    def take_step(self, loss: Tensor) -> None:
+        """One optimizer step of the module's own, as Lightning's automatic step takes it (zero the gradients, one
+        backward through the precision plugin, ``optimizer.step``), then a scheduler that steps every step."""
+        opt = self.optimizers()
+        opt.zero_grad()
+        self.manual_backward(loss)
+        opt.step()
+        self.step_schedule("step")
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         same_step_counts(checkpoint)  # written by Lightning's steps or a module's own, continued either way

@@ -153,14 +153,10 @@ class MomentumModule(EpochEndModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         """One step, Lightning's (where the run takes no steps of its own, ``EpochEndModule.steps``)."""
         loss = self.batch_loss(batch)
-        if not self.automatic_optimization:  # the hand-written momentum steps itself
-            opt = self.optimizers()
-            opt.zero_grad()
-            self.manual_backward(loss)
-            opt.step()  # the velocity is applied inside the step, see configure_optimizers
-            self.step_schedule("step")  # where Lightning steps it under automatic optimization
+        if not self.automatic_optimization:  # the hand-written momentum steps itself (its velocity inside the step)
+            self.take_step(loss)
             if batch_idx + 1 == self.trainer.num_training_batches:
-                self.step_schedule("epoch")
+                self.step_schedule("epoch")  # where Lightning steps it under automatic optimization
         return loss
 
     def batch_loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:

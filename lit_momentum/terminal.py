@@ -47,12 +47,13 @@ def quiet() -> None:
     deprecation warning Lightning 2.6 raises from inside itself with torch >= 2.10 (LeafSpec), the warning that a
     model with a validation step got data without a validation set (the article's data has none), and the one
     Lightning gives on any machine where SLURM is installed, for every run not started by ``srun`` (a run on one's
-    own machine, a share of a sweep, a test). A user's own warnings, and Lightning's other messages, still show."""
+    own machine, a share of a sweep, a test), and its two notes that a step reading its own batches
+    (``lit_momentum.steps``) is experimental. A user's own warnings, and Lightning's other messages, still show."""
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no `val_dataloader`")
     warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
-    warnings.filterwarnings("ignore", message=r"Found `dataloader_iter` argument in the `training_step`")  # the grid
-    warnings.filterwarnings("ignore", message=r"You are using the `dataloader_iter` step flavor")  # fetches its batches
+    warnings.filterwarnings("ignore", message=r"Found `dataloader_iter` argument in the `training_step`")  # a run
+    warnings.filterwarnings("ignore", message=r"You are using the `dataloader_iter` step flavor")  # takes its steps
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                  "lightning.fabric.utilities.seed"):
         logger = logging.getLogger(name)
