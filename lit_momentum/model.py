@@ -20,10 +20,9 @@ from lit_momentum.epochs import EpochEndModule, NonFiniteLossError
 from lit_momentum.loss import loss_and_predictions
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output, net_label
 from lit_momentum.optimizers import (
-    BUILT_IN,
     OptimizerFactory,
     build_optimizer,
-    check_class_optimizer,
+    check_run_settings,
     family_momentum,
     optimizer_config,
     optimizer_label,
@@ -36,7 +35,6 @@ from lit_momentum.schedules import (
     schedule_label,
     set_by,
 )
-from lit_momentum.settings import check_settings
 
 
 class MomentumModule(EpochEndModule):
@@ -86,12 +84,7 @@ class MomentumModule(EpochEndModule):
         lr_scheduler_interval: Literal["epoch", "step"] = "epoch",
     ) -> None:
         super().__init__()
-        if isinstance(optimizer, str) and optimizer in BUILT_IN:
-            check_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay, beta2, eps)
-        else:  # a class path: its options against the model's, then the ranges every optimizer shares
-            check_class_optimizer(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay, beta2,
-                                  eps)
-            check_settings("adam", momentum_impl, lr, momentum, dampening, nesterov, weight_decay)
+        check_run_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay, beta2, eps)
         self.save_hyperparameters()
         self.hparams["optimizer"] = optimizer_config(optimizer)  # data, not code (as the network's)
         self.save_net_config()

@@ -26,6 +26,7 @@ from torch.optim import Optimizer
 
 from lit_momentum.momentum import HandWrittenSGD
 from lit_momentum.nets import net_config
+from lit_momentum.settings import check_settings
 
 OptimizerFactory = Callable[[Iterable], Optimizer]  # parameters -> optimizer: a class with its options
 BUILT_IN = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -100,6 +101,17 @@ def check_class_optimizer(optimizer: Any, momentum_impl: str, lr: float, momentu
         build_optimizer(optimizer, [torch.zeros(1, requires_grad=True)], lr, momentum, weight_decay=weight_decay)
     except (ValueError, TypeError, RuntimeError) as err:
         raise ValueError(f"--model.optimizer {name}: {' '.join(str(err).split())}") from None
+
+
+def check_run_settings(optimizer: Any, momentum_impl: str, lr: float, momentum: float, dampening: float,
+                       nesterov: bool, weight_decay: float, beta2: float, eps: float) -> None:
+    """A run's optimizer and settings, for any optimizer (``train.py``'s run, a grid's point): a one-line
+    ``ValueError`` for the first bad one."""
+    if isinstance(optimizer, str) and optimizer in BUILT_IN:
+        check_settings(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay, beta2, eps)
+    else:  # a class path: its options against the model's, then the ranges every optimizer shares
+        check_class_optimizer(optimizer, momentum_impl, lr, momentum, dampening, nesterov, weight_decay, beta2, eps)
+        check_settings("adam", momentum_impl, lr, momentum, dampening, nesterov, weight_decay)
 
 
 def build_optimizer(optimizer: Any, params: Iterable, lr: float, momentum: float, dampening: float = 0.0,

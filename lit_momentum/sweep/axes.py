@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-SGD, ADAM = ("sgd",), ("adam", "adamw")
+SGD, ADAM, CLASS = ("sgd",), ("adam", "adamw"), ("class",)  # class: any other optimizer (its lr, momentum, wd)
 
 
 def num(v: float) -> str:
@@ -33,27 +33,33 @@ class Axis:
 
 
 AXES_TABLE = (
-    Axis("lr", "lr", 1e-5, SGD + ADAM, lambda v: f"lr{num(v)}", "learning rates"),
-    Axis("momentum", "momentum", 0.9, SGD + ADAM, lambda v: f"m{num(v)}",
-         "momentum factors in [0, 1) (Adam's beta1)"),
+    Axis("lr", "lr", 1e-5, SGD + ADAM + CLASS, lambda v: f"lr{num(v)}", "learning rates"),
+    Axis("momentum", "momentum", 0.9, SGD + ADAM + CLASS, lambda v: f"m{num(v)}",
+         "momentum factors in [0, 1) (Adam's beta1; any optimizer's, docs/optimizers.md)"),
     Axis("dampening", "dampening", 0.0, SGD, lambda v: f"damp{num(v)}",
          "dampening (momentum: each point's is its momentum, the article's v = m v + (1 - m) g)"),
     Axis("nesterov", "nesterov", False, SGD, lambda v: "nesterov" if v else "nonesterov",
          "Nesterov momentum, true / false"),
-    Axis("weight_decay", "weight_decay", 0.0, SGD + ADAM, lambda v: f"wd{num(v)}",
+    Axis("weight_decay", "weight_decay", 0.0, SGD + ADAM + CLASS, lambda v: f"wd{num(v)}",
          "L2 penalty (AdamW: decoupled weight decay)"),
     Axis("beta2", "beta2", 0.999, ADAM, lambda v: f"b2_{num(v)}", "Adam's second-moment decay (--momentum is beta1)"),
     Axis("eps", "eps", 1e-8, ADAM, lambda v: f"eps{num(v)}", "Adam's denominator term"),
-    Axis("seeds", "seed", None, SGD + ADAM, None, "initial-weight seeds"),
+    Axis("seeds", "seed", None, SGD + ADAM + CLASS, None, "initial-weight seeds"),
 )
 ALWAYS_NAMED = ("lr", "momentum")  # in every name; another axis is named where it varies or is not its default
 AXES = tuple(a.name for a in AXES_TABLE)  # the options, in GridPoint's order
 SETTINGS = tuple(a.field for a in AXES_TABLE if a.part is not None)  # what a setting is (its seeds aside)
 
 
-def optimizer_axes(optimizer: str) -> tuple[str, ...]:
-    """The per-point settings an optimizer reads (SGD: lr, momentum, dampening, nesterov, weight_decay)."""
-    return tuple(a.field for a in AXES_TABLE if optimizer in a.optimizers and a.field in SETTINGS)
+def kind(optimizer: Any) -> str:
+    """``sgd``, ``adam``, ``adamw``, or ``class`` for any other (a class path)."""
+    return optimizer if isinstance(optimizer, str) and optimizer in SGD + ADAM else CLASS[0]
+
+
+def optimizer_axes(optimizer: Any) -> tuple[str, ...]:
+    """The per-point settings an optimizer reads (SGD: lr, momentum, dampening, nesterov, weight_decay; a class
+    path: lr, momentum, weight_decay)."""
+    return tuple(a.field for a in AXES_TABLE if kind(optimizer) in a.optimizers and a.field in SETTINGS)
 
 
 def shown(adam: bool) -> list[str]:

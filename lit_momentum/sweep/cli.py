@@ -13,7 +13,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from lit_momentum.arguments import SHORT_PREFIXES, aliased
 from lit_momentum.cli import MomentumCLI
 from lit_momentum.nets import build_net, check_output
-from lit_momentum.sweep.axes import help_lines, shown
+from lit_momentum.sweep.axes import ADAM, help_lines, kind, shown
 from lit_momentum.sweep.batched import BatchedNet
 from lit_momentum.sweep.figures import METRICS
 from lit_momentum.sweep.grid import GridModule
@@ -206,7 +206,7 @@ class SweepCLI(MomentumCLI):
         cfg = self.config
         batch = getattr(dm, "batch_size", 256)
         batches = (batch, getattr(dm, "eval_batch_size", batch))
-        states = 2 if cfg.model.optimizer != "sgd" else int(any(p.momentum for p in self.points))
+        states = 2 if kind(cfg.model.optimizer) != "sgd" else int(any(p.momentum for p in self.points))
         per_point = point_bytes(cfg.model.net, dm.dim, dm.num_classes, batches, states)
         need = len(self.points) * per_point
         free = available_bytes(str(cfg.trainer.accelerator), cfg.trainer.devices)
@@ -231,7 +231,7 @@ class SweepCLI(MomentumCLI):
     def make_logger(self) -> GridLogger:
         pts = self.model.points
         outer = {k: v if isinstance(v, int | float | bool | str) else str(v) for k, v in (self.outer or {}).items()}
-        names = shown(adam=self.config.model.optimizer != "sgd")
+        names = shown(adam=kind(self.config.model.optimizer) in ADAM)
         settings = {p.name: {**{a: getattr(p, a) for a in names}, **outer} for p in pts}
         return GridLogger(self.out, settings, seed_bands=len({p.seed for p in pts}) > 1,
                           metrics=HPARAMS_METRICS + (VAL_METRICS if self.has_validation() else ()),

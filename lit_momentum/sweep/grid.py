@@ -25,12 +25,14 @@ from lit_momentum.epochs import EpochEndModule, NonFiniteLossError
 from lit_momentum.loss import loss_and_predictions
 from lit_momentum.momentum import GridSGD
 from lit_momentum.nets import MLP, NetFactory, build_net, check_output
+from lit_momentum.optimizers import OptimizerFactory, optimizer_config
 from lit_momentum.schedules import SchedulerFactory
 from lit_momentum.streams import RandomStreams
 from lit_momentum.sweep.batched import BatchedNet
 from lit_momentum.sweep.logger import seed_bands
 from lit_momentum.sweep.memory import keep_freed_memory
 from lit_momentum.sweep.optimizer import grid_optimizer
+from lit_momentum.sweep.point_optimizers import PointOptimizers
 from lit_momentum.sweep.points import check_options, make_grid
 from lit_momentum.sweep.schedules import PointSchedules
 
@@ -46,7 +48,8 @@ class GridModule(EpochEndModule):
         seeds: initial-weight seeds, one or a list (the sweep's default is ``--seed_everything``).
         bound: an epoch loss above this (or inf/nan) marks a point diverged; the article's model starts at ln 2.
         optimizer: ``sgd`` (``GridSGD``: the hand-written rule, ``torch.optim.SGD``'s), ``adam`` or ``adamw``
-            (``GridAdam``: ``torch.optim.Adam``'s and ``AdamW``'s), one for the whole grid (several: an outer axis).
+            (``GridAdam``: ``torch.optim.Adam``'s and ``AdamW``'s), or any class as ``train.py`` takes it (each
+            point its own instance: ``PointOptimizers``); one for the whole grid (several: an outer axis).
         momentum_impl: accepted so that ``train.py``'s configs apply (``builtin`` and ``manual`` mean the same here).
         prefix, only: set by the sweep for one unit of a larger sweep: the outer values its run names start with,
             and the settings (all seeds of each) this part trains.
@@ -68,7 +71,7 @@ class GridModule(EpochEndModule):
         eps: float | list[float] = 1e-8,
         seeds: int | list[int] | None = 0,
         bound: float = 100.0,
-        optimizer: Literal["sgd", "adam", "adamw"] = "sgd",
+        optimizer: Literal["sgd", "adam", "adamw"] | OptimizerFactory = "sgd",
         momentum_impl: str = "manual",
         prefix: str = "",
         only: list[str] | None = None,
@@ -82,6 +85,7 @@ class GridModule(EpochEndModule):
                                 nesterov=nesterov, weight_decay=weight_decay, beta2=beta2, eps=eps,
                                 seeds=0 if seeds is None else seeds)
         self.save_hyperparameters()
+        self.hparams["optimizer"] = optimizer_config(optimizer)  # data, not code (as the network's)
         self.save_net_config()
         nets = {}
         with torch.random.fork_rng(devices=[]):  # the global generator is left as it was
@@ -276,7 +280,7 @@ class GridModule(EpochEndModule):
     def lr_scheduler_step(self, scheduler: PointSchedules, metric: Any) -> None:
         scheduler.step()  # every point's scheduler, where Lightning steps a single run's
 
-    def configure_optimizers(self) -> GridSGD | GridAdam | dict[str, Any]:
+    def configure_optimizers(self) -> GridSGD | GridAdam | PointOptimizers | dict[str, Any]:
         """``grid_optimizer`` over every point's settings (with a schedule, lr and momentum start where each point's
         scheduler starts them); the schedules, stepped by Lightning where it steps a single run's."""
         hp = self.hparams
@@ -285,8 +289,8 @@ class GridModule(EpochEndModule):
             self.schedules = PointSchedules(hp.lr_scheduler, hp.optimizer, self.points, self.schedule_length(),
                                             lambda: self.alive)
         start = {"lr": self.schedules.lr, "momentum": self.schedules.momentum} if self.schedules else None
-        opt, self.point_settings = grid_optimizer(list(self.parameters()), self.points, hp.optimizer, self.alive,
-                                                  self.device, start)
+        opt, self.point_settings = grid_optimizer(list(self.parameters()), self.points, hp.optimizer,
+                                                  lambda: self.alive, self.device, start)
         if self.schedules is None:
             return opt
         self.schedules.optimizer = opt

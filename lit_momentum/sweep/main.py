@@ -40,7 +40,6 @@ from lit_momentum.sweep.plan import (
     unit_record,
     write_plan,
 )
-from lit_momentum.sweep.points import check_grid_optimizers
 from lit_momentum.terminal import quiet
 from lit_momentum.threads import shared_machine
 
@@ -88,7 +87,6 @@ def prepare(argv: list[str]) -> dict[str, Any]:
     share, shares = (0, 1) if replicas else detect_share(own["--share"])
     if shares > 1:  # every share process logs and writes its own units
         rank_zero_only.rank = fabric_rank_zero.rank_zero_only.rank = 0
-    check_grid_optimizers(rest, outer)
     ckpt = find_option(rest, "--ckpt_path")
     rest = [a for i, a in enumerate(rest) if not (a.startswith("--ckpt_path") or rest[i - 1:i] == ["--ckpt_path"])]
     if ckpt and not read_checkpoint(ckpt).grid:

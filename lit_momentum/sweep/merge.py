@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lit_momentum.curves import curve_stats
-from lit_momentum.sweep.axes import shown
+from lit_momentum.sweep.axes import ADAM, shown
 from lit_momentum.sweep.figures import METRICS, plot_effective_lr, plot_outer, plot_phase
 from lit_momentum.sweep.grid import GridModule
 from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, columns, write_experiment
@@ -91,7 +91,7 @@ def write_outputs(out: Path, rows: list[Row], outer: list[str], metric: str, exp
         plot_outer(rows, outer[0], out / "outer.png", metric)
         figures.append("outer.png")
     if experiment:
-        names = [*shown(adam=any(r["optimizer"] != "sgd" for r in rows)), *outer]
+        names = [*shown(adam=any(r["optimizer"] in ADAM for r in rows)), *outer]
         write_experiment(out / rows[0]["run"], columns(names, rows), HPARAMS_METRICS + (VAL_METRICS if has_val else ()),
                          len({r["seed"] for r in rows}) > 1, rows)
     return figures

@@ -7,11 +7,13 @@ import itertools
 import math
 from typing import Any
 
+from lit_momentum.optimizers import check_run_settings, family_momentum, optimizer_class, optimizer_label
 from lit_momentum.schedules import STAND_IN_SETTINGS, set_by
-from lit_momentum.settings import OPTIMIZERS, check_optimizer, check_settings
-from lit_momentum.sweep.axes import ALWAYS_NAMED, AXES, AXES_TABLE, num, sort_key
+from lit_momentum.settings import check_optimizer
+from lit_momentum.sweep.axes import ALWAYS_NAMED, AXES, AXES_TABLE, kind, num, sort_key
+from lit_momentum.sweep.point_optimizers import check_point_optimizer
 
-__all__ = ["AXES", "GridPoint", "check_grid_optimizers", "check_options", "make_grid", "num"]
+__all__ = ["AXES", "GridPoint", "check_options", "make_grid", "num"]
 
 ARTICLE = "momentum"  # --dampening momentum: dampening = m, the article's v = m v + (1 - m) g
 
@@ -22,11 +24,12 @@ class Named:
     are several (``03_``), its varying parts come first, seeds are zero-padded to the widest."""
 
     prefix: str
-    optimizer: str
+    optimizer: str  # sgd, adam, adamw, or a class path's label (``RMSprop-alpha0.95``)
     place: str  # "03_": the setting's place among the grid's settings in numeric order; "" for a single setting
     varying: tuple[str, ...]  # the fields with several values in the grid, named first
     seed_width: int
-    scheduled: tuple[str, ...]  # lr, momentum: what the grid's scheduler sets from its start (not named, as in a run)
+    unnamed: tuple[str, ...]  # lr, momentum: what the grid's scheduler sets from its start (not named, as in a run);
+    # momentum in a family that has none (Adagrad)
 
     @functools.cached_property  # (asked for every point at every logged step: made once)
     def setting(self) -> str:
@@ -34,8 +37,8 @@ class Named:
         named = [a for a in AXES_TABLE if a.part is not None]
         named = [a for a in named if a.field in self.varying] + [a for a in named if a.field not in self.varying]
         parts = [a.part(getattr(self, a.field)) for a in named  # (wd0 where wd varies: a filter selects it)
-                 if a.field in self.varying or (a.name in ALWAYS_NAMED and a.field not in self.scheduled)
-                 or (getattr(self, a.field) != a.default and a.field not in self.scheduled)]
+                 if a.field in self.varying or (a.name in ALWAYS_NAMED and a.field not in self.unnamed)
+                 or (getattr(self, a.field) != a.default and a.field not in self.unnamed)]
         parts += [self.optimizer if self.optimizer != "sgd" else ""]
         body = "_".join(p for p in parts if p)  # ("" when a schedule sets all that would be named)
         return self.prefix + self.place + body if body else (self.prefix + self.place).rstrip("_")
@@ -48,20 +51,21 @@ class Named:
 
 
 # one field per axis, in the table's order (lr, momentum, ..., seed), then the grid's outer values
-# (``prefix``, e.g. ``0_batch_size32_``), optimizer (sgd, adam or adamw) and the naming (``Named``)
+# (``prefix``, e.g. ``0_batch_size32_``), optimizer (sgd, adam, adamw or a class's label) and the naming (``Named``)
 GridPoint = dataclasses.make_dataclass(
     "GridPoint", [(a.field, Any) for a in AXES_TABLE] + [("prefix", str, ""), ("optimizer", str, "sgd"),
                                                          ("place", str, ""), ("varying", tuple, ()),
-                                                         ("seed_width", int, 1), ("scheduled", tuple, ())],
+                                                         ("seed_width", int, 1), ("unnamed", tuple, ())],
     bases=(Named,), frozen=True, namespace={"__module__": __name__})
 
 
-def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: str = "sgd", schedule: Any = None,
+def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: Any = "sgd", schedule: Any = None,
               **axes: Any) -> list[GridPoint]:
     """The Cartesian product of the axes (each a value or a list), every point checked as ``train.py`` checks a run
-    of ``optimizer``; with ``only``, the points of those settings (a part of the grid, for one process of
-    several). A setting ``schedule`` replaces from its start (``set_by``: OneCycleLR's lr) is left out of the names
-    where the grid does not vary it (it cannot: ``check_schedule`` refuses that)."""
+    of ``optimizer`` (sgd, adam, adamw or any class: ``lit_momentum.optimizers``); with ``only``, the points of those
+    settings (a part of the grid, for one process of several). A setting ``schedule`` replaces from its start
+    (``set_by``: OneCycleLR's lr) is left out of the names where the grid does not vary it (it cannot:
+    ``check_schedule`` refuses that)."""
     values = {}
     for axis in AXES:
         vals = list(axes[axis]) if isinstance(axes[axis], list | tuple) else [axes[axis]]
@@ -78,31 +82,42 @@ def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: str = 
         values["dampening"] = [ARTICLE]
     elif ARTICLE in values["dampening"]:
         raise ValueError("model.dampening (--dampening): momentum (the article's formula) stands alone, not in a list")
-    points = [GridPoint(*combo, prefix=prefix, optimizer=optimizer) for combo in itertools.product(*values.values())]
+    label, no_momentum = optimizer, False
+    if kind(optimizer) == "class":
+        label, no_momentum = optimizer_label(optimizer), family_momentum(optimizer) is None
+        if no_momentum and len(values["momentum"]) > 1:
+            raise ValueError(f"model.momentum (--momentum): {label} has no momentum (neither momentum nor betas); "
+                             f"drop --momentum")
+    points = [GridPoint(*combo, prefix=prefix, optimizer=label) for combo in itertools.product(*values.values())]
     points = [dataclasses.replace(p, dampening=p.momentum) if p.dampening == ARTICLE else p for p in points]
-    points = [dataclasses.replace(p, scheduled=scheduled(schedule, points[0])) for p in points]
+    unnamed = scheduled(schedule, optimizer, points[0]) + (("momentum",) if no_momentum else ())
+    points = [dataclasses.replace(p, unnamed=unnamed) for p in points]
     points = named(points, [a for a in values if a != "seeds" and len(values[a]) > 1], max(values["seeds"]))
     if only is not None:  # settings named without the outer values' prefix
         unknown = sorted(set(only) - {p.setting.removeprefix(prefix) for p in points})
         if unknown:
             raise ValueError(f"model.only names settings the grid does not have: {', '.join(unknown)}")
         points = [p for p in points if p.setting.removeprefix(prefix) in only]
+    checked = set()
     for p in points:
+        setting = tuple(getattr(p, k) for k in STAND_IN_SETTINGS)
+        if setting in checked:  # (the seeds of a setting: checked once)
+            continue
+        checked.add(setting)
         try:
-            check_settings(optimizer, "manual" if optimizer == "sgd" else "builtin", p.lr, p.momentum, p.dampening,
-                           p.nesterov, p.weight_decay, p.beta2, p.eps)
+            check_run_settings(optimizer, "manual" if optimizer == "sgd" else "builtin", *setting)
         except ValueError as err:
             raise ValueError(f"grid point {p.name}: {err}") from None
     return points
 
 
-def scheduled(schedule: Any, point: GridPoint) -> tuple[str, ...]:
+def scheduled(schedule: Any, optimizer: Any, point: GridPoint) -> tuple[str, ...]:
     """The settings ``schedule`` replaces from its start, for this grid's points (none where it cannot be built:
     ``check_schedule`` says why, in one line, before anything trains)."""
     if schedule is None:
         return ()
     try:
-        return tuple(set_by(schedule, point.optimizer, {k: getattr(point, k) for k in STAND_IN_SETTINGS}))
+        return tuple(set_by(schedule, optimizer, {k: getattr(point, k) for k in STAND_IN_SETTINGS}))
     except Exception:  # noqa: BLE001
         return ()
 
@@ -117,24 +132,12 @@ def named(points: list[GridPoint], varying: list[str], max_seed: int) -> list[Gr
                                 seed_width=len(str(max_seed))) for p in points]
 
 
-def check_options(optimizer: str, momentum_impl: str, bound: float) -> None:
+def check_options(optimizer: Any, momentum_impl: str, bound: float) -> None:
     """The grid's options besides its axes, checked (also by the sweep before anything is built)."""
+    if kind(optimizer) == "class":
+        optimizer_class(optimizer)  # (importable, an optimizer: one line otherwise)
+        check_point_optimizer(optimizer)
+        optimizer = "sgd"  # (momentum_impl: accepted either way, as for sgd)
     check_optimizer(optimizer, momentum_impl)
     if not 0 < bound < math.inf:
         raise ValueError(f"model.bound (--bound) must be > 0 and finite, got {bound}")
-
-
-def check_grid_optimizers(args: list[str], outer: dict[str, list]) -> None:
-    """The grid trains the optimizers it batches; another class (which ``train.py`` takes) is one line, not a
-    parser's list of literals. ``args``: the command's options; ``outer``: its outer axes (``model.optimizer``)."""
-    names = [str(v) for v in outer.get("model.optimizer", [])]
-    for i, arg in enumerate(args):
-        if arg.partition("=")[0] == "--model.optimizer":
-            values = [arg.partition("=")[2]] if "=" in arg else list(itertools.takewhile(
-                lambda a: not a.startswith("--"), args[i + 1:]))
-            names += [t.strip("[] '\"") for v in values for t in v.split(",")]  # (--model.optimizer [sgd,adam])
-    other = next((n for n in names if n and n not in OPTIMIZERS), None)
-    if other:
-        raise ValueError(f"--model.optimizer {other}: the grid trains {', '.join(OPTIMIZERS)} (each point "
-                         f"torch.optim's update, batched); another optimizer trains with python train.py for now "
-                         f"(docs/optimizers.md)")

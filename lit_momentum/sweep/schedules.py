@@ -30,7 +30,7 @@ class PointSchedules:
     """N points' schedules, one object for Lightning (which steps it through ``GridModule.lr_scheduler_step`` at the
     interval a single run's scheduler steps, and saves its ``state_dict`` in checkpoints)."""
 
-    def __init__(self, schedule: Schedule, optimizer: str, points: list[Any], length: int,
+    def __init__(self, schedule: Schedule, optimizer: Any, points: list[Any], length: int,
                  alive: Callable[[], list[bool]]) -> None:
         keys = [tuple((k, getattr(p, k)) for k in READ) for p in points]
         unique = list(dict.fromkeys(keys))
@@ -38,7 +38,7 @@ class PointSchedules:
         self.settings = [dict(k) for k in unique]
         self.schedule, self.optimizer_name, self.length = schedule, optimizer, length
         self.build(together=shares_groups(schedule))
-        self.adam, self.alive = optimizer != "sgd", alive
+        self.adam, self.alive = optimizer in ("adam", "adamw"), alive  # (their settings call momentum beta1)
         self.optimizer: Optimizer | None = None  # the grid's (Lightning checks a scheduler's optimizer is returned)
         self.read()
 
