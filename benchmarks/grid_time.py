@@ -9,6 +9,8 @@ and against the plain grid loop that does the same work.
     python benchmarks/grid_time.py --vs-train 10 --workload gru # the GRU point by point against 6 train.py runs
     python benchmarks/grid_time.py --dims cnn mnist1d --n 8 32 --contenders grid/pointwise --reference loop
     python benchmarks/grid_time.py --dims mnist1d 1000 --n 8 64 --contenders grid/sweep grid/scheduled --reference loop
+    python benchmarks/grid_time.py --dims mnist1d --n 8 32 --contenders grid/adam grid/points --reference loop
+    python benchmarks/grid_time.py --vs-train 100 --workload rmsprop   # RMSprop point by point against 6 runs
 
 Contenders, each on the same data, for the same epochs (``--dims``: the article's model at a width, ``mnist1d`` for
 configs/mnist1d.yaml's MLP, ``cnn`` for configs/cnn.yaml's CNN):
@@ -24,7 +26,11 @@ configs/mnist1d.yaml's MLP, ``cnn`` for configs/cnn.yaml's CNN):
 - ``grid/pointwise`` (asked for by ``--contenders``): the plain grid loop on the sweep's loop path, each point's
   forward in turn (the path of what vmap cannot batch: dropout, nn.GRU), on a network vmap batches: its cost;
 - ``grid/scheduled`` (asked for by ``--contenders``): the sweep with a learning-rate schedule stepped every step:
-  against ``grid/sweep``, both paired with ``--reference loop``, what a schedule costs.
+  against ``grid/sweep``, both paired with ``--reference loop``, what a schedule costs;
+- ``grid/adam`` and ``grid/points`` (asked for by ``--contenders``): the sweep with Adam batched (``--optimizer
+  adam``: ``GridAdam``) and with the same Adam by class path (``--optimizer torch.optim.Adam``: an instance per point,
+  ``PointOptimizers``, the path of every other class); both paired with ``--reference loop``, what the general path
+  costs against the batched one.
 Every epoch of a contender is paired with one epoch of the reference run right after it, in the same process:
 ``--reference bare`` (one model's bare loop, ``epoch_time.Bare``; the ratio is per model, ``(grid epoch / N) / bare
 epoch``) or ``--reference loop`` (the plain grid loop of the same N: what the sweep, vmap or logging add); the
@@ -148,6 +154,16 @@ def grid_sweep_scheduled(w: Workload, device: torch.device, n: int, epochs: int,
                                                   "1000000", "--lr_scheduler_interval", "step"))
 
 
+def grid_sweep_adam(w: Workload, device: torch.device, n: int, epochs: int, ref: Any) -> list[tuple[float, float]]:
+    """The sweep with Adam, batched (``GridAdam``)."""
+    return grid_sweep(w, device, n, epochs, ref, ("--model.optimizer", "adam"))
+
+
+def grid_sweep_points(w: Workload, device: torch.device, n: int, epochs: int, ref: Any) -> list[tuple[float, float]]:
+    """The sweep with the same Adam by class path: one ``torch.optim.Adam`` per point (``PointOptimizers``)."""
+    return grid_sweep(w, device, n, epochs, ref, ("--model.optimizer", "torch.optim.Adam"))
+
+
 def grid_barebones(w: Workload, device: torch.device, n: int, epochs: int, ref: Any) -> list[tuple[float, float]]:
     """Lightning's floor for the grid: the sweep's ``GridModule`` and data under ``Trainer(barebones=True)``."""
     grid = GridModule(dim=w.dm.dim, num_classes=w.dm.num_classes, **w.model, lr=[float(v) for v in lrs(n)],
@@ -157,7 +173,7 @@ def grid_barebones(w: Workload, device: torch.device, n: int, epochs: int, ref: 
 
 CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop, "grid/vmap": grid_loop_vmap,
               "grid/quiet": grid_sweep_quiet, "grid/barebones": grid_barebones, "grid/pointwise": grid_loop_pointwise,
-              "grid/scheduled": grid_sweep_scheduled}
+              "grid/scheduled": grid_sweep_scheduled, "grid/adam": grid_sweep_adam, "grid/points": grid_sweep_points}
 DEFAULT_CONTENDERS = ["grid/sweep", "grid/loop", "grid/vmap"]
 
 
@@ -184,12 +200,15 @@ def one(dim: str, n: int, name: str, epochs: int, warmup: int, device: torch.dev
 VS_TRAIN = {  # the grid (lrs, momenta) and the options both commands share
     "article": (("1e-5", "1e-4", "1e-3", "1e-2"), ("0", "0.5", "0.9", "0.99"), []),
     "gru": (("0.1", "0.3", "1"), ("0", "0.9"), ["--config", "configs/gru.yaml", "--model.optimizer", "sgd"]),
+    "rmsprop": (("1e-4", "3e-4", "1e-3"), ("0", "0.9"), ["--config", "configs/mnist1d.yaml", "--model.optimizer",
+                                                        "RMSprop"]),
 }
 
 
 def vs_train(epochs: int, workload: str = "article") -> dict:
     """Wall time of a sweep against the same settings run one after another with train.py: the article's model (16
-    points, batched) or configs/gru.yaml's GRU with SGD (6 points, trained point by point: vmap cannot batch it).
+    points, batched), configs/gru.yaml's GRU with SGD (6 points, trained point by point: vmap cannot batch it) or
+    configs/mnist1d.yaml's MLP with RMSprop (6 points, batched network, an optimizer instance per point).
 
     The machine's speed drifts within minutes, so the two are interleaved: a sweep, then half of the train.py runs,
     a sweep again, then the other half. Each half is paired with the sweep just before it."""
@@ -207,8 +226,9 @@ def vs_train(epochs: int, workload: str = "article") -> dict:
             sweeps.append(time.perf_counter() - start)
             start = time.perf_counter()
             for lr, m in chunk:
+                impl = ["--model.momentum_impl", "manual"] if workload != "rmsprop" else []  # (the grid's SGD rule)
                 subprocess.run([sys.executable, "train.py", *shared, "--model.lr", lr, "--model.momentum", m,
-                                "--max_epochs", str(epochs), "--model.momentum_impl", "manual",
+                                "--max_epochs", str(epochs), *impl,
                                 "--trainer.default_root_dir", tmp, "--trainer.enable_progress_bar", "false"],
                                check=True, capture_output=True, cwd=root)
             runs.append(time.perf_counter() - start)

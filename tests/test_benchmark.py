@@ -55,10 +55,10 @@ def test_grid_benchmark_measures_every_contender_against_either_reference(tmp_pa
     assert "x bare per model" in proc.stdout
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/grid_time.py"), "--dims", "32", "--n", "2",
                            "--epochs", "2", "--warmup", "1", "--reference", "loop", "--contenders", "grid/vmap",
-                           "grid/pointwise", "grid/barebones", "--json", str(out)], capture_output=True, text=True,
-                          timeout=600)
+                           "grid/pointwise", "grid/barebones", "grid/points", "--json", str(out)], capture_output=True,
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(out.read_text())
-    assert [r["contender"] for r in results] == ["grid/vmap", "grid/pointwise", "grid/barebones"]
+    assert [r["contender"] for r in results] == ["grid/vmap", "grid/pointwise", "grid/barebones", "grid/points"]
     assert results[0]["reference"] == "loop"
     assert all(r["ratio"] > 0 for r in results) and "x loop (range)" in proc.stdout

@@ -112,10 +112,13 @@ def point_weights(ckpt: dict, k: int) -> list[torch.Tensor]:
                                          ("nadam", "lr0.01_m0.5_wd0.1_seed0_NAdam-momentum_decay0.01"),
                                          ("own-lion", "lr0.003_m0.8_seed0_Lion-beta2_0.95")])
 def test_a_grid_point_of_any_optimizer_is_its_train_py_run_to_the_bit(tiny: list[str], tmp_path: Path, case: str,
-                                                                      point: str) -> None:
+                                                                      point: str, capsys: pytest.CaptureFixture
+                                                                      ) -> None:
     """The point's every step loss, epoch loss and final weights equal its run's; its optimizer's state is the run's
-    (the same tensors, in order); every point trained, each its own way."""
+    (the same tensors, in order); every point trained, each its own way; the sweep said the optimizer's path."""
     grid, run, rows = grid_and_run(tiny, tmp_path, case, point)
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("grid: ")]
+    assert len(said) == 1 and "stepped point by point, each point its own" in said[0], said
     mine, ours = scalars(run), scalars(grid)
     for tag in ("train/loss_step", "train/loss"):
         assert mine[tag] == ours[tag] and len(ours[tag]) >= 3, tag

@@ -20,6 +20,7 @@ from lit_momentum.sweep.grid import GridModule
 from lit_momentum.sweep.logger import HPARAMS_METRICS, VAL_METRICS, GridLogger
 from lit_momentum.sweep.memory import available_bytes, point_bytes
 from lit_momentum.sweep.plan import GRID_OPTIONS, check_values, split_config
+from lit_momentum.sweep.point_optimizers import optimizer_path
 from lit_momentum.sweep.points import AXES, check_options, make_grid
 from lit_momentum.sweep.schedules import READ
 
@@ -219,7 +220,7 @@ class SweepCLI(MomentumCLI):
             with torch.random.fork_rng(devices=[]):
                 net = build_net(cfg.model.net, dm.dim, dm.num_classes)
             check_output(net, dm.dim, dm.num_classes)
-            self.path = BatchedNet([net, net], dm.dim).path  # vmap, the loop or by hand: said once by the sweep
+            self.path = f"{BatchedNet([net, net], dm.dim).path}; {optimizer_path(cfg.model.optimizer)}"  # said once
             raise CheckedOnly(self)
 
     def has_validation(self) -> bool:

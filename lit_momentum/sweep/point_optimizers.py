@@ -27,6 +27,15 @@ def takes_point_optimizers(optimizer: Any) -> bool:
     return not (isinstance(optimizer, str) and optimizer in BATCHED)
 
 
+def optimizer_path(optimizer: Any) -> str:
+    """How the grid steps this optimizer, in a few words (the sweep says it once, after the network's path)."""
+    if not takes_point_optimizers(optimizer):
+        return f"{optimizer}: one batched update for every point"
+    cls = optimizer_class(optimizer)
+    return (f"{cls.__name__}: stepped point by point, each point its own {cls.__module__}.{cls.__qualname__} "
+            f"(sgd, adam and adamw are batched)")
+
+
 def check_point_optimizer(optimizer: Any) -> None:
     """A class the grid cannot step point by point, in one line: L-BFGS re-evaluates its closure within a step, and
     a grid's closure is every point's loss at once."""
