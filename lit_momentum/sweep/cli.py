@@ -51,8 +51,9 @@ sweep options:
   --trainer.strategy ddp      train replicas of one grid on several devices (data-parallel), not shares
 
 Every other option is train.py's and means the same (python train.py --help lists them): --config, --data CLASS,
---model.net CLASS (any network: MLP, ConvNet1D, my_pkg.MyNet) and its --model.net.*, --trainer.*, --max_epochs,
---accelerator, --devices, ...
+--model.net CLASS (any network: MLP, ConvNet1D, my_pkg.MyNet) and its --model.net.*, --optimizer CLASS (sgd, adam,
+adamw batched; RMSprop, NAdam, my_pkg.Lion: each point its own, docs/optimizers.md) and its --optimizer.*,
+--trainer.*, --max_epochs, --accelerator, --devices, ...
 """.format(metrics=", ".join(METRICS), axes=help_lines())
 
 
