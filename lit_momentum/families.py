@@ -1,11 +1,13 @@
-"""Three momentum formulas side by side: whose "bigger step" is it?
+"""Momentum in six optimizers side by side: whose "bigger step" is it?
 
-    python -m lit_momentum.families --out runs/families             # random labels and MNIST-1D (about 3 minutes)
+    python -m lit_momentum.families --out runs/families             # random labels and MNIST-1D (about 10 minutes)
     python -m lit_momentum.families --out runs/families --quick     # a first look (about 12 s)
 
 The article writes momentum as ``v = m v + (1 - m) g``: that is SGD with ``dampening = m`` (``--dampening
 momentum``), and exactly Adam's first moment with ``beta1 = m``. PyTorch's ``torch.optim.SGD`` uses ``v = m v + g``
-(dampening 0): on a steady slope its velocity is ``g / (1 - m)``, the article's is ``g``. Each family is swept over
+(dampening 0): on a steady slope its velocity is ``g / (1 - m)``, the article's is ``g``. RMSprop's momentum, NAdam's
+beta1 and Lion's first beta (``lit_momentum.lion``, a user-written class) join them, each with its prediction stated
+in ``FAMILIES`` before it was measured. Each family is swept over
 lr x m x seeds with the grid engine, on the article's random labels (final training loss) and on MNIST-1D (best
 validation accuracy), and drawn twice: against the effective step ``lr / (1 - m)`` and against ``lr``. A family whose
 momenta fall on one curve on an axis is, on that axis, a step size and nothing more. ``families_<source>.png`` holds
@@ -27,10 +29,16 @@ from lit_momentum.sweep.main import main as sweep_main
 from lit_momentum.terminal import quiet
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-FAMILIES = {  # name: (title, options, lr grid key)
-    "pytorch": ("torch.optim.SGD: v = m v + g", [], "sgd"),
-    "article": ("the article: v = m v + (1 - m) g (dampening = m)", ["--dampening", "momentum"], "sgd"),
-    "adam": ("Adam, beta1 = m", ["--model.optimizer", "adam"], "adam"),
+FAMILIES = {  # name: (title, options, lr grid key, the prediction from the update rule, stated before measuring)
+    "pytorch": ("torch.optim.SGD: v = m v + g", [], "sgd", "effective"),
+    "article": ("the article: v = m v + (1 - m) g (dampening = m)", ["--dampening", "momentum"], "sgd", "lr"),
+    "adam": ("Adam, beta1 = m", ["--model.optimizer", "adam"], "adam", "lr"),
+    # v = m v + g / sqrt(E g^2): PyTorch's sum, of the normalised gradient: a bigger step, lr / (1 - m)
+    "rmsprop": ("RMSprop: v = m v + g / sqrt(E g^2)", ["--model.optimizer", "RMSprop"], "adam", "effective"),
+    # Adam's average with a Nesterov look-ahead: an average, its step the lr
+    "nadam": ("NAdam, beta1 = m", ["--model.optimizer", "NAdam"], "adam", "lr"),
+    # lr * sign(m v + (1 - m) g): every weight moves by lr whatever m is; m only mixes the direction
+    "lion": ("Lion (user-written), beta1 = m", ["--model.optimizer", "lit_momentum.lion.Lion"], "adam", "lr"),
 }
 MOMENTA = [0.0, 0.5, 0.9, 0.99]
 HALF_DECADES = [round(10 ** (k / 2), 10) for k in range(-12, 3)]  # 1e-6 ... 10
@@ -56,7 +64,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 
 def sweep(family: str, p: dict[str, Any], out: Path, extra: list[str]) -> list[dict[str, Any]]:
     """One family's grid on one source (continued, not retrained, when its directory holds it already)."""
-    _, options, lrs = FAMILIES[family]
+    _, options, lrs, _ = FAMILIES[family]
     args = [*p["data"], *options, "--lr", *map(str, p["lr"][lrs]), "--momentum", *map(str, MOMENTA), "--seeds",
             *map(str, p["seeds"]), "--max_epochs", str(p["epochs"]), "--out", str(out),
             "--trainer.enable_model_summary", "false", *extra]
@@ -103,24 +111,30 @@ def spread(lines: dict[float, tuple[np.ndarray, np.ndarray]], log: bool) -> floa
 
 
 def plot(source: str, results: dict[str, list[dict[str, Any]]], metric: str, out: Path) -> list[dict[str, Any]]:
-    """``families_<source>.png``: a column per family, its curves against lr / (1 - m) (top) and lr (bottom);
-    returns the spread per family and axis."""
+    """``families_<source>.png``: a column per family (three to a row), its curves against lr / (1 - m) (top) and lr
+    (below it); returns the spread per family and axis, with the axis predicted."""
     label, log = METRICS[metric]
-    fig, axes = plt.subplots(2, len(results), figsize=(5.5 * len(results), 8), squeeze=False)
+    cols = min(3, len(results))
+    blocks = math.ceil(len(results) / cols)
+    fig, axes = plt.subplots(2 * blocks, cols, figsize=(5.5 * cols, 4 * 2 * blocks), squeeze=False)
     table = []
-    for col, (family, rows) in enumerate(results.items()):
+    for i, (family, rows) in enumerate(results.items()):
+        col = i % cols
         for row, axis in enumerate(("effective", "lr")):
-            ax, lines = axes[row][col], curves(rows, metric, axis)
+            ax, lines = axes[2 * (i // cols) + row][col], curves(rows, metric, axis)
             for m, (x, y) in lines.items():
                 ax.plot(x, y, "o-", ms=3, label=f"m = {m:g}")
             s = spread(lines, log)
-            table.append(dict(source=source, family=family, axis=axis, spread=s, unit="decades" if log else "acc"))
+            table.append(dict(source=source, family=family, axis=axis, spread=s, unit="decades" if log else "acc",
+                              predicted=FAMILIES[family][3]))
             xlabel = "effective step lr / (1 - m)" if axis == "effective" else "learning rate"
             ax.set(xscale="log", yscale="log" if log else "linear", xlabel=xlabel, ylabel=label if col == 0 else "",
                    title=f"{FAMILIES[family][0]}\nspread between momenta: {s:.2g}" if row == 0 else
                    f"spread between momenta: {s:.2g}")
             ax.legend(fontsize=7)
-    fig.suptitle(f"{source}: which formula's momentum is a bigger step? (one curve = a step size and no more)")
+    for ax in axes.flat[2 * len(results):] if len(results) % cols else []:
+        ax.set_visible(False)
+    fig.suptitle(f"{source}: whose momentum is a bigger step? (one curve = a step size and no more)")
     fig.tight_layout()
     fig.savefig(out / f"families_{source}.png", dpi=90)
     plt.close(fig)
@@ -143,11 +157,13 @@ def main(argv: list[str] | None = None) -> None:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
-    print(f"\n{'source':<9}{'family':<9}{'spread vs lr/(1-m)':>20}{'spread vs lr':>14}")
+    print(f"\n{'source':<9}{'family':<9}{'spread vs lr/(1-m)':>20}{'spread vs lr':>14}  predicted  measured")
     for source in own.sources:
         for family in FAMILIES:
             s = {r["axis"]: r["spread"] for r in table if (r["source"], r["family"]) == (source, family)}
-            print(f"{source:<9}{family:<9}{s['effective']:>20.3g}{s['lr']:>14.3g}")
+            found = "effective" if s["effective"] < s["lr"] else "lr"  # the axis its momenta fall closer on
+            print(f"{source:<9}{family:<9}{s['effective']:>20.3g}{s['lr']:>14.3g}  {FAMILIES[family][3]:>9}  "
+                  f"{found:>8}")
     print(f"\nfamilies.csv and {', '.join(f'families_{s}.png' for s in own.sources)} in {own.out}")
 
 

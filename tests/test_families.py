@@ -1,4 +1,4 @@
-"""The three momentum formulas (``python -m lit_momentum.families``) through the real command, and the article's
+"""The momentum formulas (``python -m lit_momentum.families``) through the real command, and the article's
 formula as a grid option (``--dampening momentum``).
 
 Bugs these exist to catch: the article's family trained with PyTorch's formula (dampening not m); a family or an
@@ -37,11 +37,13 @@ def test_the_quick_study_draws_every_family_on_both_axes(tmp_path: Path) -> None
                    "false"])
     with open(tmp_path / "families.csv") as f:
         table = list(csv.DictReader(f))
-    assert [(r["family"], r["axis"]) for r in table] == [(f, a) for f in ("pytorch", "article", "adam")
-                                                         for a in ("effective", "lr")]
+    families = ("pytorch", "article", "adam", "rmsprop", "nadam", "lion")
+    assert [(r["family"], r["axis"]) for r in table] == [(f, a) for f in families for a in ("effective", "lr")]
     with open(tmp_path / "random" / "article" / "summary.csv") as f:
         assert all(r["dampening"] == r["momentum"] for r in csv.DictReader(f))
-    with open(tmp_path / "random" / "adam" / "summary.csv") as f:
-        assert {r["optimizer"] for r in csv.DictReader(f)} == {"adam"}
+    for family, optimizer in (("adam", "adam"), ("rmsprop", "RMSprop"), ("nadam", "NAdam"), ("lion", "Lion")):
+        with open(tmp_path / "random" / family / "summary.csv") as f:
+            assert {r["optimizer"] for r in csv.DictReader(f)} == {optimizer}, family
+    assert {r["predicted"] for r in table} == {"effective", "lr"}
     with Image.open(tmp_path / "families_random.png") as img:
         assert img.width > 1000 and img.height > 600
