@@ -1,6 +1,6 @@
 """Momentum in six optimizers side by side: whose "bigger step" is it?
 
-    python -m lit_momentum.families --out runs/families             # random labels and MNIST-1D (about 10 minutes)
+    python -m lit_momentum.families --out runs/families             # random labels and MNIST-1D (28 min here, under load)
     python -m lit_momentum.families --out runs/families --quick     # a first look (about 12 s)
 
 The article writes momentum as ``v = m v + (1 - m) g``: that is SGD with ``dampening = m`` (``--dampening
