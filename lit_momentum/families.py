@@ -1,7 +1,7 @@
 """Momentum in six optimizers side by side: whose "bigger step" is it?
 
-    python -m lit_momentum.families --out runs/families             # random labels and MNIST-1D (28 min here, under load)
-    python -m lit_momentum.families --out runs/families --quick     # a first look (about 12 s)
+    python -m lit_momentum.families --out runs/families             # random labels and MNIST-1D (28 min, under load)
+    python -m lit_momentum.families --out runs/families --quick     # a first look (about 21 s)
 
 The article writes momentum as ``v = m v + (1 - m) g``: that is SGD with ``dampening = m`` (``--dampening
 momentum``), and exactly Adam's first moment with ``beta1 = m``. PyTorch's ``torch.optim.SGD`` uses ``v = m v + g``
@@ -144,7 +144,7 @@ def plot(source: str, results: dict[str, list[dict[str, Any]]], metric: str, out
 def main(argv: list[str] | None = None) -> None:
     quiet()
     argv = sys.argv[1:] if argv is None else argv
-    own, extra = study_args("python -m lit_momentum.families", __doc__, "about 12 s", ["random", "mnist1d"],
+    own, extra = study_args("python -m lit_momentum.families", __doc__, "about 21 s", ["random", "mnist1d"],
                             "the article's random labels (final training loss), MNIST-1D (best validation accuracy)",
                             argv)
     preset = PRESETS["quick" if own.quick else "full"]
