@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from lit_momentum.quadratic import KEYS, eigenvalues, measure, run
-from tests.conftest import ROOT
+from lit_momentum.quadratic import main as quadratic_main
+from tests.conftest import ROOT, refusal
 
 DIM, TOL = 100, 1e-6
 
@@ -77,8 +78,6 @@ def test_command_writes_json_figure_and_table(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, message", [(["--kappa", "1"], "--kappa"), (["--dim", "1"], "--dim"),
                                            (["--tol", "2"], "--tol")])
 def test_bad_options_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "lit_momentum.quadratic", *args, "--out", str(tmp_path / "q")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1  # bad input: exit 1, one line, no usage block
-    assert proc.stderr.startswith(f"error: {message}"), proc.stderr
+    said = refusal(quadratic_main, [*args, "--out", str(tmp_path / "q")])  # exit 1, one line, no usage block
+    assert said.startswith(f"error: {message}"), said
     assert not (tmp_path / "q").exists()
