@@ -1,4 +1,5 @@
-"""``python train.py`` as a user runs it: a real process, real configs, real TensorBoard files read back.
+"""``python train.py`` as a user runs it: real configs, real TensorBoard files read back; in a real process where
+what the process prints or returns is checked, else through the same entry point in this one (``main``).
 
 Bugs these exist to catch: a missing TensorBoard tag or step; a config or flag that does not take effect, or the
 wrong one winning when stacked; two runs sharing a directory; a GPU request that ends in a traceback.
@@ -36,8 +37,8 @@ def test_writes_tensorboard_events_with_every_tag_and_point(tiny: list[str], tmp
 
 
 def test_yaml_and_flag_overrides_take_effect(tiny: list[str], tmp_path: Path) -> None:
-    run_train(*tiny, "--config", str(CONFIGS / "manual.yaml"), "--max_epochs", "3", "--model.momentum", "0.8",
-              "--data.batch_size", "32", cwd=tmp_path)
+    main([*tiny, "--config", str(CONFIGS / "manual.yaml"), "--max_epochs", "3", "--model.momentum", "0.8",
+          "--data.batch_size", "32"])
     (run,) = run_dirs(tmp_path)
     assert run.parent.name == f"{TINY_DATA}-batch_size32_manual_m0.8_lr1e-05"  # (the data as configured)
     config = yaml.safe_load((run / "config.yaml").read_text())
@@ -49,8 +50,8 @@ def test_yaml_and_flag_overrides_take_effect(tiny: list[str], tmp_path: Path) ->
 def test_stacked_configs_and_order(tiny: list[str], tmp_path: Path) -> None:
     """Later --config files win over earlier ones; a typed flag (an alias too) wins over every config, wherever it
     stands: a config given after it never silently replaces it."""
-    run_train(*tiny, "--max_epochs", "2", "--model.lr", "0.001", "--config", str(CONFIGS / "nesterov.yaml"),
-              "--config", str(CONFIGS / "debug.yaml"), cwd=tmp_path)
+    main([*tiny, "--max_epochs", "2", "--model.lr", "0.001", "--config", str(CONFIGS / "nesterov.yaml"),
+          "--config", str(CONFIGS / "debug.yaml")])
     (run,) = run_dirs(tmp_path)
     assert run.parent.name == f"{TINY_DATA}_builtin_nesterov_m0.9_lr0.001"  # nesterov.yaml's lr 1e-5 did not win
     ckpt = load_ckpt(run / "checkpoints/last.ckpt")
@@ -172,7 +173,7 @@ def test_every_commands_help_names_it_as_run_keeps_its_examples_and_describes_ev
 @pytest.mark.slow
 def test_two_runs_with_same_settings_get_two_directories(tiny: list[str], tmp_path: Path) -> None:
     for _ in range(2):
-        run_train(*tiny, "--max_epochs", "1", cwd=tmp_path)
+        main([*tiny, "--max_epochs", "1"])
     assert [p.name for p in run_dirs(tmp_path)] == ["version_0", "version_1"]
 
 
