@@ -28,7 +28,7 @@ MNIST1D = ["--config", str(CONFIGS / "mnist1d.yaml")]
 
 @pytest.mark.slow
 def test_mnist1d_logs_validation_with_training_and_its_checkpoint_tests(tiny: list[str], tmp_path: Path) -> None:
-    run_train(*tiny, *MNIST1D, "--max_epochs", "4", cwd=tmp_path)  # tiny after mnist1d: debug.yaml's sizes apply
+    main([*tiny, *MNIST1D, "--max_epochs", "4"])  # tiny after mnist1d: debug.yaml's sizes apply
     (run,) = run_dirs(tmp_path)
     logged = scalars(run)
     train_steps = [s for s, _ in logged["train/loss"]]
@@ -37,7 +37,7 @@ def test_mnist1d_logs_validation_with_training_and_its_checkpoint_tests(tiny: li
     assert [v for _, v in logged["val/acc_best"]] == [max(accs[: i + 1]) for i in range(4)]
     ckpt = run / "checkpoints" / "last.ckpt"
     before = sorted(tmp_path.rglob("*"))
-    proc = run_train("test", *tiny, *MNIST1D, "--ckpt_path", str(ckpt), cwd=tmp_path)
+    proc = run_train("test", *tiny, *MNIST1D, "--ckpt_path", str(ckpt), cwd=tmp_path)  # what a user sees printed
     assert sorted(tmp_path.rglob("*")) == before, "a test wrote files"
     lines = proc.stdout.splitlines()  # where from, then the metrics rounded as the bar rounds them; nothing else
     assert lines[0] == (f"tested {ckpt} on MNIST1DDataModule's test set, with the data the run was trained on "
@@ -56,8 +56,8 @@ def test_mnist1d_logs_validation_with_training_and_its_checkpoint_tests(tiny: li
 
 
 def test_random_labels_are_memorised_and_held_out_accuracy_stays_at_chance(tiny: list[str], tmp_path: Path) -> None:
-    run_train(*tiny, "--config", str(CONFIGS / "adam.yaml"), "--model.lr", "0.01", "--data.val_samples", "256",
-              "--max_epochs", "80", cwd=tmp_path)
+    main([*tiny, "--config", str(CONFIGS / "adam.yaml"), "--model.lr", "0.01", "--data.val_samples", "256",
+          "--max_epochs", "80"])
     logged = scalars(run_dirs(tmp_path)[0])
     assert logged["train/acc"][-1][1] > 0.95
     assert abs(logged["val/acc"][-1][1] - 0.5) < 0.1  # 256 random labels: chance is 0.5 +- 0.03

@@ -5,9 +5,6 @@ missing figure; an animation that loops before its end can be seen.
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,8 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lit_momentum.valley import BUMP, HOLD, ball_view, decay, make_valley, roll, slopes
-from tests.conftest import ROOT
+from lit_momentum.valley import main as valley_main
+from tests.conftest import refusal
 
 
 def test_the_curve_and_its_bump() -> None:
@@ -66,9 +64,7 @@ def test_decay_values() -> None:
 @pytest.mark.slow
 def test_command_writes_every_file(tmp_path: Path) -> None:
     out = tmp_path / "v"
-    proc = subprocess.run([sys.executable, "-m", "lit_momentum.valley", "--out", str(out), "--steps", "30"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    valley_main(["--out", str(out), "--steps", "30"])
     summary = json.loads((out / "valley.json").read_text())
     assert summary["plain"]["stop_index"] == 24 and not summary["plain"]["passed_bump"]
     assert summary["momentum"]["stop_index"] == 30 and summary["momentum"]["passed_bump"]
@@ -82,15 +78,12 @@ def test_command_writes_every_file(tmp_path: Path) -> None:
         first = gif.info["duration"]
         gif.seek(30)
         assert gif.info["duration"] >= HOLD * first  # the last step stays on screen before the loop starts again
-    again = subprocess.run([sys.executable, "-m", "lit_momentum.valley", "--out", str(out)], cwd=ROOT,
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode != 0 and "already holds" in again.stderr  # never overwrites a run
+    assert "already holds" in refusal(valley_main, ["--out", str(out)])  # never overwrites a run
 
 
-def test_default_run_logs_the_figures_to_tensorboard(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "lit_momentum.valley", "--no-gif"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 0, proc.stderr
+def test_default_run_logs_the_figures_to_tensorboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    valley_main(["--no-gif"])
     (run,) = (tmp_path / "lightning_logs" / "valley").glob("version_*")
     acc = EventAccumulator(str(run))
     acc.Reload()
