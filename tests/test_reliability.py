@@ -37,15 +37,15 @@ VARIANTS = ["manual", "builtin", "adam"]
 def test_killed_run_resumes_bit_for_bit(tiny: list[str], tmp_path: Path, variant: str) -> None:
     config = [*tiny, "--config", str(CONFIGS / f"{variant}.yaml"), "--config", str(CONFIGS / "debug.yaml"),
               "--max_epochs", "120", "--checkpoint.every_n_epochs", "2"]
-    run_train(*config, "--trainer.default_root_dir", str(tmp_path / "straight"), cwd=tmp_path)
+    main([*config, "--trainer.default_root_dir", str(tmp_path / "straight")])  # (the fault is the kill: a process)
     crash_root = tmp_path / "crash"
     name = TINY_DATA + "_" + {"sgd": "sgd_lr1e-05", "manual": "manual_m0.9_lr1e-05", "builtin": "builtin_m0.9_lr1e-05",
                               "nesterov": "builtin_nesterov_m0.9_lr1e-05", "adam": "adam_b0.9_lr0.001"}[variant]
     ckpt = crash_root / "lightning_logs" / name / "version_0" / "checkpoints" / "last.ckpt"
     kill_after_checkpoint(train_cmd(*config, "--trainer.default_root_dir", str(crash_root)), ckpt, epoch=5)
     killed_at = load_ckpt(ckpt)["epoch"]
-    run_train(*tiny, "--trainer.default_root_dir", str(crash_root), "--max_epochs", "120",
-              "--ckpt_path", str(ckpt), cwd=tmp_path)  # no config: the checkpoint's settings
+    main([*tiny, "--trainer.default_root_dir", str(crash_root), "--max_epochs", "120",
+          "--ckpt_path", str(ckpt)])  # no config: the checkpoint's settings
     (straight,), (crashed,) = run_dirs(tmp_path / "straight"), run_dirs(crash_root)
     assert crashed == ckpt.parents[1], "the resumed run writes into the run it resumes"
     assert_same_state(load_ckpt(straight / "checkpoints/last.ckpt"), load_ckpt(ckpt))
