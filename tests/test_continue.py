@@ -26,7 +26,6 @@ from tests.conftest import (
     load_ckpt,
     refusal,
     run_dirs,
-    run_train,
     scalars,
     train_cmd,
 )
@@ -101,11 +100,11 @@ def test_a_killed_run_continued_with_the_short_form_is_the_uninterrupted_run(tmp
     ``setup``, noise drawn in a worker process (started each epoch, seeded from the epoch's data stream)."""
     base = [*options(tmp_path, epochs=30, every=3), "--data", "tests.probe_data.DrawnAtStart", "--data.workers",
             "1"]  # data drawn in __init__ and setup, noise drawn in a worker (tests/test_faithful.py: persistent)
-    run_train(*base, "--trainer.default_root_dir", str(tmp_path / "straight"), cwd=tmp_path)
+    main([*base, "--trainer.default_root_dir", str(tmp_path / "straight")])  # (the fault is the kill: a process)
     (straight,) = run_dirs(tmp_path / "straight")
     ckpt = tmp_path / "crash" / "lightning_logs" / straight.parent.name / "version_0" / "checkpoints" / "last.ckpt"
     kill_after_checkpoint(train_cmd(*base, "--trainer.default_root_dir", str(tmp_path / "crash")), ckpt, epoch=6)
-    run_train("--ckpt_path", str(ckpt), cwd=tmp_path)
+    main(["--ckpt_path", str(ckpt)])
     same_run(straight, ckpt.parents[1])
 
 

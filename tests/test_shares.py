@@ -233,7 +233,7 @@ def test_a_multi_grid_sweep_killed_in_its_second_grid_continues_bit_for_bit(tiny
     second = crashed / "units" / "1_batch_size128" / "last.ckpt"
     kill_after_checkpoint(sweep_cmd(*args, "--out", str(crashed)), second, epoch=5)
     assert (crashed / "units" / "0_batch_size32" / "result.json").is_file() and not (crashed / "summary.csv").exists()
-    run_train(*args, "--out", str(crashed), "--ckpt_path", str(second), cwd=tmp_path, cmd=sweep_cmd)
+    sweep_main([*args, "--out", str(crashed), "--ckpt_path", str(second)])
     for unit in ("0_batch_size32", "1_batch_size128"):
         a, b = (load_ckpt(d / "units" / unit / "last.ckpt") for d in (tmp_path / "straight", crashed))
         assert_same_state(a, b)

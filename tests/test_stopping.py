@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from lit_momentum.command import main as train_main
 from lit_momentum.stopping import StopOnSignal
-from tests.conftest import ROOT, assert_same_state, load_ckpt, run_dirs, run_train, scalars, sweep_cmd, train_cmd
+from lit_momentum.sweep import main as sweep_main
+from tests.conftest import ROOT, assert_same_state, load_ckpt, run_dirs, scalars, sweep_cmd, train_cmd
 
 FOREVER = ["--max_epochs", "100000", "--checkpoint.every_n_epochs", "100000"]  # only a stop writes a checkpoint
 
@@ -64,9 +66,8 @@ def test_a_signal_stops_after_the_epoch_and_the_run_continues_bit_for_bit(tiny: 
     assert len(scalars(run)["train/loss"]) == epoch + 1, "an epoch was lost or half-logged"
     # continue exactly as told (and stop 3 epochs later), against a run that was never stopped
     told = shlex.split(last.split("continue with: ")[1])[2:]
-    run_train(*told, "--max_epochs", str(epoch + 4), cwd=tmp_path)
-    run_train(*tiny, "--trainer.default_root_dir", str(tmp_path / "straight"), "--max_epochs", str(epoch + 4),
-              cwd=tmp_path)
+    train_main([*told, "--max_epochs", str(epoch + 4)])  # (the signal is the fault: its process was real)
+    train_main([*tiny, "--trainer.default_root_dir", str(tmp_path / "straight"), "--max_epochs", str(epoch + 4)])
     (straight,) = run_dirs(tmp_path / "straight")
     assert_same_state(load_ckpt(straight / "checkpoints/last.ckpt"), load_ckpt(ckpt))
     assert scalars(straight)["train/loss_step"] == scalars(run)["train/loss_step"]
@@ -114,8 +115,8 @@ def test_a_stopped_sweep_says_how_to_continue_and_ends_where_a_whole_one_ends(ti
     assert "; continue with: python -m lit_momentum.sweep " in last and last.endswith(f"--ckpt_path {out}/last.ckpt")
     epoch = int(last.split("after epoch ")[1].split(";")[0]) - 1  # the bar counts from 1
     told = shlex.split(last.split("continue with: ")[1])[3:]
-    run_train(*told, "--max_epochs", str(epoch + 3), cwd=tmp_path, cmd=sweep_cmd)
-    run_train(*grid, "--out", str(tmp_path / "whole"), "--max_epochs", str(epoch + 3), cwd=tmp_path, cmd=sweep_cmd)
+    sweep_main([*told, "--max_epochs", str(epoch + 3)])
+    sweep_main([*grid, "--out", str(tmp_path / "whole"), "--max_epochs", str(epoch + 3)])
     a, b = load_ckpt(tmp_path / "whole" / "last.ckpt"), load_ckpt(out / "last.ckpt")
     assert_same_state(a, b)
     assert torch.equal(a["grid_history"], b["grid_history"])

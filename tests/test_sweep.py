@@ -247,7 +247,7 @@ def test_killed_sweep_resumes_bit_for_bit(tiny: list[str], tmp_path: Path) -> No
     kill_after_checkpoint(sweep_cmd(*grid, "--out", str(crashed)), crashed / "last.ckpt", epoch=5)
     killed_at = load_ckpt(crashed / "last.ckpt")["epoch"]
     assert not (crashed / "summary.csv").exists()
-    run_train(*grid, "--out", str(crashed), "--ckpt_path", str(crashed / "last.ckpt"), cwd=tmp_path, cmd=sweep_cmd)
+    sweep_main([*grid, "--out", str(crashed), "--ckpt_path", str(crashed / "last.ckpt")])
     a, b = load_ckpt(tmp_path / "straight" / "last.ckpt"), load_ckpt(crashed / "last.ckpt")
     assert_same_state(a, b)
     assert torch.equal(a["grid_history"], b["grid_history"]) and b["epoch"] == 59
