@@ -102,8 +102,9 @@ def test_a_data_module_outside_the_package_trains_by_class_path(tiny: list[str],
     assert state["data_config"] == {"class_path": "my_data.Blobs", "init_args": {"n": 600, "batch_size": 32}}
     logged = scalars(run)
     assert len(logged["train/loss_step"]) == 6 * 19 and logged["val/acc"][-1][1] > 0.9  # it learnt the blobs
-    run_train(*tiny[2:], "--max_epochs", "7", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
-              cwd=tmp_path)  # without debug.yaml, whose data options are the default data module's
+    monkeypatch.syspath_prepend(str(tmp_path))  # (continued in this process: the module importable here too)
+    main([*tiny[2:], "--max_epochs", "7", "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])  # without
+    # debug.yaml, whose data options are the default data module's
     assert len(scalars(run)["train/loss_step"]) == 7 * 19, "continued on other data than its own"
 
 
