@@ -24,14 +24,17 @@ from lit_momentum.sweep.point_optimizers import PointOptimizers
 from tests.conftest import by_run, grid_run, load_ckpt, run_dirs, run_sweep, scalars, spelled
 
 NET = ["--model.net", "tests.probe_nets.DropoutMLP"]  # the loop path: gradients to the bit
-LION = "tests.test_optimizers.Lion"  # a researcher's own class, written in a test module
+OWN = "tests.test_optimizers.ArticleSGD"  # a researcher's own class, written in a test module
+LION = "lit_momentum.lion.Lion"  # the docs' example of one (betas[0] its momentum)
 CASES = {  # optimizer, its own options, the grid's axes
     "rmsprop": (["--optimizer", "RMSprop", "--optimizer.alpha", "0.95"],
                 ["--lr", "0.001", "0.003", "--momentum", "0", "0.9"]),
     "nadam": (["--optimizer", "NAdam", "--optimizer.momentum_decay", "0.01"],
               ["--lr", "0.01", "--momentum", "0.5", "0.9", "--weight_decay", "0", "0.1"]),
-    "own-lion": (["--optimizer", LION, "--optimizer.betas", "[0.9, 0.95]"],
-                 ["--lr", "0.001", "0.003", "--momentum", "0.8", "0.9"]),
+    "own-article": (["--optimizer", OWN, "--optimizer.lookahead", "true"],
+                    ["--lr", "0.01", "0.03", "--momentum", "0.8", "0.9"]),
+    "lion": (["--optimizer", LION, "--optimizer.betas", "[0.9, 0.95]"],
+             ["--lr", "0.001", "0.003", "--momentum", "0.8", "0.9"]),
 }
 
 
@@ -40,8 +43,9 @@ def config(path: str, **options: object) -> dict:
 
 
 @pytest.mark.parametrize("optimizer", [config("torch.optim.RMSprop", alpha=0.9), config("torch.optim.NAdam"),
-                                       config(LION, betas=(0.9, 0.95)), config("torch.optim.Adagrad")],
-                         ids=["rmsprop", "nadam", "own-lion", "adagrad"])
+                                       config(LION, betas=(0.9, 0.95)), config(OWN, lookahead=True),
+                                       config("torch.optim.Adagrad")],
+                         ids=["rmsprop", "nadam", "lion", "own-article", "adagrad"])
 def test_each_points_step_is_its_own_optimizers_to_the_bit(optimizer: dict) -> None:
     """Three points with their own lr, momentum and weight decay, stepped 6 times on stacked gradients, against an
     instance of the class per point on copies of its slices; the state saved after 3 steps continues as it was; a
@@ -53,6 +57,8 @@ def test_each_points_step_is_its_own_optimizers_to_the_bit(optimizer: dict) -> N
                 dict(lr=0.001, momentum=0.0, weight_decay=0.0)]
     if optimizer["class_path"].endswith("Adagrad"):  # (no momentum: the table puts it nowhere)
         settings = [dict(s, momentum=0.9) for s in settings]
+    if optimizer["class_path"] == OWN:  # (no weight decay of its own)
+        settings = [dict(s, weight_decay=0.0) for s in settings]
     alive = [True, True, True]
     grid = PointOptimizers(stacked, optimizer, settings, lambda: alive)
     own = [[p.detach()[k].clone().requires_grad_() for p in stacked] for k in range(3)]
@@ -110,7 +116,7 @@ def point_weights(ckpt: dict, k: int) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("case, point", [("rmsprop", "lr0.003_m0.9_seed0_RMSprop-alpha0.95"),
                                          ("nadam", "lr0.01_m0.5_wd0.1_seed0_NAdam-momentum_decay0.01"),
-                                         ("own-lion", "lr0.003_m0.8_seed0_Lion-beta2_0.95")])
+                                         ("own-article", "lr0.03_m0.8_seed0_ArticleSGD-lookahead")])
 def test_a_grid_point_of_any_optimizer_is_its_train_py_run_to_the_bit(tiny: list[str], tmp_path: Path, case: str,
                                                                       point: str, capsys: pytest.CaptureFixture
                                                                       ) -> None:
@@ -138,7 +144,7 @@ def test_a_grid_point_of_any_optimizer_is_its_train_py_run_to_the_bit(tiny: list
     assert all(min(c[1:]) < c[0] for c in curves), "a point did not train"
 
 
-@pytest.mark.parametrize("case", ["rmsprop", "own-lion"])
+@pytest.mark.parametrize("case", ["rmsprop", "lion"])
 def test_a_stopped_grid_under_a_momentum_cycle_continues_as_its_points_runs(tiny: list[str], tmp_path: Path,
                                                                             case: str) -> None:
     """A one-cycle over lr and the family's momentum (RMSprop's ``momentum``, Lion's ``betas[0]``), per step, on a
