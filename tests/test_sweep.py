@@ -10,8 +10,11 @@ that crashes on an empty panel; an event file whose records TensorBoard's writer
 import csv
 import io
 import json
+import os
 import random
 import re
+import time
+import types
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 from tensorboard.summary.writer.record_writer import RecordWriter
 
 from lit_momentum.command import main as train_main
+from lit_momentum.sweep import logger
 from lit_momentum.sweep import main as sweep_main
 from lit_momentum.sweep.logger import BAND_TAGS, HPARAMS_METRICS, VAL_BAND_TAGS, VAL_METRICS
 from lit_momentum.sweep.main import COLUMNS
@@ -255,6 +259,25 @@ def test_killed_sweep_resumes_bit_for_bit(tiny: list[str], tmp_path: Path) -> No
     assert (crashed / "summary.csv").read_text() == (tmp_path / "straight" / "summary.csv").read_text()
     for run in ("1_lr0.05_m0.9_seed0", "0_lr0.05_m0_seed0", "2_lr10000_m0_seed0"):
         assert scalars(crashed / run) == scalars(tmp_path / "straight" / run), run
+
+
+def test_a_grid_continued_within_the_second_it_stopped_keeps_its_curves(tiny: list[str], tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """TensorBoard reads a run's event files in name order, and a continued run's restart marker drops what it finds
+    before it at later steps: the continued grid's files must sort after the stopped one's even when both were made
+    within one second, the continuing process's pid the lower (a notebook, a requeue)."""
+    grid = [*tiny, "--lr", "0.05", "--momentum", "0.9", "--out", str(tmp_path / "grid")]
+    frozen = types.SimpleNamespace(time=lambda: 1.8e9, time_ns=time.time_ns)  # every second the same second
+    monkeypatch.setattr(logger, "time", frozen)
+    for pid, epochs in ((99999, "2"), (1, "4")):
+        monkeypatch.setattr(logger, "os", types.SimpleNamespace(getpid=lambda pid=pid: pid, replace=os.replace))
+        sweep_main([*grid, "--max_epochs", epochs] + (["--ckpt_path", str(tmp_path / "grid" / "last.ckpt")]
+                                                      if epochs == "4" else []))
+    (run,) = [p for p in (tmp_path / "grid").iterdir() if p.name.startswith("lr")]
+    assert len(list(run.glob("events.out.tfevents.*.grid"))) == 2
+    curves = scalars(run)
+    assert [s for s, _ in curves["train/loss_step"]] == list(range(16)), "the stopped part's curve was dropped"
+    assert [s for s, _ in curves["train/loss"]] == [3, 7, 11, 15]
 
 
 def test_a_checkpoint_whose_steps_lightning_counted_continues_bit_for_bit(tiny: list[str], tmp_path: Path) -> None:

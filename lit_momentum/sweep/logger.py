@@ -148,7 +148,9 @@ class GridLogger(Logger):
 
     def write(self, run: str, event: event_pb2.Event) -> None:
         if run not in self.files:
-            name = f"events.out.tfevents.{time.time():.0f}.{socket.gethostname()}.{os.getpid()}.grid"
+            # TensorBoard reads a run's files in the order of their names: the time in nanoseconds, so that a run
+            # continued within the second it was stopped (in another process, with a lower pid) is read after it
+            name = f"events.out.tfevents.{time.time_ns()}.{socket.gethostname()}.{os.getpid()}.grid"
             self.files[run] = self.root / run / name
             self.pending[run] = [event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
                                  .SerializeToString()]
