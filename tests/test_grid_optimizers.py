@@ -114,6 +114,7 @@ def point_weights(ckpt: dict, k: int) -> list[torch.Tensor]:
     return [state[f"net.params.{i}"][k] for i in range(sum(n.startswith("net.params.") for n in state))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, point", [("rmsprop", "lr0.003_m0.9_seed0_RMSprop-alpha0.95"),
                                          ("nadam", "lr0.01_m0.5_wd0.1_seed0_NAdam-momentum_decay0.01"),
                                          ("own-article", "lr0.03_m0.8_seed0_ArticleSGD-lookahead")])
@@ -144,6 +145,7 @@ def test_a_grid_point_of_any_optimizer_is_its_train_py_run_to_the_bit(tiny: list
     assert all(min(c[1:]) < c[0] for c in curves), "a point did not train"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["rmsprop", "lion"])
 def test_a_stopped_grid_under_a_momentum_cycle_continues_as_its_points_runs(tiny: list[str], tmp_path: Path,
                                                                             case: str) -> None:

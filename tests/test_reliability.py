@@ -146,6 +146,7 @@ def test_runaway_loss_stops_with_epoch_step_and_lr(tiny: list[str], tmp_path: Pa
     assert all(torch.isfinite(t).all() for k, t in ckpt["state_dict"].items() if k.startswith("net."))
 
 
+@pytest.mark.slow
 def test_runs_started_together_get_their_own_directories(tiny: list[str], tmp_path: Path) -> None:
     procs = [subprocess.Popen(train_cmd(*tiny, "--max_epochs", "2"), cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -226,6 +226,7 @@ def test_grids_split_into_parts_name_their_settings_and_sort_in_numeric_order(ti
     assert len(rows(out)) == 8
 
 
+@pytest.mark.slow
 def test_a_multi_grid_sweep_killed_in_its_second_grid_continues_bit_for_bit(tiny: list[str], tmp_path: Path) -> None:
     args = [*tiny, *GRID, *BATCHES, "--max_epochs", "40", "--checkpoint.every_n_epochs", "2"]
     sweep_main([*args, "--out", str(tmp_path / "straight")])  # the reference, in this process

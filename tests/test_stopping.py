@@ -123,6 +123,7 @@ def test_a_stopped_sweep_says_how_to_continue_and_ends_where_a_whole_one_ends(ti
     assert (out / "summary.csv").read_text() == (tmp_path / "whole" / "summary.csv").read_text()
 
 
+@pytest.mark.slow
 def test_a_stopped_compare_keeps_the_finished_variants_and_names_the_missing(tmp_path: Path) -> None:
     out = tmp_path / "cmp"
     cmd = [sys.executable, "-m", "lit_momentum.compare", "--config", str(ROOT / "configs/debug.yaml"), "--variants",

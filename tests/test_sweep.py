@@ -261,6 +261,7 @@ def test_killed_sweep_resumes_bit_for_bit(tiny: list[str], tmp_path: Path) -> No
         assert scalars(crashed / run) == scalars(tmp_path / "straight" / run), run
 
 
+@pytest.mark.slow
 def test_a_grid_continued_within_the_second_it_stopped_keeps_its_curves(tiny: list[str], tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """TensorBoard reads a run's event files in name order, and a continued run's restart marker drops what it finds
