@@ -9,6 +9,7 @@ checkpointing), after ``--warmup`` epochs, by a callback both engines load (``--
     python benchmarks/vs_commit.py --commit fc2bad3 --workload train --dim 1000 --threads 1   # the article's run
     python benchmarks/vs_commit.py --commit fc2bad3 --accelerator gpu          # unchanged on a GPU
     python benchmarks/vs_commit.py --commit c4468b1 --workload mnist1d_scheduled --epochs 30   # a per-step schedule
+    python benchmarks/vs_commit.py --commit eee8e59 --workload grid_adam --dim 1000            # the grid with Adam
 
 The other commit is checked out in a temporary ``git worktree`` (removed at the end) and imported from there.
 """
@@ -50,7 +51,8 @@ class EpochClock(L.Callback):
 def command(workload: str, dim: int, epochs: int, out: Path, accelerator: str) -> list[str]:
     """The command both engines run: the sweep's grid, or the article's ``train.py`` run; ``mnist1d``: a grid of
     configs/mnist1d.yaml's MLP (8 lr x 4 momenta, each point's curves at every step), ``mnist1d_scheduled`` the same
-    with every point's lr on a per-step cosine (its ``train/lr`` and ``train/momentum`` curves too)."""
+    with every point's lr on a per-step cosine (its ``train/lr`` and ``train/momentum`` curves too); ``grid_adam``
+    the dim grid with Adam (its momenta are beta1)."""
     common = ["--max_epochs", str(epochs), "--trainer.enable_progress_bar", "false",
               "--trainer.enable_model_summary", "false", "--accelerator", accelerator,
               "--trainer.callbacks+=vs_commit.EpochClock"]
@@ -62,8 +64,9 @@ def command(workload: str, dim: int, epochs: int, out: Path, accelerator: str) -
         return ["-m", "lit_momentum.sweep", "--config", "configs/mnist1d.yaml", *common, *schedule, "--lr", "0.001",
                 "0.003", "0.01", "0.03", "0.1", "0.3", "1", "3", "--momentum", "0", "0.5", "0.9", "0.99", "--out",
                 str(out)]
-    return ["-m", "lit_momentum.sweep", "--data.dim", str(dim), *common, "--lr", "1e-5", "1e-4", "1e-3", "1e-2",
-            "--momentum", "0", "0.5", "0.9", "0.99", "--seeds", "0", "1", "--out", str(out)]
+    adam = ["--model.optimizer", "adam"] if workload == "grid_adam" else []
+    return ["-m", "lit_momentum.sweep", "--data.dim", str(dim), *common, *adam, "--lr", "1e-5", "1e-4", "1e-3",
+            "1e-2", "--momentum", "0", "0.5", "0.9", "0.99", "--seeds", "0", "1", "--out", str(out)]
 
 
 def seconds_per_epoch(root: Path, args: list[str], warmup: int, threads: int | None) -> float:
@@ -85,7 +88,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commit", required=True, help="the other engine's commit (fc2bad3: before the faithful "
                                                         "grid)")
-    parser.add_argument("--workload", choices=["grid", "train", "mnist1d", "mnist1d_scheduled"], default="grid")
+    parser.add_argument("--workload", choices=["grid", "grid_adam", "train", "mnist1d", "mnist1d_scheduled"],
+                        default="grid")
     parser.add_argument("--dim", type=int, default=250, help="the article's model's input width")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)

@@ -84,8 +84,10 @@ class GridAdam(Optimizer):
         self.refresh()
 
     def refresh(self) -> None:
-        """Read the settings to the host once (one sync), for the per-step scalars computed there."""
-        self.host = {k: v.tolist() for k, v in self.settings.items() if isinstance(v, Tensor)}
+        """Read the settings to the host once (one sync), for the per-step scalars computed there (a setting handed
+        over as a number, weight decay 0 for every point: that number for each)."""
+        n = len(self.settings["lr"])
+        self.host = {k: v.tolist() if isinstance(v, Tensor) else [float(v)] * n for k, v in self.settings.items()}
 
     def set_points(self, name: str, values: list[float]) -> None:
         """One value per point for one setting (a schedule's, at this step): its tensor in place, its host copy."""

@@ -20,7 +20,8 @@ def grid_optimizer(params: list[Tensor], points: list[Any], optimizer: Any, aliv
     """The optimizer and its per-point settings (0 for a frozen point; ``start``: the values a schedule starts lr
     and momentum at), made after Lightning set the model's device and precision, so that no precision rounds them
     (bf16: 0.9 -> 0.8984). For SGD, settings every point shares are handed over as numbers: the terms no point needs
-    are skipped. Another class: an instance per point with its lr, momentum and weight decay (no tensors)."""
+    are skipped (for Adam, a weight decay of 0 everywhere). Another class: an instance per point with its lr,
+    momentum and weight decay (no tensors)."""
     vals = {axis: [float(getattr(p, axis)) for p in points] for axis in optimizer_axes(optimizer)}
     vals.update(start or {})
     if takes_point_optimizers(optimizer):
@@ -33,7 +34,8 @@ def grid_optimizer(params: list[Tensor], points: list[Any], optimizer: Any, aliv
          for axis, v in vals.items()}  # (N,) each; a frozen point keeps its eps (Adam: 0 would divide 0 by 0)
     if optimizer in ("adam", "adamw"):
         return GridAdam(params, {"lr": s["lr"], "beta1": s["momentum"], "beta2": s["beta2"], "eps": s["eps"],
-                                 "weight_decay": s["weight_decay"]}, decoupled=optimizer == "adamw"), s
+                                 "weight_decay": s["weight_decay"] if any(vals["weight_decay"]) else 0.0},
+                        decoupled=optimizer == "adamw"), s
     nesterov = [p.nesterov for p in points]
     return GridSGD(params, {
         "lr": s["lr"],
