@@ -167,11 +167,13 @@ def test_the_quick_study_writes_its_table_and_figures_and_continues_without_retr
         with Image.open(out / figure) as img:
             assert img.width > 1000 and img.height > 300
     assert "critical batch size" in capsys.readouterr().out
-    trained = {p: p.stat().st_mtime_ns for p in out.glob("*/units/*/result.json")}
-    assert len(trained) == 3 + 3 + 4  # a grid per batch size: 3 on MNIST-1D (and 3 for Adam), 4 on random labels
+    trained = {p: p.stat().st_mtime_ns for p in [*out.glob("*/units/*/result.json"), out / "nqm.json"]}
+    assert len(trained) == 3 + 3 + 4 + 1  # a grid per batch size: 3 on MNIST-1D (and 3 for Adam), 4 on random
+    # labels; the NQM's rows
     table = (out / "batch_size.csv").read_text()
     study_main(args)
-    assert {p: p.stat().st_mtime_ns for p in out.glob("*/units/*/result.json")} == trained, "a grid was retrained"
+    assert {p: p.stat().st_mtime_ns for p in [*out.glob("*/units/*/result.json"), out / "nqm.json"]} == trained, \
+        "a grid was retrained or the NQM computed again"
     assert (out / "batch_size.csv").read_text() == table
 
 
