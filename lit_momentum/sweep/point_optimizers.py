@@ -17,14 +17,13 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from lit_momentum.momentum import closure_loss
-from lit_momentum.optimizers import BUILT_IN, build_optimizer, family_momentum, optimizer_class
-
-BATCHED = tuple(BUILT_IN)  # the optimizers the grid batches; every other class takes PointOptimizers
+from lit_momentum.optimizers import build_optimizer, family_momentum, optimizer_class
+from lit_momentum.sweep.axes import kind
 
 
 def takes_point_optimizers(optimizer: Any) -> bool:
     """Whether the grid trains this optimizer point by point (any class but sgd, adam and adamw)."""
-    return not (isinstance(optimizer, str) and optimizer in BATCHED)
+    return kind(optimizer) == "class"
 
 
 def optimizer_path(optimizer: Any) -> str:

@@ -10,8 +10,8 @@ from typing import Any
 from lit_momentum.optimizers import check_run_settings, family_momentum, optimizer_class, optimizer_label
 from lit_momentum.schedules import STAND_IN_SETTINGS, set_by
 from lit_momentum.settings import check_optimizer
-from lit_momentum.sweep.axes import ALWAYS_NAMED, AXES, AXES_TABLE, kind, num, sort_key
-from lit_momentum.sweep.point_optimizers import check_point_optimizer
+from lit_momentum.sweep.axes import ALWAYS_NAMED, AXES, AXES_TABLE, num, sort_key
+from lit_momentum.sweep.point_optimizers import check_point_optimizer, takes_point_optimizers
 
 __all__ = ["AXES", "GridPoint", "check_options", "make_grid", "num"]
 
@@ -83,7 +83,7 @@ def make_grid(prefix: str = "", only: list[str] | None = None, optimizer: Any = 
     elif ARTICLE in values["dampening"]:
         raise ValueError("model.dampening (--dampening): momentum (the article's formula) stands alone, not in a list")
     label, no_momentum = optimizer, False
-    if kind(optimizer) == "class":
+    if takes_point_optimizers(optimizer):
         label, no_momentum = optimizer_label(optimizer), family_momentum(optimizer) is None
         if no_momentum and len(values["momentum"]) > 1:
             raise ValueError(f"model.momentum (--momentum): {label} has no momentum (neither momentum nor betas); "
@@ -134,7 +134,7 @@ def named(points: list[GridPoint], varying: list[str], max_seed: int) -> list[Gr
 
 def check_options(optimizer: Any, momentum_impl: str, bound: float) -> None:
     """The grid's options besides its axes, checked (also by the sweep before anything is built)."""
-    if kind(optimizer) == "class":
+    if takes_point_optimizers(optimizer):
         optimizer_class(optimizer)  # (importable, an optimizer: one line otherwise)
         check_point_optimizer(optimizer)
         optimizer = "sgd"  # (momentum_impl: accepted either way, as for sgd)

@@ -22,6 +22,7 @@ from lit_momentum.schedules import (
     stand_in,
     stand_in_groups,
 )
+from lit_momentum.sweep.axes import ADAM, kind
 
 READ = STAND_IN_SETTINGS  # what a stand-in is built from
 
@@ -38,7 +39,7 @@ class PointSchedules:
         self.settings = [dict(k) for k in unique]
         self.schedule, self.optimizer_name, self.length = schedule, optimizer, length
         self.build(together=shares_groups(schedule))
-        self.adam, self.alive = optimizer in ("adam", "adamw"), alive  # (their settings call momentum beta1)
+        self.adam, self.alive = kind(optimizer) in ADAM, alive  # (GridAdam calls momentum beta1)
         self.optimizer: Optimizer | None = None  # the grid's (Lightning checks a scheduler's optimizer is returned)
         self.read()
 
