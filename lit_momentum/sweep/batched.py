@@ -12,6 +12,8 @@ by a trial step of two points (and said in one line, ``path``):
              ``nn.LSTM``, Python branches on a point's values). Each point runs its network's own forward on its
              slices, its random draws from its own stream (``lit_momentum.streams``), so it computes exactly what its
              ``train.py`` run computes, to the bit; gradients, the optimizer step and everything else stay batched.
+             A network that draws nothing has its points side by side on the CPU's cores, one thread each
+             (``lit_momentum.sweep.point_threads``): each point then is its run with one thread, to the bit.
     mlp      the package's ``MLP``: vmap's arithmetic with the products batched by hand (``mlp_forward``)
 
 Only what fails on both vmap and the loop is refused, in one line with PyTorch's reason. Buffers a forward updates in
@@ -36,6 +38,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from lit_momentum.nets import MLP
 from lit_momentum.streams import RandomStreams
+from lit_momentum.sweep.point_threads import PointThreads
 
 SLOW_OP = re.compile(r"There is a performance drop because we have not yet implemented the batching rule for ([\w:]+)")
 
@@ -62,6 +65,7 @@ class BatchedNet(nn.Module):
         base = on_meta(nets[0])  # the function: its tensors are replaced by the stacked ones
         object.__setattr__(self, "base", base)  # not a submodule: never moved, saved or counted
         self.mode, self.why, self.slow_ops = "vmap", "", []
+        self.threads: PointThreads | None = None  # the loop path's points on the CPU's cores (if they draw nothing)
         self.check(nets[0], dim)
         if type(nets[0]) is MLP and self.mode == "vmap":  # the package's MLP: products batched by hand
             self.mode = "mlp"
@@ -71,7 +75,11 @@ class BatchedNet(nn.Module):
         """Which path the grid takes, and why, in a few words (the sweep prints it once)."""
         name = type(self.base).__name__
         if self.mode == "loop":
-            return f"{name}: trained point by point in each step, each point exactly its train.py run ({self.why})"
+            side = min(torch.get_num_threads(), len(self.params[0])) if self.threads is not None else 1
+            how = f", {side} at a time on one thread each" if side > 1 else ""
+            exact = " with one thread" if self.threads is not None else ""
+            return (f"{name}: trained point by point in each step{how}, each point exactly its train.py run{exact} "
+                    f"({self.why})")
         if self.mode == "mlp":
             return f"{name}: batched by hand"
         slow = f" (PyTorch has no batching rule for {', '.join(self.slow_ops)}: vmap computes it point by point)"
@@ -84,6 +92,10 @@ class BatchedNet(nn.Module):
 
     def call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
         return functional_call(self.base, (params, buffers), (x,))  # one network: (B, ...) -> (B, K)
+
+    @staticmethod
+    def point_call(base: nn.Module, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(base, (params, buffers), (x,))  # (a thread's own copy of the network)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.mode == "mlp":
@@ -99,6 +111,13 @@ class BatchedNet(nn.Module):
         """Each point's own forward on its slices, its random numbers from its own stream: (B, ...) -> (N, B, K).
         ``unbind`` hands out the N slices as views at once; its backward stacks their gradients in one copy (an
         index per point would add N full-size gradients)."""
+        if self.threads is not None and x.device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
+            state = torch.get_rng_state()
+            out = self.threads.forward(self.point_call, params, buffers, x)
+            if not torch.equal(state, torch.get_rng_state()):  # (the trial saw none: a draw that depends on the data)
+                raise RuntimeError(f"{type(self.base).__name__} drew random numbers in the grid's threads, where its "
+                                   f"trial forward drew none: each point's draws would not be its run's")
+            return out
         p_slices = {n: p.unbind(0) for n, p in params.items()}
         b_slices = {n: b.unbind(0) for n, b in buffers.items()}  # views: in-place updates reach the stacked buffer
         outs = []
@@ -154,20 +173,24 @@ class BatchedNet(nn.Module):
         object.__setattr__(self, "base", base)
         self.mode = "loop"
         try:
-            self.trial(dim, lambda p, b, x: torch.stack([self.call({n: t[k] for n, t in p.items()},
-                                                                   {n: t[k] for n, t in b.items()}, x)
-                                                         for k in range(min(2, len(self.params[0])))]))
+            drew = self.trial(dim, lambda p, b, x: torch.stack([self.call({n: t[k] for n, t in p.items()},
+                                                                          {n: t[k] for n, t in b.items()}, x)
+                                                                for k in range(min(2, len(self.params[0])))]))
         except Exception as err:  # noqa: BLE001 (said in one line)
             raise ValueError(f"--model.net {type(net).__name__}: the grid cannot train it{where(err)}: "
                              f"{clean(err)}") from None
+        if not drew:  # its points side by side on the CPU's cores (a draw would come from the one global generator)
+            self.threads = PointThreads(self.base)
 
-    def trial(self, dim: int, forward: object) -> None:
+    def trial(self, dim: int, forward: object) -> bool:
+        """A training step and an evaluation of two points; whether they drew from PyTorch's CPU generator."""
         params, buffers = self.stacked()
         params = {n: p[:2].detach().clone().requires_grad_() for n, p in params.items()}
         buffers = {n: b[:2].clone() for n, b in buffers.items()}
         x = torch.zeros(2, dim)
         try:
             with torch.random.fork_rng(devices=[]):
+                state = torch.get_rng_state()
                 out = forward(params, buffers, x)
                 out.sum().backward()
                 lost = [n for n in self.used if params[n].grad is None]
@@ -178,6 +201,7 @@ class BatchedNet(nn.Module):
                 self.base.eval()
                 with torch.no_grad():
                     forward(params, buffers, x)
+                return not torch.equal(state, torch.get_rng_state())
         finally:
             self.base.train(True)
 
