@@ -33,16 +33,18 @@ from lit_momentum.cli import MomentumCLI
 from lit_momentum.data import MNIST1DDataModule, RandomDataModule, TensorDataModule
 from lit_momentum.loss import loss_and_predictions
 from lit_momentum.model import MomentumModule
-from lit_momentum.nets import MLP, ConvNet1D
+from lit_momentum.nets import GRU1D, MLP, ConvNet1D
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+KINDS = ("mnist1d", "cnn", "gru")  # MNIST-1D workloads, by their configs
 VARIANTS = ["sgd", "manual", "builtin"]
 
 
 @dataclass
 class Workload:
     """The data and the model every contender trains: the article's (random data, its MLP), or on MNIST-1D
-    configs/mnist1d.yaml's MLP (``mnist1d``) or configs/cnn.yaml's CNN (``cnn``)."""
+    configs/mnist1d.yaml's MLP (``mnist1d``), configs/cnn.yaml's CNN (``cnn``) or configs/gru.yaml's GRU with SGD
+    (``gru``)."""
 
     dm: TensorDataModule
     model: dict[str, Any]  # MomentumModule's options beside dim and num_classes
@@ -50,11 +52,13 @@ class Workload:
 
     @staticmethod
     def make(kind: str, dim: int, batch_size: int) -> "Workload":
-        """``kind``: ``article`` (at width ``dim``), ``mnist1d`` or ``cnn``."""
-        nets = {"mnist1d": functools.partial(MLP, hidden=[100, 100], activation="relu"), "cnn": ConvNet1D}
+        """``kind``: ``article`` (at width ``dim``), or one of ``KINDS``: ``mnist1d``, ``cnn``, ``gru``."""
+        nets = {"mnist1d": functools.partial(MLP, hidden=[100, 100], activation="relu"), "cnn": ConvNet1D,
+                "gru": GRU1D}
         if kind in nets:
+            sgd = ["--model.optimizer", "sgd"] if kind == "gru" else []  # (its config's Adam: the same SGD for all)
             return Workload(MNIST1DDataModule(batch_size=batch_size), dict(net=nets[kind]),
-                            ["--config", str(CONFIGS / f"{kind}.yaml"), "--data.batch_size", str(batch_size)])
+                            ["--config", str(CONFIGS / f"{kind}.yaml"), "--data.batch_size", str(batch_size), *sgd])
         return Workload(RandomDataModule(dim=dim, batch_size=batch_size), {},
                         ["--data.dim", str(dim), "--data.batch_size", str(batch_size)])
 

@@ -11,9 +11,10 @@ and against the plain grid loop that does the same work.
     python benchmarks/grid_time.py --dims mnist1d 1000 --n 8 64 --contenders grid/sweep grid/scheduled --reference loop
     python benchmarks/grid_time.py --dims mnist1d --n 8 32 --contenders grid/adam grid/points --reference loop
     python benchmarks/grid_time.py --vs-train 100 --workload rmsprop   # RMSprop point by point against 6 runs
+    python benchmarks/grid_time.py --dims gru --n 6 --contenders grid/sweep grid/in_turn --reference loop
 
 Contenders, each on the same data, for the same epochs (``--dims``: the article's model at a width, ``mnist1d`` for
-configs/mnist1d.yaml's MLP, ``cnn`` for configs/cnn.yaml's CNN):
+configs/mnist1d.yaml's MLP, ``cnn`` for configs/cnn.yaml's CNN, ``gru`` for configs/gru.yaml's GRU with SGD):
 - ``grid/sweep``: the grid exactly as the sweep builds it (``SweepCLI``: its TensorBoard runs, checkpoint, bar);
 - ``grid/loop``: the same batched model (``GridModule``'s network: hand-batched products for the MLP, ``torch.func``
   for any other) and ``GridSGD`` in a plain loop, no Lightning, with the same per-step loss and accuracy sums and
@@ -27,6 +28,9 @@ configs/mnist1d.yaml's MLP, ``cnn`` for configs/cnn.yaml's CNN):
   forward in turn (the path of what vmap cannot batch: dropout, nn.GRU), on a network vmap batches: its cost;
 - ``grid/scheduled`` (asked for by ``--contenders``): the sweep with a learning-rate schedule stepped every step:
   against ``grid/sweep``, both paired with ``--reference loop``, what a schedule costs;
+- ``grid/in_turn`` (asked for by ``--contenders``): the sweep with the point-by-point path's points one after
+  another on the process's threads, where a network that draws nothing has them side by side on the cores (one
+  thread each): on ``--dims gru``, paired with ``--reference loop`` as ``grid/sweep`` is, what side by side saves;
 - ``grid/adam`` and ``grid/points`` (asked for by ``--contenders``): the sweep with Adam batched (``--optimizer
   adam``: ``GridAdam``) and with the same Adam by class path (``--optimizer torch.optim.Adam``: an instance per point,
   ``PointOptimizers``, the path of every other class); both paired with ``--reference loop``, what the general path
@@ -54,7 +58,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from epoch_time import Bare, PairedClock, Workload, barebones  # noqa: E402
+from epoch_time import KINDS, Bare, PairedClock, Workload, barebones  # noqa: E402
 
 from lit_momentum.arguments import normalized  # noqa: E402
 from lit_momentum.command import build  # noqa: E402
@@ -117,14 +121,17 @@ def grid_loop(w: Workload, device: torch.device, n: int, epochs: int, ref: Any,
 
 
 def grid_sweep(w: Workload, device: torch.device, n: int, epochs: int, ref: Any,
-               extra: tuple[str, ...] = ()) -> list[tuple[float, float]]:
-    """The grid as ``python -m lit_momentum.sweep`` builds it, in a temporary directory."""
+               extra: tuple[str, ...] = (), in_turn: bool = False) -> list[tuple[float, float]]:
+    """The grid as ``python -m lit_momentum.sweep`` builds it, in a temporary directory (``in_turn``: the
+    point-by-point path's points one after another, not side by side on the cores)."""
     clock = PairedClock(ref)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "grid"
         args = [*w.args, "--lr", *lrs(n), "--momentum", "0.9", "--accelerator", device.type, "--max_epochs",
                 str(epochs), "--trainer.enable_model_summary", "false", *extra]
         cli, _ = build(SweepCLI, normalized(split_args(args)[1]), out=out)
+        if in_turn:
+            cli.model.net.threads = None
         out.mkdir()
         cli.trainer.callbacks.append(clock)
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -154,6 +161,13 @@ def grid_sweep_scheduled(w: Workload, device: torch.device, n: int, epochs: int,
                                                   "1000000", "--lr_scheduler_interval", "step"))
 
 
+def grid_sweep_in_turn(w: Workload, device: torch.device, n: int, epochs: int, ref: Any
+                       ) -> list[tuple[float, float]]:
+    """The sweep with the point-by-point path's points in turn, each on the process's threads (as before they were
+    put side by side): against ``grid/sweep`` on ``--dims gru``, what side by side saves."""
+    return grid_sweep(w, device, n, epochs, ref, in_turn=True)
+
+
 def grid_sweep_adam(w: Workload, device: torch.device, n: int, epochs: int, ref: Any) -> list[tuple[float, float]]:
     """The sweep with Adam, batched (``GridAdam``)."""
     return grid_sweep(w, device, n, epochs, ref, ("--model.optimizer", "adam"))
@@ -173,7 +187,8 @@ def grid_barebones(w: Workload, device: torch.device, n: int, epochs: int, ref: 
 
 CONTENDERS = {"grid/sweep": grid_sweep, "grid/loop": grid_loop, "grid/vmap": grid_loop_vmap,
               "grid/quiet": grid_sweep_quiet, "grid/barebones": grid_barebones, "grid/pointwise": grid_loop_pointwise,
-              "grid/scheduled": grid_sweep_scheduled, "grid/adam": grid_sweep_adam, "grid/points": grid_sweep_points}
+              "grid/scheduled": grid_sweep_scheduled, "grid/adam": grid_sweep_adam, "grid/points": grid_sweep_points,
+              "grid/in_turn": grid_sweep_in_turn}
 DEFAULT_CONTENDERS = ["grid/sweep", "grid/loop", "grid/vmap"]
 
 
@@ -182,7 +197,7 @@ def one(dim: str, n: int, name: str, epochs: int, warmup: int, device: torch.dev
     process, each of its epochs paired with one of the reference (``bare``: one model's plain loop; ``loop``: the
     plain grid loop of the same N): the median ratio, and the peak memory above the reference's (RSS on CPU,
     allocated memory on a GPU; meaningful against ``bare`` only)."""
-    w = Workload.make(dim if dim in ("mnist1d", "cnn") else "article", int(dim) if dim.isdigit() else 0, 64)
+    w = Workload.make(dim if dim in KINDS else "article", int(dim) if dim.isdigit() else 0, 64)
     ref = Bare(w, device) if reference == "bare" else GridLoop(w, device, n)
     ref.epoch()
     base = (torch.cuda.max_memory_allocated() if device.type == "cuda"
@@ -241,7 +256,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dims", nargs="+", default=["1000", "250"],
                         help="the article's model at these widths, and/or mnist1d (configs/mnist1d.yaml's MLP), "
-                             "cnn (configs/cnn.yaml's CNN)")
+                             "cnn (configs/cnn.yaml's CNN), gru (configs/gru.yaml's GRU, with SGD)")
     parser.add_argument("--n", type=int, nargs="+", default=[1, 8, 32], help="grid sizes")
     parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS), default=DEFAULT_CONTENDERS,
                         help="grid/quiet: the sweep without per-step curves and progress bar (what they cost)")
@@ -259,8 +274,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 <= args.warmup < args.epochs:
         parser.error(f"--warmup must be >= 0 and below --epochs; got --warmup {args.warmup} --epochs {args.epochs}")
-    if min(args.n) < 1 or not all(d in ("mnist1d", "cnn") or d.isdigit() and int(d) >= 2 for d in args.dims):
-        parser.error("--n must be >= 1 and --dims integers >= 2, mnist1d or cnn")
+    if min(args.n) < 1 or not all(d in KINDS or d.isdigit() and int(d) >= 2 for d in args.dims):
+        parser.error(f"--n must be >= 1 and --dims integers >= 2 or one of {', '.join(KINDS)}")
     if args.accelerator == "gpu" and not torch.cuda.is_available():
         parser.error("--accelerator gpu: no GPU is available here (allowed: cpu)")
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
