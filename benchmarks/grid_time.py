@@ -292,7 +292,7 @@ def main() -> None:
     else:
         results = []
         what = "x bare per model" if args.reference == "bare" else "x loop (range)"
-        print(f"{'dim':>7}{'N':>4}{'contender':>12}{what:>24}{'ref s/epoch':>13}{'peak MB':>9}{'MB per point':>14}")
+        print(f"{'dim':>7}{'N':>4}{'contender':>15}{what:>24}{'ref s/epoch':>13}{'peak MB':>9}{'MB per point':>14}")
         for dim in args.dims:
             names = [c for c in args.contenders if not (c == "grid/vmap" and dim == "cnn")]  # the CNN's loop is vmap
             for name in [c for c in names if not (c == "grid/loop" and args.reference == "loop")]:
@@ -309,7 +309,7 @@ def main() -> None:
                     growth = (r["peak_mb"] - first["peak_mb"]) / (n - first["n"]) if n > first["n"] else float("nan")
                     cell = f"{r['ratio']:.2f}" + (f" ({r['low']:.2f}-{r['high']:.2f})" if args.reference == "loop"
                                                    else "")
-                    print(f"{dim:>7}{n:>4}{name:>12}{cell:>24}{r['ref_seconds']:>13.4f}{r['peak_mb']:>9.0f}"
+                    print(f"{dim:>7}{n:>4}{name:>15}{cell:>24}{r['ref_seconds']:>13.4f}{r['peak_mb']:>9.0f}"
                           f"{growth:>14.1f}", flush=True)
                     results.append(r)
     if args.json:
