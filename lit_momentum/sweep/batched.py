@@ -91,11 +91,11 @@ class BatchedNet(nn.Module):
         return dict(zip(self.param_names, self.params)), buffers
 
     def call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(self.base, (params, buffers), (x,))  # one network: (B, ...) -> (B, K)
+        return self.point_call(self.base, params, buffers, x)  # one network: (B, ...) -> (B, K)
 
     @staticmethod
     def point_call(base: nn.Module, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(base, (params, buffers), (x,))  # (a thread's own copy of the network)
+        return functional_call(base, (params, buffers), (x,))  # (base: ours, or a thread's own copy of it)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.mode == "mlp":

@@ -36,6 +36,7 @@ class PointThreads:
     def __init__(self, base: nn.Module) -> None:
         self.bases = [base]
         self.pool: ThreadPoolExecutor | None = None
+        self.size = 0  # the pool's threads
 
     def map(self, fn: Callable[[nn.Module, int], Any], n: int) -> list[Any]:
         """``[fn(base, k) for k in range(n)]``, with the caller's grad and inference modes (a thread's own state)
@@ -58,8 +59,8 @@ class PointThreads:
             if workers == 1:
                 done = [work(0)]
             else:
-                if self.pool is None or self.pool._max_workers < workers:
-                    self.pool = ThreadPoolExecutor(workers, thread_name_prefix="grid-point")
+                if self.size < workers:
+                    self.pool, self.size = ThreadPoolExecutor(workers, thread_name_prefix="grid-point"), workers
                 done = list(self.pool.map(work, range(workers)))
         finally:
             torch.set_num_threads(before)
@@ -75,7 +76,7 @@ class PointThreads:
                                                          slices(buffers, k), x), n))
 
     def __getstate__(self) -> dict[str, Any]:  # (a deep copy of the grid: no pool, no threads' copies)
-        return {"bases": self.bases[:1], "pool": None}
+        return {"bases": self.bases[:1], "pool": None, "size": 0}
 
 
 def slices(buffers: dict[str, Tensor], k: int) -> dict[str, Tensor]:
