@@ -11,7 +11,7 @@ from torch import Tensor
 
 from lit_momentum.nets import net_config
 from lit_momentum.schedules import schedule_config
-from lit_momentum.steps import STEPS_PER_CALL, next_batch, same_step_counts, takes_own_steps
+from lit_momentum.steps import STEPS_PER_CALL, default_transfer, next_batch, same_step_counts, takes_own_steps
 from lit_momentum.streams import RandomStreams, data_seed
 
 
@@ -84,6 +84,7 @@ class EpochEndModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         if stage == "fit" and takes_own_steps(self.trainer):  # several steps per Lightning step (lit_momentum.steps)
             self.automatic_optimization = False
+            self.plain_batches = default_transfer(self)  # no batch hook of its own (asked once per fit)
             self.training_step = self.steps  # Lightning reads its signature: it hands over its dataloader_iter
 
     def batch_loss(self, batch: Any) -> Tensor:
@@ -105,7 +106,7 @@ class EpochEndModule(L.LightningModule):
             if dataloader_iter.done or 0 < max_steps <= self.global_step:
                 break
             try:
-                batch = next_batch(self, dataloader_iter)
+                batch = next_batch(self, dataloader_iter, self.plain_batches)
             except StopIteration:  # a loader without a length: its end
                 break
             self.take_step(self.batch_loss(batch))

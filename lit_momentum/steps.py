@@ -10,10 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch.plugins import Precision
 from lightning.pytorch.strategies import SingleDeviceStrategy
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
 STEPS_PER_CALL = 16  # optimizer steps one Lightning step takes where the module takes its own steps
+BATCH_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
 
 
 def takes_own_steps(trainer: L.Trainer) -> bool:
@@ -26,10 +29,22 @@ def takes_own_steps(trainer: L.Trainer) -> bool:
             and isinstance(trainer.val_check_interval, float) and trainer.val_check_interval == 1.0)
 
 
-def next_batch(module: L.LightningModule, dataloader_iter: Iterator) -> Any:
+def default_transfer(module: L.LightningModule) -> bool:
+    """Whether readying a batch is Lightning's default transfer alone: neither the module nor the data module
+    overrides a batch-transfer hook (under the 32-bit precision ``takes_own_steps`` asks for, the input conversion is
+    the identity). Asked once per fit: Lightning's dispatch of the three hooks (which object owns each, a profiler
+    context each) was ~80 us a step, 2-3 % of the MNIST-1D MLP's grid step on a 2-core CPU."""
+    owners = [obj for obj in (module, module.trainer.datamodule) if obj is not None]
+    return not any(is_overridden(hook, obj) for hook in BATCH_HOOKS for obj in owners)
+
+
+def next_batch(module: L.LightningModule, dataloader_iter: Iterator, default: bool = False) -> Any:
     """The iterator's next batch, readied as Lightning readies a batch it fetches itself (the precision's input
-    conversion, the batch-transfer hooks, the device)."""
+    conversion, the batch-transfer hooks, the device); ``default`` (see ``default_transfer``): what the default
+    hooks do, ``move_data_to_device``, called directly."""
     batch, _, _ = next(dataloader_iter)
+    if default:
+        return move_data_to_device(batch, module.trainer.strategy.root_device)
     batch = module.trainer.precision_plugin.convert_input(batch)
     batch = module._on_before_batch_transfer(batch, dataloader_idx=0)
     return module.trainer.strategy.batch_to_device(batch, dataloader_idx=0)

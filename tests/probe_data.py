@@ -1,10 +1,15 @@
 """A data module written the way most are: a ``Dataset`` that adds random noise to each sample as it is read, served
-by a plain ``DataLoader(shuffle=True)`` (both draw from PyTorch's global generator), and a held-out set."""
+by a plain ``DataLoader(shuffle=True)`` (both draw from PyTorch's global generator), and a held-out set; and the
+package's data with a batch-transfer hook of the data module's own."""
+
+from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from lit_momentum.data import RandomDataModule
 
 
 class Noisy(Dataset):
@@ -59,3 +64,26 @@ class DrawnAtStart(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val, batch_size=40)
+
+
+def doubled(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    x, y = batch
+    return 2 * x, y  # a change every step's loss shows
+
+
+class DoubledBefore(RandomDataModule):
+    """The package's random data, each batch's inputs doubled by a batch-transfer hook: the one before the
+    transfer (``DoubledInTransfer``, ``DoubledAfter``: the transfer itself, the one after it)."""
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return doubled(batch)
+
+
+class DoubledInTransfer(RandomDataModule):
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        return doubled(super().transfer_batch_to_device(batch, device, dataloader_idx))
+
+
+class DoubledAfter(RandomDataModule):
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return doubled(batch)

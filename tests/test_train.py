@@ -13,6 +13,7 @@ import pytest
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from lit_momentum import epochs
 from lit_momentum.command import main
 from lit_momentum.data import RandomDataModule
 from lit_momentum.model import MomentumModule
@@ -93,6 +94,23 @@ def test_gpu_steps_keep_data_on_device_without_syncs(tmp_path: Path, variant: st
                         enable_progress_bar=False, callbacks=[probe], default_root_dir=tmp_path)
     trainer.fit(MomentumModule(dim=64, momentum_impl=variant), datamodule=RandomDataModule(dim=64, num_samples=256))
     assert probe.batches == probe.steps == 2 * 4  # the checks ran on every step
+
+
+@pytest.mark.parametrize("data", ["DoubledBefore", "DoubledInTransfer", "DoubledAfter"])
+def test_a_data_modules_batch_hook_shapes_every_step_as_in_lightnings_own_steps(
+        tiny: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: str) -> None:
+    """A run takes its own steps (lit_momentum/steps.py) and readies their batches itself, calling Lightning's
+    transfer directly where no hook is a module's own: a data module's hook still shapes every step as in the steps
+    Lightning takes itself."""
+    short = [*tiny, "--max_epochs", "2"]
+    main([*short, "--trainer.default_root_dir", str(tmp_path / "plain")])
+    main([*short, "--data", f"tests.probe_data.{data}", "--trainer.default_root_dir", str(tmp_path / "own")])
+    monkeypatch.setattr(epochs, "takes_own_steps", lambda trainer: False)  # Lightning's own steps and hooks
+    main([*short, "--data", f"tests.probe_data.{data}", "--trainer.default_root_dir", str(tmp_path / "lightning")])
+    plain, own, lightning = (scalars(run_dirs(tmp_path / d)[0])["train/loss_step"]
+                             for d in ("plain", "own", "lightning"))
+    assert len(own) == 2 * 4 and own == lightning
+    assert all(a != b for (_, a), (_, b) in zip(own, plain)), "the hook left a step's batch as it was"
 
 
 def test_callbacks_can_monitor_the_epoch_loss(tiny: list[str], tmp_path: Path) -> None:

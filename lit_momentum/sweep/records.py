@@ -40,8 +40,11 @@ def masked_crc32c(chunks: list[bytes]) -> np.ndarray:
 
 def framed(records: list[bytes]) -> list[bytes]:
     """Each serialized event as its record in an event file, as TensorBoard's ``RecordWriter.write`` writes it: give
-    every record pending anywhere (all the grid's runs) in one call, the CRCs are computed together."""
-    headers = [struct.pack("<Q", len(d)) for d in records]
-    header_crcs, data_crcs = masked_crc32c(headers).tolist(), masked_crc32c(records).tolist()
-    return [h + struct.pack("<I", hc) + d + struct.pack("<I", dc)
-            for h, hc, d, dc in zip(headers, header_crcs, records, data_crcs)]
+    every record pending anywhere (all the grid's runs) in one call, the CRCs are computed together (a header's once
+    per length: a grid's step events mostly share theirs)."""
+    lengths = [len(d) for d in records]
+    distinct = sorted(set(lengths))
+    heads = [struct.pack("<Q", n) for n in distinct]
+    header = {n: h + struct.pack("<I", crc) for n, h, crc in zip(distinct, heads, masked_crc32c(heads).tolist())}
+    crcs = masked_crc32c(records).tolist()
+    return [header[n] + d + struct.pack("<I", crc) for n, d, crc in zip(lengths, records, crcs)]
