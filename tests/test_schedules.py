@@ -268,6 +268,12 @@ def test_a_frozen_point_stays_frozen_under_its_schedule(tiny: list[str], tmp_pat
     state = load_ckpt(tmp_path / "g" / "last.ckpt")
     assert state["state_dict"]["diverged_epoch"].tolist()[1] >= 0
     assert all(float(v[1].abs().max()) == 0 for k, v in state["state_dict"].items() if k.startswith("net.params"))
+    # its loss curve ends at its last step within the bound, its schedule's curves at the end of that epoch
+    (run,) = (tmp_path / "g").glob("1_*")
+    curves = scalars(run)
+    loss, lr, momentum = ([s for s, _ in curves[tag]] for tag in ("train/loss_step", "train/lr", "train/momentum"))
+    assert lr == momentum == list(range(len(lr))) and len(lr) % 4 == 0  # (4 steps an epoch)
+    assert loss == lr[: len(loss)] and len(loss) < len(lr), (loss, lr)
 
 
 def test_build_scheduler_fills_a_one_cycles_length() -> None:

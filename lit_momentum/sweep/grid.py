@@ -231,18 +231,17 @@ class GridModule(EpochEndModule):
         ends = {k: next((i for i in range(steps) if not step_vals[i * n + k] <= bound), steps)  # (nan: not <=)
                 for k in range(n) if was_active[k] and not active[k]}  # diverged now: its first step past the bound
         rates, self.rates = self.rates, []
-        for i, step in enumerate(range(first, first + steps)):
-            if step % every != 0:
+        logged = [i for i in range(steps) if (first + i) % every == 0]  # this epoch's steps with curve points
+        rate_tags = ("train/lr", "train/momentum") if rates else ()  # each point's schedule, when it has one
+        for k, p in enumerate(self.points):
+            if not was_active[k]:
                 continue
-            runs = {}  # run -> its (tag, value) pairs at this step
-            for k, p in enumerate(self.points):
-                if not was_active[k]:
-                    continue
-                values = [("train/loss_step", step_vals[i * n + k])] if i < ends.get(k, steps) else []
-                if rates:  # each point's schedule, when it has one
-                    values += [("train/lr", rates[i][0][k]), ("train/momentum", rates[i][1][k])]
-                runs[p.name] = values
-            self.logger.log_runs(runs, step)
+            end = ends.get(k, steps)  # its loss curve ends there; its schedule's curves go on
+            sched = [(lr[k], m[k]) for lr, m in rates] or [()] * steps  # (S,) its (lr, momentum) a step, or ()
+            self.logger.log_steps(p.name, ("train/loss_step", *rate_tags),
+                                  [(first + i, (step_vals[i * n + k], *sched[i])) for i in logged if i < end])
+            if rates:
+                self.logger.log_steps(p.name, rate_tags, [(first + i, sched[i]) for i in logged if i >= end])
         metrics, bands = {}, {}
         for k, p in enumerate(self.points):
             if active[k]:  # (a diverged point keeps its best from before, as in summary.csv)

@@ -19,6 +19,7 @@ import os
 import socket
 import time
 from argparse import Namespace
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ class GridLogger(Logger):
         self.files: dict[str, Path] = {}  # run -> this process's event file
         self.made: set[str] = set()  # runs whose directory exists (made once: not two syscalls per run and epoch)
         self.pending: dict[str, list[bytes]] = {}  # run -> serialized events not yet on disk
-        self.events: dict[tuple[str, ...], tuple[event_pb2.Event, list]] = {}  # (run, *tags) -> event, its slots
+        self.events: dict[tuple[str, tuple[str, ...]], tuple[event_pb2.Event, list]] = {}  # (run, tags) -> event, slots
 
     @property
     def name(self) -> str:
@@ -187,28 +188,29 @@ class GridLogger(Logger):
 
     @rank_zero_only
     def log_runs(self, runs: dict[str, list[tuple[str, float]]], step: int) -> None:
-        """Each run's ``(tag, value)`` pairs at ``step``, an event per run with values (the grid's per-step curves
-        come here directly: no names to build and split again, a few ms an epoch for 32 points)."""
+        """Each run's ``(tag, value)`` pairs at ``step``, an event per run with values."""
         for run, values in runs.items():
             if values:
-                self.write(run, self.scalars_event(run, values, step))
+                self.log_steps(run, tuple(tag for tag, _ in values), [(step, [value for _, value in values])])
 
-    def scalars_event(self, run: str, values: list[tuple[str, float]], step: int) -> event_pb2.Event:
-        """The event of ``(tag, value)`` pairs at ``step``: one message per run and tags, filled in again at each
-        step and serialized at once by ``write`` (building new messages cost five times their serializing: 6 ms
+    @rank_zero_only
+    def log_steps(self, run: str, tags: tuple[str, ...], rows: Iterable[tuple[int, Sequence[float]]]) -> None:
+        """One run's values of ``tags`` at each step of ``rows`` (``(step, values)``, steps in order): an event per
+        step, serialized at once by ``write``. The grid's per-step curves come here a run at a time: its message is
+        built once and filled in again at each step (building new messages cost five times their serializing: 6 ms
         against 1.3 for a 32-point grid's 1824 step values), its value slots held (reaching them through
         ``event.summary.value`` again cost four times setting them)."""
-        key = (run, *[tag for tag, _ in values])
-        held = self.events.get(key)
+        held = self.events.get((run, tags))
         if held is None:
             event = event_pb2.Event(summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag)
-                                                                      for tag in key[1:]]))
-            held = self.events[key] = (event, list(event.summary.value))
+                                                                      for tag in tags]))
+            held = self.events[run, tags] = (event, list(event.summary.value))
         event, slots = held
-        for slot, (_, value) in zip(slots, values):
-            slot.simple_value = float(value)
-        event.step = step
-        return event
+        for step, values in rows:
+            for slot, value in zip(slots, values):
+                slot.simple_value = float(value)
+            event.step = step
+            self.write(run, event)
 
     @rank_zero_only
     def save(self) -> None:
