@@ -96,21 +96,29 @@ def test_gpu_steps_keep_data_on_device_without_syncs(tmp_path: Path, variant: st
     assert probe.batches == probe.steps == 2 * 4  # the checks ran on every step
 
 
+def short_run(root: Path, *args: str) -> list[tuple[int, float]]:
+    """A 2-epoch debug.yaml run's step losses."""
+    main(["--config", str(CONFIGS / "debug.yaml"), "--trainer.default_root_dir", str(root), "--max_epochs", "2",
+          "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", *args])
+    return scalars(run_dirs(root)[0])["train/loss_step"]
+
+
+@pytest.fixture(scope="module")
+def plain_losses(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[int, float]]:
+    return short_run(tmp_path_factory.mktemp("plain"))  # the same data without a hook of its own
+
+
 @pytest.mark.parametrize("data", ["DoubledBefore", "DoubledInTransfer", "DoubledAfter"])
 def test_a_data_modules_batch_hook_shapes_every_step_as_in_lightnings_own_steps(
-        tiny: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: str) -> None:
+        plain_losses: list[tuple[int, float]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: str) -> None:
     """A run takes its own steps (lit_momentum/steps.py) and readies their batches itself, calling Lightning's
     transfer directly where no hook is a module's own: a data module's hook still shapes every step as in the steps
     Lightning takes itself."""
-    short = [*tiny, "--max_epochs", "2"]
-    main([*short, "--trainer.default_root_dir", str(tmp_path / "plain")])
-    main([*short, "--data", f"tests.probe_data.{data}", "--trainer.default_root_dir", str(tmp_path / "own")])
+    own = short_run(tmp_path / "own", "--data", f"tests.probe_data.{data}")
     monkeypatch.setattr(epochs, "takes_own_steps", lambda trainer: False)  # Lightning's own steps and hooks
-    main([*short, "--data", f"tests.probe_data.{data}", "--trainer.default_root_dir", str(tmp_path / "lightning")])
-    plain, own, lightning = (scalars(run_dirs(tmp_path / d)[0])["train/loss_step"]
-                             for d in ("plain", "own", "lightning"))
+    lightning = short_run(tmp_path / "lightning", "--data", f"tests.probe_data.{data}")
     assert len(own) == 2 * 4 and own == lightning
-    assert all(a != b for (_, a), (_, b) in zip(own, plain)), "the hook left a step's batch as it was"
+    assert all(a != b for (_, a), (_, b) in zip(own, plain_losses)), "the hook left a step's batch as it was"
 
 
 def test_callbacks_can_monitor_the_epoch_loss(tiny: list[str], tmp_path: Path) -> None:
