@@ -84,7 +84,7 @@ class EpochEndModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         if stage == "fit" and takes_own_steps(self.trainer):  # several steps per Lightning step (lit_momentum.steps)
             self.automatic_optimization = False
-            self.plain_batches = default_transfer(self)  # no batch hook of its own (asked once per fit)
+            self.default_transfer = default_transfer(self)  # no batch hook of its own (asked once per fit)
             self.training_step = self.steps  # Lightning reads its signature: it hands over its dataloader_iter
 
     def batch_loss(self, batch: Any) -> Tensor:
@@ -106,7 +106,7 @@ class EpochEndModule(L.LightningModule):
             if dataloader_iter.done or 0 < max_steps <= self.global_step:
                 break
             try:
-                batch = next_batch(self, dataloader_iter, self.plain_batches)
+                batch = next_batch(self, dataloader_iter, self.default_transfer)
             except StopIteration:  # a loader without a length: its end
                 break
             self.take_step(self.batch_loss(batch))

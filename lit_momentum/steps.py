@@ -38,12 +38,12 @@ def default_transfer(module: L.LightningModule) -> bool:
     return not any(is_overridden(hook, obj) for hook in BATCH_HOOKS for obj in owners)
 
 
-def next_batch(module: L.LightningModule, dataloader_iter: Iterator, default: bool = False) -> Any:
+def next_batch(module: L.LightningModule, dataloader_iter: Iterator, default_transfer: bool = False) -> Any:
     """The iterator's next batch, readied as Lightning readies a batch it fetches itself (the precision's input
-    conversion, the batch-transfer hooks, the device); ``default`` (see ``default_transfer``): what the default
-    hooks do, ``move_data_to_device``, called directly."""
+    conversion, the batch-transfer hooks, the device); with ``default_transfer`` (the function of that name says
+    when): what the default hooks do, ``move_data_to_device``, called directly."""
     batch, _, _ = next(dataloader_iter)
-    if default:
+    if default_transfer:
         return move_data_to_device(batch, module.trainer.strategy.root_device)
     batch = module.trainer.precision_plugin.convert_input(batch)
     batch = module._on_before_batch_transfer(batch, dataloader_idx=0)
